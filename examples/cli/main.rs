@@ -1,0 +1,195 @@
+//! The nodespace command line: embed text, inspect a model, generate and chat.
+//!
+//! ```text
+//! cli embed    --model DIR [--variant NAME] [--device D] [--file F] [--json] [TEXT...]
+//! cli info     --model DIR [--variant NAME] [--device D]
+//! cli generate --model DIR (--prompt TEXT | --system S --user U) [--max-new-tokens N]
+//!              [--temperature T --top-k K --top-p P --seed S | --greedy] [--stop S] [--json]
+//! cli chat     --model DIR [--system S]
+//! ```
+//! `embed --json` prints one JSON array of floats per text, in input order, one per line;
+//! other tools check the library with this format.
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+use nodespace::{Device, Embedder, EmbedderOptions};
+
+mod generate;
+
+/// Parsed `--flag value` pairs, `--switch`es and positional arguments.
+pub struct Args {
+    pairs: Vec<(String, String)>,
+    switches: Vec<String>,
+    positional: Vec<String>,
+}
+
+const SWITCHES: &[&str] = &["--json", "--greedy", "--no-normalize", "--help"];
+
+impl Args {
+    fn parse(raw: impl Iterator<Item = String>) -> Result<Self, String> {
+        let mut args = Args { pairs: Vec::new(), switches: Vec::new(), positional: Vec::new() };
+        let mut raw = raw.peekable();
+        while let Some(arg) = raw.next() {
+            if arg == "--" {
+                args.positional.extend(raw.by_ref());
+            } else if SWITCHES.contains(&arg.as_str()) {
+                args.switches.push(arg);
+            } else if let Some(flag) = arg.strip_prefix("--") {
+                let value = raw.next().ok_or_else(|| format!("--{flag} needs a value"))?;
+                args.pairs.push((format!("--{flag}"), value));
+            } else {
+                args.positional.push(arg);
+            }
+        }
+        Ok(args)
+    }
+
+    pub fn get(&self, flag: &str) -> Option<&str> {
+        self.pairs.iter().rev().find(|(f, _)| f == flag).map(|(_, v)| v.as_str())
+    }
+
+    pub fn all(&self, flag: &str) -> Vec<String> {
+        self.pairs.iter().filter(|(f, _)| f == flag).map(|(_, v)| v.clone()).collect()
+    }
+
+    pub fn has(&self, switch: &str) -> bool {
+        self.switches.iter().any(|s| s == switch)
+    }
+
+    pub fn parsed<T: std::str::FromStr>(&self, flag: &str) -> Result<Option<T>, String>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.get(flag).map(|v| v.parse::<T>().map_err(|e| format!("{flag} {v}: {e}"))).transpose()
+    }
+
+    pub fn model(&self) -> Result<&str, String> {
+        self.get("--model").ok_or_else(|| "--model DIR is required".to_string())
+    }
+
+    pub fn device(&self) -> Result<Device, String> {
+        Ok(self.parsed::<Device>("--device")?.unwrap_or_default())
+    }
+
+    fn check_known(&self, known: &[&str]) -> Result<(), String> {
+        for (flag, _) in &self.pairs {
+            if !known.contains(&flag.as_str()) {
+                return Err(format!("unknown option {flag}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+const USAGE: &str = "usage:
+  cli embed    --model DIR [--variant NAME] [--device auto|cpu|cuda|coreml|directml] [--prompt-name NAME]
+               [--file F] [--json] [--no-normalize] [TEXT...]
+  cli info     --model DIR [--variant NAME] [--device D]
+  cli generate --model DIR (--prompt TEXT | --system S --user U) [--variant NAME] [--max-new-tokens N]
+               [--temperature T --top-k K --top-p P --min-p P --seed S | --greedy] [--stop S]... [--json]
+  cli chat     --model DIR [--variant NAME] [--system S] [--max-new-tokens N]";
+
+fn main() -> ExitCode {
+    let mut raw = std::env::args().skip(1);
+    let command = raw.next().unwrap_or_default();
+    let result = Args::parse(raw).and_then(|args| match command.as_str() {
+        "embed" => embed(&args),
+        "info" => info(&args),
+        "generate" => generate::generate(&args),
+        "chat" => generate::chat(&args),
+        _ => Err(USAGE.to_string()),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_embedder(args: &Args) -> Result<Embedder, String> {
+    let mut options = EmbedderOptions::new(args.model()?);
+    options.variant = args.get("--variant").map(str::to_string);
+    options.device = args.device()?;
+    options.prompt_name = args.get("--prompt-name").map(str::to_string);
+    options.normalize = !args.has("--no-normalize");
+    options.intra_threads = args.parsed("--threads")?;
+    Embedder::new(options).map_err(|e| e.to_string())
+}
+
+fn embed(args: &Args) -> Result<(), String> {
+    args.check_known(&["--model", "--variant", "--device", "--prompt-name", "--file", "--threads"])?;
+    let mut texts: Vec<String> = args.positional.clone();
+    if let Some(file) = args.get("--file") {
+        let reader: Box<dyn BufRead> = if file == "-" {
+            Box::new(std::io::stdin().lock())
+        } else {
+            Box::new(std::io::BufReader::new(std::fs::File::open(file).map_err(|e| format!("{file}: {e}"))?))
+        };
+        for line in reader.lines() {
+            texts.push(line.map_err(|e| format!("{file}: {e}"))?);
+        }
+    }
+    if texts.is_empty() {
+        return Err("no texts: pass TEXT arguments or --file F".into());
+    }
+    let embedder = load_embedder(args)?;
+    let vectors = embedder.embed(&texts).map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    if args.has("--json") {
+        for v in &vectors {
+            writeln!(out, "{}", serde_json::to_string(v).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        }
+        return Ok(());
+    }
+    let info = embedder.info();
+    writeln!(out, "{} texts -> {} dimensions ({})", texts.len(), info.dimension, info.provider.name).ok();
+    writeln!(out, "cosine similarity:").ok();
+    for (i, a) in vectors.iter().enumerate() {
+        let row: Vec<String> = vectors.iter().map(|b| format!("{:6.3}", cosine(a, b))).collect();
+        writeln!(out, "  [{i}] {}  {}", row.join(" "), preview(&texts[i])).ok();
+    }
+    Ok(())
+}
+
+fn info(args: &Args) -> Result<(), String> {
+    args.check_known(&["--model", "--variant", "--device", "--prompt-name", "--threads"])?;
+    let embedder = load_embedder(args)?;
+    let info = embedder.info();
+    let runtime = nodespace::runtime_info().map_err(|e| e.to_string())?;
+    println!("model:       {}", info.model_path.display());
+    println!("dimension:   {}", info.dimension);
+    println!("pooling:     {}", info.pooling.map_or("in graph (sentence_embedding)", |p| p.as_str()));
+    println!("normalize:   {}", info.normalize);
+    println!("max length:  {} tokens", info.max_length);
+    println!("output:      {}", info.output_name);
+    println!("prompt:      {}", info.prompt.as_deref().map_or("none".to_string(), |p| format!("{p:?}")));
+    println!("provider:    {}", info.provider.name);
+    if let Some(reason) = &info.provider.fallback_reason {
+        println!("fallback:    {reason}");
+    }
+    println!("onnxruntime: {} ({})", runtime.version, runtime.library_path.display());
+    Ok(())
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
+}
+
+fn preview(text: &str) -> String {
+    let short: String = text.chars().take(50).collect();
+    if short.len() < text.len() {
+        format!("{short}…")
+    } else {
+        short
+    }
+}

@@ -1,0 +1,422 @@
+//! Sentence embeddings: text -> tokenize -> batch -> ONNX Runtime -> pool -> normalize.
+
+mod batch;
+mod config;
+mod pooling;
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use ort::session::{Session, SessionInputValue};
+use ort::value::{Tensor, TensorElementType, ValueType};
+use tokenizers::{Encoding, PaddingDirection, Tokenizer, TruncationParams};
+
+pub use pooling::Pooling;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::ModelFolder;
+use crate::pool::SessionPool;
+use crate::runtime::{default_intra_threads, ActiveProvider, Device, SessionConfig};
+
+/// How to load an embedding model. Fields left `None` come from the model folder.
+#[derive(Debug, Clone)]
+pub struct EmbedderOptions {
+    /// The model folder (Hugging Face layout).
+    pub model_dir: PathBuf,
+    /// Graph variant: `None` for `model.onnx`, or e.g. `"int8"`, `"quantized"`, `"fp16"`.
+    pub variant: Option<String>,
+    pub device: Device,
+    /// Intra-op threads per session; `None`: physical cores.
+    pub intra_threads: Option<usize>,
+    /// At most this many sessions run at once (each serves one call at a time).
+    pub max_sessions: usize,
+    /// Overrides the folder's pooling config.
+    pub pooling: Option<Pooling>,
+    /// L2-normalize the vectors (default true).
+    pub normalize: bool,
+    /// Overrides the folder's maximum sequence length (tokens); longer texts are truncated.
+    pub max_length: Option<usize>,
+    /// Keep only the first N dimensions (Matryoshka models), renormalized when `normalize`.
+    pub output_dimension: Option<usize>,
+    /// Name of a prompt from `config_sentence_transformers.json` (e.g. "query") prepended
+    /// to every text; `None`: the folder's `default_prompt_name`, if any.
+    pub prompt_name: Option<String>,
+    /// A batch is cut when rows x longest row would pass this many tokens.
+    pub batch_token_budget: usize,
+    /// A batch never holds more than this many texts.
+    pub max_batch_size: usize,
+}
+
+impl EmbedderOptions {
+    pub fn new(model_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            model_dir: model_dir.into(),
+            variant: None,
+            device: Device::Auto,
+            intra_threads: None,
+            max_sessions: 2,
+            pooling: None,
+            normalize: true,
+            max_length: None,
+            output_dimension: None,
+            prompt_name: None,
+            batch_token_budget: 4096,
+            max_batch_size: 64,
+        }
+    }
+}
+
+/// What the embedder detected and runs with.
+#[derive(Debug, Clone)]
+pub struct EmbedderInfo {
+    /// The graph file in use.
+    pub model_path: PathBuf,
+    /// Length of the vectors returned (after `output_dimension`).
+    pub dimension: usize,
+    /// Pooling applied by nodespace, or `None` when the graph outputs a pooled
+    /// `sentence_embedding` itself.
+    pub pooling: Option<Pooling>,
+    pub normalize: bool,
+    /// Texts are truncated to this many tokens (special tokens included).
+    pub max_length: usize,
+    /// The graph output the vectors come from.
+    pub output_name: String,
+    /// The prompt prefix applied to every text, if any.
+    pub prompt: Option<String>,
+    pub provider: ActiveProvider,
+}
+
+/// A loaded embedding model. `Send + Sync`: share it between threads; concurrent calls run
+/// in parallel on up to `max_sessions` sessions and give identical results.
+pub struct Embedder {
+    pool: SessionPool,
+    tokenizer: Tokenizer,
+    info: EmbedderInfo,
+    inputs: GraphInputs,
+    /// Width of the graph output's last axis, before `output_dimension`.
+    hidden: usize,
+    pooled_output: bool,
+    pad_id: i64,
+    pad_left: bool,
+    batch_token_budget: usize,
+    max_batch_size: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct GraphInputs {
+    attention_mask: bool,
+    token_type_ids: bool,
+    position_ids: bool,
+}
+
+impl Embedder {
+    pub fn new(options: EmbedderOptions) -> Result<Self> {
+        let folder = ModelFolder::open(&options.model_dir)?;
+        let model_path = folder.onnx_file(options.variant.as_deref())?;
+        let settings = config::read(&folder)?;
+        let mut tokenizer = folder.tokenizer()?;
+
+        let max_length = options
+            .max_length
+            .or(settings.max_seq_length)
+            .or(settings.tokenizer_max_length)
+            .or(settings.max_position_embeddings)
+            .unwrap_or(512);
+        if max_length == 0 {
+            return Err(Error::invalid("max_length must be at least 1"));
+        }
+        let max_length = settings.max_position_embeddings.map_or(max_length, |limit| max_length.min(limit));
+        let (pad_id, pad_left) = padding_of(&tokenizer);
+        tokenizer
+            .with_truncation(Some(TruncationParams { max_length, ..Default::default() }))
+            .map_err(|e| Error::new(ErrorKind::Tokenizer, format!("cannot set truncation: {e}")))?;
+        tokenizer.with_padding(None);
+
+        let prompt_name = options.prompt_name.clone().or(settings.default_prompt_name.clone());
+        let prompt = match prompt_name {
+            None => None,
+            Some(name) => Some(settings.prompts.get(&name).cloned().ok_or_else(|| {
+                Error::invalid(format!(
+                    "prompt '{name}' is not defined by {}; defined prompts: {}",
+                    folder.root().join("config_sentence_transformers.json").display(),
+                    if settings.prompts.is_empty() { "none".to_string() } else { settings.prompts.keys().cloned().collect::<Vec<_>>().join(", ") }
+                ))
+            })?),
+        };
+        if options.batch_token_budget == 0 || options.max_batch_size == 0 {
+            return Err(Error::invalid("batch_token_budget and max_batch_size must be at least 1"));
+        }
+
+        let session_config = SessionConfig {
+            device: options.device,
+            intra_threads: options.intra_threads.unwrap_or_else(default_intra_threads),
+            coreml_cache_dir: None,
+        };
+        let (pool, first) = SessionPool::new(&model_path, session_config, options.max_sessions)?;
+        let inputs = graph_inputs(&first, &model_path)?;
+        let (output_name, pooled_output, static_width) = graph_output(&first, &model_path)?;
+        if settings.has_dense && !pooled_output {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "{} lists a Dense module after pooling, but the graph {} has no pooled 'sentence_embedding' output that includes it",
+                    folder.root().join("modules.json").display(),
+                    model_path.display()
+                ),
+            ));
+        }
+        let pooling = if pooled_output { None } else { Some(options.pooling.or(settings.pooling).unwrap_or(Pooling::Mean)) };
+
+        let mut embedder = Self {
+            pool,
+            tokenizer,
+            info: EmbedderInfo {
+                model_path,
+                dimension: 0,
+                pooling,
+                normalize: options.normalize,
+                max_length,
+                output_name,
+                prompt,
+                provider: ActiveProvider { name: String::new(), fallback_reason: None },
+            },
+            inputs,
+            hidden: static_width.or(settings.hidden_size).unwrap_or(0),
+            pooled_output,
+            pad_id,
+            pad_left,
+            batch_token_budget: options.batch_token_budget,
+            max_batch_size: options.max_batch_size,
+        };
+        embedder.info.provider = embedder.pool.provider().clone();
+        // One tiny run proves the graph works end to end and gives the real width.
+        let probe = embedder.tokenize(&[""])?;
+        let mut first = first;
+        let probed = embedder.run_batch(&mut first, &probe, &[0], None);
+        embedder.pool.put(first);
+        embedder.hidden = probed?;
+        embedder.info.dimension = match options.output_dimension {
+            None => embedder.hidden,
+            Some(0) => return Err(Error::invalid("output_dimension must be at least 1")),
+            Some(d) if d > embedder.hidden => {
+                return Err(Error::invalid(format!("output_dimension {d} is larger than the model's {} dimensions", embedder.hidden)))
+            }
+            Some(d) => d,
+        };
+        Ok(embedder)
+    }
+
+    pub fn info(&self) -> &EmbedderInfo {
+        &self.info
+    }
+
+    /// Length of each vector.
+    pub fn dimension(&self) -> usize {
+        self.info.dimension
+    }
+
+    /// Embed `texts`; one vector per text, in input order.
+    pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
+        let dim = self.dimension();
+        let mut flat = vec![0.0; texts.len() * dim];
+        self.embed_into(texts, &mut flat)?;
+        Ok(flat.chunks_exact(dim.max(1)).map(<[f32]>::to_vec).collect())
+    }
+
+    /// Embed `texts` into `out`, row-major (`texts.len() * dimension()` floats).
+    pub fn embed_into<S: AsRef<str>>(&self, texts: &[S], out: &mut [f32]) -> Result<()> {
+        if texts.is_empty() {
+            return Err(Error::invalid("no texts to embed: the input list is empty"));
+        }
+        let needed = texts.len() * self.dimension();
+        if out.len() < needed {
+            return Err(Error::new(
+                ErrorKind::BufferTooSmall,
+                format!("output buffer holds {} floats; {} texts x {} dimensions need {needed}", out.len(), texts.len(), self.dimension()),
+            ));
+        }
+        let encodings = self.tokenize(texts)?;
+        let lengths: Vec<usize> = encodings.iter().map(Encoding::len).collect();
+        for rows in batch::plan(&lengths, self.batch_token_budget, self.max_batch_size) {
+            let mut session = self.pool.acquire()?;
+            self.run_batch(&mut session, &encodings, &rows, Some(out))?;
+        }
+        Ok(())
+    }
+
+    fn tokenize<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Encoding>> {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let text = text.as_ref();
+                let input: Cow<str> = match &self.info.prompt {
+                    Some(prefix) => Cow::Owned(format!("{prefix}{text}")),
+                    None => Cow::Borrowed(text),
+                };
+                self.tokenizer
+                    .encode(input.as_ref(), true)
+                    .map_err(|e| Error::new(ErrorKind::Tokenizer, format!("cannot tokenize text {i}: {e}")))
+            })
+            .collect()
+    }
+
+    /// Run one batch (`rows` index `encodings`) and, when `out` is given, write each row's
+    /// vector at its index. Returns the width of the graph output's last axis.
+    fn run_batch(&self, session: &mut Session, encodings: &[Encoding], rows: &[usize], out: Option<&mut [f32]>) -> Result<usize> {
+        let batch = rows.len();
+        let width = rows.iter().map(|&r| encodings[r].len()).max().unwrap_or(0).max(1);
+        let mut ids = vec![self.pad_id; batch * width];
+        let mut mask = vec![0i64; batch * width];
+        let mut types = vec![0i64; batch * width];
+        let mut positions = vec![0i64; batch * width];
+        for (b, &r) in rows.iter().enumerate() {
+            let enc = &encodings[r];
+            let offset = if self.pad_left { width - enc.len() } else { 0 };
+            let base = b * width + offset;
+            for (t, (&id, &ty)) in enc.get_ids().iter().zip(enc.get_type_ids()).enumerate() {
+                ids[base + t] = i64::from(id);
+                types[base + t] = i64::from(ty);
+                mask[base + t] = 1;
+                positions[base + t] = t as i64;
+            }
+        }
+        let shape = [batch, width];
+        let tensor = |data: Vec<i64>| -> Result<SessionInputValue<'static>> {
+            Ok(Tensor::from_array((shape, data)).map_err(|e| Error::runtime("creating an input tensor", e))?.into())
+        };
+        let mut feed: Vec<(Cow<str>, SessionInputValue)> = vec![("input_ids".into(), tensor(ids)?)];
+        if self.inputs.attention_mask {
+            feed.push(("attention_mask".into(), tensor(mask.clone())?));
+        }
+        if self.inputs.token_type_ids {
+            feed.push(("token_type_ids".into(), tensor(types)?));
+        }
+        if self.inputs.position_ids {
+            feed.push(("position_ids".into(), tensor(positions)?));
+        }
+        let outputs = session
+            .run(feed)
+            .map_err(|e| Error::runtime(format!("running {}", self.info.model_path.display()), e))?;
+        let value = &outputs[self.info.output_name.as_str()];
+        let (out_shape, data) = extract_f32(value, &self.info.output_name)?;
+        let hidden = *out_shape.last().unwrap_or(&0) as usize;
+        let expected_rank = if self.pooled_output { 2 } else { 3 };
+        if out_shape.len() != expected_rank || out_shape[0] as usize != batch || hidden == 0 {
+            return Err(Error::model_invalid(format!(
+                "output '{}' of {} has shape {:?}; expected {}",
+                self.info.output_name,
+                self.info.model_path.display(),
+                out_shape,
+                if self.pooled_output { "[batch, dim]" } else { "[batch, tokens, dim]" }
+            )));
+        }
+        let Some(out) = out else { return Ok(hidden) };
+        let dim = self.info.dimension;
+        let mut pooled = vec![0.0f32; hidden];
+        for (b, &r) in rows.iter().enumerate() {
+            if self.pooled_output {
+                pooled.copy_from_slice(&data[b * hidden..(b + 1) * hidden]);
+            } else {
+                let seq = out_shape[1] as usize;
+                let rows_hidden = &data[b * seq * hidden..(b + 1) * seq * hidden];
+                let row_mask = &mask[b * width..(b + 1) * width];
+                let pooling = self.info.pooling.unwrap_or(Pooling::Mean);
+                pooling::pool(pooling, rows_hidden, &row_mask[..seq.min(width)], hidden, &mut pooled);
+            }
+            let target = &mut out[r * dim..(r + 1) * dim];
+            target.copy_from_slice(&pooled[..dim]);
+            if self.info.normalize {
+                pooling::normalize(target);
+            }
+        }
+        Ok(hidden)
+    }
+}
+
+/// Pad id and side from `tokenizer.json`'s padding section (Qwen3-Embedding pads left).
+fn padding_of(tokenizer: &Tokenizer) -> (i64, bool) {
+    match tokenizer.get_padding() {
+        Some(p) => (i64::from(p.pad_id), matches!(p.direction, PaddingDirection::Left)),
+        None => (0, false),
+    }
+}
+
+const EMBED_INPUTS: [&str; 4] = ["input_ids", "attention_mask", "token_type_ids", "position_ids"];
+
+fn graph_inputs(session: &Session, model: &Path) -> Result<GraphInputs> {
+    let names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
+    if let Some(other) = names.iter().find(|n| !EMBED_INPUTS.contains(n)) {
+        let hint = if other.starts_with("past_key_values") { " (this looks like a text-generation model)" } else { "" };
+        return Err(Error::model_invalid(format!(
+            "{} is not an embedding model: graph input '{other}' is not one of {}{hint}",
+            model.display(),
+            EMBED_INPUTS.join(", ")
+        )));
+    }
+    if !names.contains(&"input_ids") {
+        return Err(Error::model_invalid(format!(
+            "{} is not an embedding model: it has no 'input_ids' input (inputs: {})",
+            model.display(),
+            names.join(", ")
+        )));
+    }
+    Ok(GraphInputs {
+        attention_mask: names.contains(&"attention_mask"),
+        token_type_ids: names.contains(&"token_type_ids"),
+        position_ids: names.contains(&"position_ids"),
+    })
+}
+
+/// Choose the output: a pooled `sentence_embedding` if the graph has one, else token
+/// vectors (`last_hidden_state`, `token_embeddings`, or the only rank-3 float output).
+/// Returns (name, pooled, static width).
+fn graph_output(session: &Session, model: &Path) -> Result<(String, bool, Option<usize>)> {
+    let outputs = session.outputs();
+    let float_rank = |dtype: &ValueType| -> Option<(usize, Option<usize>)> {
+        match dtype {
+            ValueType::Tensor { ty: TensorElementType::Float32 | TensorElementType::Float16, shape, .. } => {
+                Some((shape.len(), shape.last().copied().filter(|&d| d > 0).map(|d| d as usize)))
+            }
+            _ => None,
+        }
+    };
+    let find = |name: &str, rank: usize| {
+        outputs.iter().find(|o| o.name() == name).and_then(|o| float_rank(o.dtype()).filter(|(r, _)| *r == rank).map(|(_, w)| w))
+    };
+    if let Some(width) = find("sentence_embedding", 2) {
+        return Ok(("sentence_embedding".into(), true, width));
+    }
+    for name in ["last_hidden_state", "token_embeddings"] {
+        if let Some(width) = find(name, 3) {
+            return Ok((name.into(), false, width));
+        }
+    }
+    let names: Vec<&str> = outputs.iter().map(|o| o.name()).collect();
+    if names.contains(&"logits") {
+        return Err(Error::model_invalid(format!(
+            "{} is not an embedding model: it outputs 'logits' (a text-generation or classification model)",
+            model.display()
+        )));
+    }
+    let rank3: Vec<_> = outputs.iter().filter(|o| float_rank(o.dtype()).is_some_and(|(r, _)| r == 3)).collect();
+    if let [only] = rank3.as_slice() {
+        return Ok((only.name().to_string(), false, float_rank(only.dtype()).and_then(|(_, w)| w)));
+    }
+    Err(Error::model_invalid(format!(
+        "{} is not an embedding model: expected an output 'sentence_embedding' [batch, dim] or 'last_hidden_state' [batch, tokens, dim]; outputs: {}",
+        model.display(),
+        names.join(", ")
+    )))
+}
+
+/// Borrow or convert a float output (fp16 graphs) as f32.
+fn extract_f32<'a>(value: &'a ort::value::DynValue, name: &str) -> Result<(Vec<i64>, Cow<'a, [f32]>)> {
+    if let Ok((shape, data)) = value.try_extract_tensor::<f32>() {
+        return Ok((shape.to_vec(), Cow::Borrowed(data)));
+    }
+    if let Ok((shape, data)) = value.try_extract_tensor::<half::f16>() {
+        return Ok((shape.to_vec(), Cow::Owned(data.iter().map(|v| v.to_f32()).collect())));
+    }
+    Err(Error::model_invalid(format!("output '{name}' is not a float32 or float16 tensor")))
+}

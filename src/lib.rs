@@ -1,0 +1,14 @@
+//! nodespace: on-device embeddings and text generation over ONNX Runtime.
+//!
+//! The core is a plain safe Rust API ([`embed`], [`generate`]); [`ffi`] is the C ABI over
+//! it. ONNX Runtime is loaded at run time (see [`runtime`]).
+
+pub mod embed;
+pub mod error;
+pub mod model;
+mod pool;
+pub mod runtime;
+
+pub use embed::{Embedder, EmbedderInfo, EmbedderOptions, Pooling};
+pub use error::{Error, ErrorKind, Result};
+pub use runtime::{configure, runtime_info, ActiveProvider, Device, RuntimeInfo, RuntimeOptions};

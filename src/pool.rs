@@ -1,0 +1,109 @@
+//! A small pool of ONNX Runtime sessions over one model file.
+//!
+//! `Session::run` needs `&mut Session`, so one session serves one call at a time. Rather
+//! than one global lock, a handle keeps up to `max` sessions and creates them lazily: a
+//! single-threaded user pays for one session, concurrent users get parallel progress.
+
+use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
+
+use ort::session::Session;
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::Result;
+use crate::runtime::{build_session, ActiveProvider, SessionConfig};
+
+pub(crate) struct SessionPool {
+    model: PathBuf,
+    config: SessionConfig,
+    max: usize,
+    state: Mutex<PoolState>,
+    returned: Condvar,
+    provider: ActiveProvider,
+}
+
+struct PoolState {
+    idle: Vec<Session>,
+    created: usize,
+}
+
+impl SessionPool {
+    /// Build the first session now (so load errors surface at load time), the rest on demand.
+    pub fn new(model: &Path, config: SessionConfig, max: usize) -> Result<(Self, Session)> {
+        let (first, provider) = build_session(model, &config)?;
+        let pool = Self {
+            model: model.to_path_buf(),
+            config,
+            max: max.max(1),
+            state: Mutex::new(PoolState { idle: Vec::new(), created: 1 }),
+            returned: Condvar::new(),
+            provider,
+        };
+        Ok((pool, first))
+    }
+
+    /// Hand the session returned by [`SessionPool::new`] (after inspecting it) to the pool.
+    pub fn put(&self, session: Session) {
+        self.state.lock().idle.push(session);
+        self.returned.notify_one();
+    }
+
+    pub fn provider(&self) -> &ActiveProvider {
+        &self.provider
+    }
+
+    pub fn model_path(&self) -> &Path {
+        &self.model
+    }
+
+    /// Take an idle session, create one if under the limit, or wait for one to come back.
+    pub fn acquire(&self) -> Result<PooledSession<'_>> {
+        let mut state = self.state.lock();
+        loop {
+            if let Some(session) = state.idle.pop() {
+                return Ok(PooledSession { pool: self, session: Some(session) });
+            }
+            if state.created < self.max {
+                state.created += 1;
+                drop(state);
+                // Built outside the lock so that other threads keep using the idle sessions.
+                return match build_session(&self.model, &self.config) {
+                    Ok((session, _)) => Ok(PooledSession { pool: self, session: Some(session) }),
+                    Err(err) => {
+                        self.state.lock().created -= 1;
+                        self.returned.notify_one();
+                        Err(err)
+                    }
+                };
+            }
+            self.returned.wait(&mut state);
+        }
+    }
+}
+
+/// A session on loan from the pool; it goes back when dropped.
+pub(crate) struct PooledSession<'a> {
+    pool: &'a SessionPool,
+    session: Option<Session>,
+}
+
+impl Deref for PooledSession<'_> {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        self.session.as_ref().expect("session present until drop")
+    }
+}
+
+impl DerefMut for PooledSession<'_> {
+    fn deref_mut(&mut self) -> &mut Session {
+        self.session.as_mut().expect("session present until drop")
+    }
+}
+
+impl Drop for PooledSession<'_> {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            self.pool.put(session);
+        }
+    }
+}
