@@ -5,10 +5,15 @@
 
 pub mod embed;
 pub mod error;
+pub mod generate;
 pub mod model;
 mod pool;
 pub mod runtime;
 
 pub use embed::{Embedder, EmbedderInfo, EmbedderOptions, Pooling};
 pub use error::{Error, ErrorKind, Result};
+pub use generate::{
+    CancelHandle, ChatMessage, Flow, GenerateRequest, GenerationResult, GenerationStats, Generator, GeneratorInfo, GeneratorOptions,
+    Prompt, SamplingOptions, StopReason,
+};
 pub use runtime::{configure, runtime_info, ActiveProvider, Device, RuntimeInfo, RuntimeOptions};

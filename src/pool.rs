@@ -52,10 +52,6 @@ impl SessionPool {
         &self.provider
     }
 
-    pub fn model_path(&self) -> &Path {
-        &self.model
-    }
-
     /// Take an idle session, create one if under the limit, or wait for one to come back.
     pub fn acquire(&self) -> Result<PooledSession<'_>> {
         let mut state = self.state.lock();

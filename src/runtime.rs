@@ -282,6 +282,7 @@ pub(crate) struct SessionConfig {
     pub device: Device,
     pub intra_threads: usize,
     /// CoreML compiles models; it caches them here when set.
+    #[cfg_attr(not(feature = "coreml"), allow(dead_code))]
     pub coreml_cache_dir: Option<PathBuf>,
 }
 

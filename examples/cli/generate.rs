@@ -1,10 +1,142 @@
 //! `cli generate` and `cli chat`.
+//!
+//! `generate --json` prints one line:
+//! `{"prompt_tokens":[...],"tokens":[...],"text":"...","stop_reason":"...","stats":{...}}`
+//! (other tools check the library with this format).
+
+use std::io::{BufRead, Write};
+
+use nodespace::{ChatMessage, Flow, GenerateRequest, GenerationResult, Generator, GeneratorOptions, Prompt, SamplingOptions};
+use serde_json::json;
+
 use super::Args;
 
-pub fn generate(_args: &Args) -> Result<(), String> {
-    Err("generate: not built yet".into())
+fn load(args: &Args) -> Result<Generator, String> {
+    let mut options = GeneratorOptions::new(args.model()?);
+    options.variant = args.get("--variant").map(str::to_string);
+    options.device = args.device()?;
+    options.intra_threads = args.parsed("--threads")?;
+    Generator::new(options).map_err(|e| e.to_string())
 }
 
-pub fn chat(_args: &Args) -> Result<(), String> {
-    Err("chat: not built yet".into())
+/// Sampling from the flags, or `None` to use the model's generation_config.json.
+fn sampling(args: &Args) -> Result<Option<SamplingOptions>, String> {
+    if args.has("--greedy") {
+        return Ok(Some(SamplingOptions::greedy()));
+    }
+    let flags = ["--temperature", "--top-k", "--top-p", "--min-p", "--seed", "--repetition-penalty"];
+    if flags.iter().all(|f| args.get(f).is_none()) {
+        return Ok(None);
+    }
+    let mut s = SamplingOptions::greedy();
+    s.temperature = args.parsed("--temperature")?.unwrap_or(1.0);
+    s.top_k = args.parsed("--top-k")?.unwrap_or(0);
+    s.top_p = args.parsed("--top-p")?.unwrap_or(1.0);
+    s.min_p = args.parsed("--min-p")?.unwrap_or(0.0);
+    s.repetition_penalty = args.parsed("--repetition-penalty")?.unwrap_or(1.0);
+    s.seed = args.parsed("--seed")?;
+    Ok(Some(s))
+}
+
+pub fn generate(args: &Args) -> Result<(), String> {
+    args.check_known(&[
+        "--model", "--variant", "--device", "--threads", "--prompt", "--system", "--user", "--max-new-tokens", "--temperature",
+        "--top-k", "--top-p", "--min-p", "--seed", "--repetition-penalty", "--stop",
+    ])?;
+    let prompt = match (args.get("--prompt"), args.get("--user")) {
+        (Some(text), None) => Prompt::Text(text.to_string()),
+        (None, Some(user)) => {
+            let mut messages = Vec::new();
+            if let Some(system) = args.get("--system") {
+                messages.push(ChatMessage::new("system", system));
+            }
+            messages.push(ChatMessage::new("user", user));
+            Prompt::Chat(messages)
+        }
+        _ => return Err("give either --prompt TEXT or --user U (with an optional --system S)".into()),
+    };
+    let generator = load(args)?;
+    let mut request = GenerateRequest::new(prompt);
+    request.max_new_tokens = args.parsed("--max-new-tokens")?;
+    request.sampling = sampling(args)?;
+    request.stop = args.all("--stop");
+    let json_out = args.has("--json");
+    let mut stdout = std::io::stdout();
+    let result = generator
+        .generate(&request, None, &mut |chunk| {
+            if !json_out {
+                let _ = stdout.write_all(chunk.as_bytes());
+                let _ = stdout.flush();
+            }
+            Flow::Continue
+        })
+        .map_err(|e| e.to_string())?;
+    if json_out {
+        println!("{}", result_json(&result));
+    } else {
+        println!();
+        let s = &result.stats;
+        eprintln!(
+            "[{} prompt + {} generated tokens, stop: {}, first token {:.0} ms, prefill {:.1} tok/s, decode {:.1} tok/s]",
+            s.prompt_tokens,
+            s.generated_tokens,
+            result.stop_reason.as_str(),
+            s.time_to_first_token_ms,
+            s.prefill_tokens_per_s,
+            s.decode_tokens_per_s
+        );
+    }
+    Ok(())
+}
+
+fn result_json(result: &GenerationResult) -> serde_json::Value {
+    let s = &result.stats;
+    json!({
+        "prompt_tokens": result.prompt_tokens,
+        "tokens": result.tokens,
+        "text": result.text,
+        "stop_reason": result.stop_reason.as_str(),
+        "stats": {
+            "prompt_tokens": s.prompt_tokens,
+            "generated_tokens": s.generated_tokens,
+            "time_to_first_token_ms": s.time_to_first_token_ms,
+            "prefill_tokens_per_s": s.prefill_tokens_per_s,
+            "decode_tokens_per_s": s.decode_tokens_per_s,
+            "total_ms": s.total_ms,
+        }
+    })
+}
+
+/// Interactive multi-turn chat on stdin/stdout; an empty line or EOF ends it.
+pub fn chat(args: &Args) -> Result<(), String> {
+    args.check_known(&["--model", "--variant", "--device", "--threads", "--system", "--max-new-tokens"])?;
+    let generator = load(args)?;
+    let mut messages = Vec::new();
+    if let Some(system) = args.get("--system") {
+        messages.push(ChatMessage::new("system", system));
+    }
+    let max_new_tokens = args.parsed("--max-new-tokens")?;
+    let stdin = std::io::stdin();
+    let mut stdout = std::io::stdout();
+    loop {
+        print!("you> ");
+        let _ = stdout.flush();
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line).map_err(|e| e.to_string())? == 0 || line.trim().is_empty() {
+            return Ok(());
+        }
+        messages.push(ChatMessage::new("user", line.trim_end()));
+        let mut request = GenerateRequest::new(Prompt::Chat(messages.clone()));
+        request.max_new_tokens = max_new_tokens;
+        print!("assistant> ");
+        let result = generator
+            .generate(&request, None, &mut |chunk| {
+                let _ = stdout.write_all(chunk.as_bytes());
+                let _ = stdout.flush();
+                Flow::Continue
+            })
+            .map_err(|e| e.to_string())?;
+        println!();
+        messages.push(ChatMessage::new("assistant", result.text));
+    }
 }

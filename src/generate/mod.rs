@@ -1,0 +1,457 @@
+//! Text generation: prompt or chat -> tokens -> KV-cache decode loop -> streamed text.
+
+mod graph;
+mod sampler;
+mod stream;
+mod template;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ort::session::RunOptions;
+use parking_lot::Mutex;
+use serde_json::Value as Json;
+use tokenizers::Tokenizer;
+
+pub use sampler::SamplingOptions;
+pub use template::ChatMessage;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{JsonExt, ModelFolder};
+use crate::pool::SessionPool;
+use crate::runtime::{default_intra_threads, ActiveProvider, Device, SessionConfig};
+use graph::{DecoderGraph, KvCache, Step};
+use sampler::Sampler;
+use stream::{Detokenizer, StopFilter};
+use template::ChatTemplate;
+
+/// How to load a generation model.
+#[derive(Debug, Clone)]
+pub struct GeneratorOptions {
+    pub model_dir: PathBuf,
+    /// Graph variant: `None` for `model.onnx`, or e.g. `"q4"`, `"fp16"`.
+    pub variant: Option<String>,
+    pub device: Device,
+    /// Intra-op threads per session; `None`: physical cores.
+    pub intra_threads: Option<usize>,
+    /// Generations that may run at the same time (one session, with its own cache, each).
+    pub max_sessions: usize,
+}
+
+impl GeneratorOptions {
+    pub fn new(model_dir: impl Into<PathBuf>) -> Self {
+        Self { model_dir: model_dir.into(), variant: None, device: Device::Auto, intra_threads: None, max_sessions: 2 }
+    }
+}
+
+/// What to generate from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prompt {
+    /// Raw text, tokenized as is (the tokenizer adds its own special tokens, if any).
+    Text(String),
+    /// Chat messages, rendered with the model's chat template and an open assistant turn.
+    Chat(Vec<ChatMessage>),
+}
+
+/// One generation request. Fields left `None` take the model's `generation_config.json`.
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    pub prompt: Prompt,
+    /// Default: `generation_config.json`'s `max_new_tokens`, else 256.
+    pub max_new_tokens: Option<usize>,
+    /// Default: from `generation_config.json` (greedy unless it sets `do_sample`).
+    pub sampling: Option<SamplingOptions>,
+    /// Generation stops before any of these strings; they are never emitted.
+    pub stop: Vec<String>,
+}
+
+impl GenerateRequest {
+    pub fn new(prompt: Prompt) -> Self {
+        Self { prompt, max_new_tokens: None, sampling: None, stop: Vec::new() }
+    }
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The model produced an end-of-sequence token.
+    Eos,
+    /// `max_new_tokens` were generated.
+    MaxTokens,
+    /// A stop string was produced (and cut off).
+    StopString,
+    /// The model's context window is full.
+    ContextFull,
+    /// The callback asked to stop, or the cancel handle was triggered.
+    Cancelled,
+}
+
+impl StopReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Eos => "eos",
+            StopReason::MaxTokens => "max_tokens",
+            StopReason::StopString => "stop_string",
+            StopReason::ContextFull => "context_full",
+            StopReason::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Timing and counts of one generation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GenerationStats {
+    pub prompt_tokens: usize,
+    pub generated_tokens: usize,
+    /// From the call to the first generated token (tokenizing and prefill included).
+    pub time_to_first_token_ms: f64,
+    pub prefill_tokens_per_s: f64,
+    /// Generated tokens after the first, per second of decoding.
+    pub decode_tokens_per_s: f64,
+    pub total_ms: f64,
+}
+
+/// The outcome of a generation (also when cancelled: the partial text is kept).
+#[derive(Debug, Clone)]
+pub struct GenerationResult {
+    pub text: String,
+    pub prompt_tokens: Vec<u32>,
+    pub tokens: Vec<u32>,
+    pub stop_reason: StopReason,
+    pub stats: GenerationStats,
+}
+
+/// What the chunk callback wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Cancels generations from any thread. A handle cancelled before a generation starts
+/// makes it return at once; [`CancelHandle::reset`] makes it usable again.
+#[derive(Clone, Default)]
+pub struct CancelHandle(Arc<CancelState>);
+
+#[derive(Default)]
+struct CancelState {
+    cancelled: AtomicBool,
+    /// The run options of the ONNX Runtime calls in flight, to interrupt a long prefill.
+    runs: Mutex<Vec<Arc<RunOptions>>>,
+}
+
+impl CancelHandle {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn cancel(&self) {
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        for run in self.0.runs.lock().iter() {
+            let _ = run.terminate();
+        }
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.cancelled.load(Ordering::SeqCst)
+    }
+
+    pub fn reset(&self) {
+        self.0.cancelled.store(false, Ordering::SeqCst);
+    }
+
+    /// Register `run` for the duration of a generation; the guard unregisters it.
+    fn watch(&self, run: Arc<RunOptions>) -> RunGuard<'_> {
+        self.0.runs.lock().push(run.clone());
+        // A cancel that came before registration is applied now.
+        if self.is_cancelled() {
+            let _ = run.terminate();
+        }
+        RunGuard { handle: self, run }
+    }
+}
+
+struct RunGuard<'a> {
+    handle: &'a CancelHandle,
+    run: Arc<RunOptions>,
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        self.handle.0.runs.lock().retain(|r| !Arc::ptr_eq(r, &self.run));
+    }
+}
+
+/// What a generator detected.
+#[derive(Debug, Clone)]
+pub struct GeneratorInfo {
+    pub model_path: PathBuf,
+    pub layers: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub kv_dtype: &'static str,
+    pub context_length: usize,
+    pub eos_token_ids: Vec<u32>,
+    pub has_chat_template: bool,
+    pub provider: ActiveProvider,
+}
+
+/// A loaded decoder model. `Send + Sync`: generations on different threads run at the same
+/// time on up to `max_sessions` sessions, each with its own KV cache.
+pub struct Generator {
+    pool: SessionPool,
+    tokenizer: Tokenizer,
+    graph: DecoderGraph,
+    template: Option<ChatTemplate>,
+    defaults: Defaults,
+    info: GeneratorInfo,
+}
+
+/// Settings from `generation_config.json`.
+#[derive(Debug, Clone)]
+struct Defaults {
+    sampling: SamplingOptions,
+    max_new_tokens: usize,
+}
+
+impl Generator {
+    pub fn new(options: GeneratorOptions) -> Result<Self> {
+        let folder = ModelFolder::open(&options.model_dir)?;
+        let model_path = folder.onnx_file(options.variant.as_deref())?;
+        let config = folder.read_json("config.json")?;
+        let generation_config = folder.read_json("generation_config.json")?;
+        let tokenizer_config = folder.read_json("tokenizer_config.json")?;
+        let tokenizer = folder.tokenizer()?;
+        let template = ChatTemplate::load(&folder)?;
+
+        let session_config = SessionConfig {
+            device: options.device,
+            intra_threads: options.intra_threads.unwrap_or_else(default_intra_threads),
+            coreml_cache_dir: None,
+        };
+        let (pool, first) = SessionPool::new(&model_path, session_config, options.max_sessions)?;
+        let graph = DecoderGraph::inspect(&first, &model_path, config.as_ref());
+        pool.put(first);
+        let graph = graph?;
+
+        let eos_token_ids = eos_ids(generation_config.as_ref(), config.as_ref(), tokenizer_config.as_ref(), &tokenizer);
+        let context_length = config
+            .as_ref()
+            .and_then(|c| c.usize_field("max_position_embeddings").or_else(|| c.usize_field("n_positions")))
+            .unwrap_or(2048);
+        let defaults = defaults_from(generation_config.as_ref());
+        let info = GeneratorInfo {
+            model_path,
+            layers: graph.layers,
+            kv_heads: graph.kv_heads,
+            head_dim: graph.head_dim,
+            kv_dtype: if graph.kv_f16 { "float16" } else { "float32" },
+            context_length,
+            eos_token_ids,
+            has_chat_template: template.is_some(),
+            provider: pool.provider().clone(),
+        };
+        Ok(Self { pool, tokenizer, graph, template, defaults, info })
+    }
+
+    pub fn info(&self) -> &GeneratorInfo {
+        &self.info
+    }
+
+    /// The token ids the model sees for `prompt`.
+    pub fn prompt_tokens(&self, prompt: &Prompt) -> Result<Vec<u32>> {
+        let (text, add_special) = match prompt {
+            Prompt::Text(text) => (text.clone(), true),
+            // Templates write special tokens themselves (as transformers' apply_chat_template).
+            Prompt::Chat(messages) => (self.render_chat(messages)?, false),
+        };
+        let encoding = self
+            .tokenizer
+            .encode(text.as_str(), add_special)
+            .map_err(|e| Error::new(ErrorKind::Tokenizer, format!("cannot tokenize the prompt: {e}")))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// Render chat messages with the model's template, opening the assistant's turn.
+    pub fn render_chat(&self, messages: &[ChatMessage]) -> Result<String> {
+        let template = self.template.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "{} has no chat template (tokenizer_config.json 'chat_template' or chat_template.jinja); use a raw text prompt",
+                    self.info.model_path.display()
+                ),
+            )
+        })?;
+        if messages.is_empty() {
+            return Err(Error::invalid("the chat has no messages"));
+        }
+        template.render(messages, true)
+    }
+
+    /// Generate, calling `on_chunk` with each piece of text as it is produced (on the
+    /// calling thread). The chunks concatenated equal the result's text.
+    pub fn generate(
+        &self,
+        request: &GenerateRequest,
+        cancel: Option<&CancelHandle>,
+        on_chunk: &mut dyn FnMut(&str) -> Flow,
+    ) -> Result<GenerationResult> {
+        let start = Instant::now();
+        let sampling = request.sampling.clone().unwrap_or_else(|| self.defaults.sampling.clone());
+        sampling.validate()?;
+        let max_new_tokens = request.max_new_tokens.unwrap_or(self.defaults.max_new_tokens);
+        let prompt_tokens = self.prompt_tokens(&request.prompt)?;
+        if prompt_tokens.is_empty() {
+            return Err(Error::invalid("the prompt is empty: it has no tokens"));
+        }
+        if prompt_tokens.len() >= self.info.context_length {
+            return Err(Error::new(
+                ErrorKind::ContextOverflow,
+                format!(
+                    "the prompt has {} tokens; the model's context is {} tokens (at least one must be left to generate)",
+                    prompt_tokens.len(),
+                    self.info.context_length
+                ),
+            ));
+        }
+
+        let local_cancel = CancelHandle::new();
+        let cancel = cancel.unwrap_or(&local_cancel);
+        let mut result = GenerationResult {
+            text: String::new(),
+            prompt_tokens: prompt_tokens.clone(),
+            tokens: Vec::new(),
+            stop_reason: StopReason::MaxTokens,
+            stats: GenerationStats { prompt_tokens: prompt_tokens.len(), ..Default::default() },
+        };
+        if cancel.is_cancelled() {
+            result.stop_reason = StopReason::Cancelled;
+            result.stats.total_ms = ms(start);
+            return Ok(result);
+        }
+        let run = Arc::new(RunOptions::new().map_err(|e| Error::runtime("creating run options", e))?);
+        let _watch = cancel.watch(run.clone());
+
+        let mut session = self.pool.acquire()?;
+        let mut cache = KvCache::new();
+        let mut sampler = Sampler::new(sampling, &prompt_tokens);
+        let mut detok = Detokenizer::new(&self.tokenizer);
+        let mut stops = StopFilter::new(request.stop.clone());
+        let mut input: Vec<u32> = prompt_tokens.clone();
+        let mut first_token_at = None;
+        let mut stopped_by_callback = false;
+
+        while result.tokens.len() < max_new_tokens {
+            if cancel.is_cancelled() {
+                result.stop_reason = StopReason::Cancelled;
+                break;
+            }
+            if cache.len + input.len() > self.info.context_length {
+                result.stop_reason = StopReason::ContextFull;
+                break;
+            }
+            let mut logits = match graph::forward(&mut session, &self.graph, &input, &mut cache, &run)? {
+                Step::Logits(logits) => logits,
+                Step::Cancelled => {
+                    result.stop_reason = StopReason::Cancelled;
+                    break;
+                }
+            };
+            let token = sampler.sample(&mut logits);
+            if first_token_at.is_none() {
+                first_token_at = Some(Instant::now());
+                result.stats.time_to_first_token_ms = ms(start);
+            }
+            if self.info.eos_token_ids.contains(&token) {
+                result.stop_reason = StopReason::Eos;
+                break;
+            }
+            result.tokens.push(token);
+            input = vec![token];
+            let piece = detok.push(token)?;
+            let filtered = stops.push(&piece);
+            if !filtered.emit.is_empty() && on_chunk(&filtered.emit) == Flow::Stop {
+                stopped_by_callback = true;
+            }
+            if filtered.stopped {
+                result.stop_reason = StopReason::StopString;
+                break;
+            }
+            if stopped_by_callback {
+                result.stop_reason = StopReason::Cancelled;
+                break;
+            }
+        }
+        if !matches!(result.stop_reason, StopReason::StopString | StopReason::Cancelled) {
+            // Release what was held back: a partial character or a partial stop string.
+            let tail = detok.finish()?;
+            let mut rest = stops.push(&tail).emit;
+            rest.push_str(&stops.finish());
+            if !rest.is_empty() {
+                on_chunk(&rest);
+            }
+        }
+        result.text = stops.text().to_string();
+
+        let total = start.elapsed().as_secs_f64();
+        result.stats.total_ms = total * 1000.0;
+        result.stats.generated_tokens = result.tokens.len();
+        if let Some(first) = first_token_at {
+            let prefill_s = result.stats.time_to_first_token_ms / 1000.0;
+            if prefill_s > 0.0 {
+                result.stats.prefill_tokens_per_s = prompt_tokens.len() as f64 / prefill_s;
+            }
+            let decode_s = first.elapsed().as_secs_f64();
+            if result.tokens.len() > 1 && decode_s > 0.0 {
+                result.stats.decode_tokens_per_s = (result.tokens.len() - 1) as f64 / decode_s;
+            }
+        }
+        Ok(result)
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// End-of-sequence ids: `generation_config.json` (an id or a list), else `config.json`,
+/// else the tokenizer's `eos_token`.
+fn eos_ids(generation: Option<&Json>, config: Option<&Json>, tokenizer_config: Option<&Json>, tokenizer: &Tokenizer) -> Vec<u32> {
+    let ids = |v: Option<&Json>| -> Vec<u32> {
+        match v {
+            Some(Json::Number(n)) => n.as_u64().map(|n| vec![n as u32]).unwrap_or_default(),
+            Some(Json::Array(list)) => list.iter().filter_map(Json::as_u64).map(|n| n as u32).collect(),
+            _ => Vec::new(),
+        }
+    };
+    let mut found = ids(generation.and_then(|g| g.get("eos_token_id")));
+    if found.is_empty() {
+        found = ids(config.and_then(|c| c.get("eos_token_id")));
+    }
+    if found.is_empty() {
+        let eos = match tokenizer_config.and_then(|c| c.get("eos_token")) {
+            Some(Json::String(s)) => Some(s.as_str()),
+            Some(Json::Object(o)) => o.get("content").and_then(Json::as_str),
+            _ => None,
+        };
+        found.extend(eos.and_then(|t| tokenizer.token_to_id(t)));
+    }
+    found
+}
+
+fn defaults_from(generation: Option<&Json>) -> Defaults {
+    let mut sampling = SamplingOptions::greedy();
+    let float = |key: &str| generation.and_then(|g| g.get(key)).and_then(Json::as_f64).map(|v| v as f32);
+    if generation.and_then(|g| g.bool_field("do_sample")) == Some(true) {
+        sampling.temperature = float("temperature").unwrap_or(1.0);
+        sampling.top_k = generation.and_then(|g| g.usize_field("top_k")).unwrap_or(0);
+        sampling.top_p = float("top_p").unwrap_or(1.0);
+        sampling.min_p = float("min_p").unwrap_or(0.0);
+    }
+    sampling.repetition_penalty = float("repetition_penalty").unwrap_or(1.0);
+    let max_new_tokens = generation.and_then(|g| g.usize_field("max_new_tokens")).unwrap_or(256);
+    Defaults { sampling, max_new_tokens }
+}
