@@ -5,6 +5,7 @@
 
 pub mod embed;
 pub mod error;
+pub mod ffi;
 pub mod generate;
 pub mod model;
 mod pool;

@@ -1,0 +1,497 @@
+//! C ABI: text generation and cancellation.
+
+use std::ffi::{c_char, c_void, CString};
+use std::mem::{offset_of, size_of};
+
+use super::embed::{cstring, device_from, NS_DEVICE_AUTO};
+use super::*;
+use crate::generate::{CancelHandle, ChatMessage, Flow, GenerateRequest, Generator, GeneratorOptions, Prompt, SamplingOptions, StopReason};
+
+/// How to load a generation model. Initialize with ns_generator_options_init.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ns_generator_options {
+    /// sizeof(ns_generator_options), set by ns_generator_options_init.
+    pub struct_size: u32,
+    /// UTF-8 path of the model folder (onnx/model.onnx or model.onnx with past key values,
+    /// tokenizer.json, config.json, tokenizer_config.json, generation_config.json).
+    /// Required. Copied during the call.
+    pub model_path: *const c_char,
+    /// Graph variant ("q4", "fp16", ...: model_<variant>.onnx), or NULL for model.onnx.
+    pub variant: *const c_char,
+    /// NS_DEVICE_*.
+    pub device: i32,
+    /// Intra-op threads per session; 0: the number of physical cores.
+    pub intra_threads: u32,
+    /// Generations that may run at the same time (one session and KV cache each, created
+    /// on demand); 0: 2. Further calls wait for a free session.
+    pub max_sessions: u32,
+}
+
+const GENERATOR_OPTIONS_V1: usize = offset_of!(ns_generator_options, max_sessions) + size_of::<u32>();
+
+impl Default for ns_generator_options {
+    fn default() -> Self {
+        Self {
+            struct_size: size_of::<Self>() as u32,
+            model_path: std::ptr::null(),
+            variant: std::ptr::null(),
+            device: NS_DEVICE_AUTO,
+            intra_threads: 0,
+            max_sessions: 0,
+        }
+    }
+}
+
+/// One chat message; both strings UTF-8 and NUL-terminated.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ns_chat_message {
+    /// "system", "user" or "assistant" (whatever the model's template accepts).
+    pub role: *const c_char,
+    pub content: *const c_char,
+}
+
+/// Sampling as the model's generation_config.json says (greedy unless it sets do_sample).
+pub const NS_SAMPLING_MODEL_DEFAULT: i32 = 0;
+/// Always pick the most likely token (reproducible).
+pub const NS_SAMPLING_GREEDY: i32 = 1;
+/// Use the request's temperature / top_k / top_p / min_p / seed.
+pub const NS_SAMPLING_CUSTOM: i32 = 2;
+
+/// Return this from an ns_chunk_callback to go on.
+pub const NS_CONTINUE: i32 = 0;
+/// Return this (or any non-zero value) from an ns_chunk_callback to stop the generation.
+#[allow(dead_code)] // For C callers; the library treats any non-zero value as stop.
+pub const NS_STOP: i32 = 1;
+
+/// Receives generated text. `utf8` holds `len` bytes of whole UTF-8 characters, followed by
+/// a NUL; it is valid only during the call. Runs on the thread that called
+/// ns_generate_stream, never after it returns. Return NS_CONTINUE or NS_STOP.
+pub type ns_chunk_callback = Option<unsafe extern "C" fn(utf8: *const c_char, len: usize, user_data: *mut c_void) -> i32>;
+
+/// A generation request. Initialize with ns_generate_request_init; give either `prompt`
+/// or `messages`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ns_generate_request {
+    /// sizeof(ns_generate_request), set by ns_generate_request_init.
+    pub struct_size: u32,
+    /// A raw prompt (UTF-8, NUL-terminated), tokenized as is; NULL when `messages` is used.
+    pub prompt: *const c_char,
+    /// Chat messages, rendered with the model's chat template (an assistant turn is opened).
+    pub messages: *const ns_chat_message,
+    pub message_count: usize,
+    /// Most tokens to generate; 0: generation_config.json's max_new_tokens, else 256.
+    pub max_new_tokens: u32,
+    /// NS_SAMPLING_*.
+    pub sampling: i32,
+    /// With NS_SAMPLING_CUSTOM: temperature (0 = greedy), top_k (0 = off), top_p (1 = off),
+    /// min_p (0 = off).
+    pub temperature: f32,
+    pub top_k: u32,
+    pub top_p: f32,
+    pub min_p: f32,
+    /// Penalties (any sampling mode): repetition (1 = off; Hugging Face semantics),
+    /// presence and frequency (0 = off; OpenAI semantics).
+    pub repetition_penalty: f32,
+    pub presence_penalty: f32,
+    pub frequency_penalty: f32,
+    /// Random seed for NS_SAMPLING_CUSTOM; 0: a fresh seed each call. Same seed, same text.
+    pub seed: u64,
+    /// Stop strings (UTF-8): generation ends before the first one; it is never emitted.
+    pub stop: *const *const c_char,
+    pub stop_count: usize,
+    /// Optional cancel token (see ns_cancel_token_new); NULL for none.
+    pub cancel: *const ns_cancel_token,
+}
+
+const GENERATE_REQUEST_V1: usize = offset_of!(ns_generate_request, cancel) + size_of::<*const ns_cancel_token>();
+
+impl Default for ns_generate_request {
+    fn default() -> Self {
+        Self {
+            struct_size: size_of::<Self>() as u32,
+            prompt: std::ptr::null(),
+            messages: std::ptr::null(),
+            message_count: 0,
+            max_new_tokens: 0,
+            sampling: NS_SAMPLING_MODEL_DEFAULT,
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            repetition_penalty: 1.0,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
+            seed: 0,
+            stop: std::ptr::null(),
+            stop_count: 0,
+            cancel: std::ptr::null(),
+        }
+    }
+}
+
+/// The model produced an end-of-sequence token.
+pub const NS_STOP_EOS: i32 = 1;
+/// max_new_tokens were generated.
+pub const NS_STOP_MAX_TOKENS: i32 = 2;
+/// A stop string was produced (and not emitted).
+pub const NS_STOP_STOP_STRING: i32 = 3;
+/// The model's context window is full.
+pub const NS_STOP_CONTEXT_FULL: i32 = 4;
+/// Cancelled by the callback or a cancel token.
+pub const NS_STOP_CANCELLED: i32 = 5;
+
+/// Counts and timings of a generation. Set `struct_size` before the call.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct ns_generation_stats {
+    pub struct_size: u32,
+    /// NS_STOP_*; 0 when the generation failed before starting.
+    pub stop_reason: i32,
+    pub prompt_tokens: usize,
+    pub generated_tokens: usize,
+    /// From the call to the first generated token.
+    pub time_to_first_token_ms: f64,
+    pub prefill_tokens_per_s: f64,
+    /// Generated tokens after the first, per second.
+    pub decode_tokens_per_s: f64,
+    pub total_ms: f64,
+}
+
+const GENERATION_STATS_V1: usize = size_of::<ns_generation_stats>();
+
+/// What a generator detected. Set `struct_size` before ns_generator_get_info. Strings are
+/// owned by the generator and valid until it is freed.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ns_generator_info {
+    pub struct_size: u32,
+    /// Tokens the model can attend to (prompt + generated).
+    pub context_length: usize,
+    pub layers: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    /// 1 when the model has a chat template (messages can be used).
+    pub has_chat_template: i32,
+    pub model_file: *const c_char,
+    pub provider: *const c_char,
+    /// Why the requested device is not the one used, or NULL.
+    pub fallback_reason: *const c_char,
+}
+
+const GENERATOR_INFO_V1: usize = size_of::<ns_generator_info>();
+
+/// A loaded generation model. Opaque.
+pub struct ns_generator {
+    magic: u64,
+    generator: Generator,
+    model_file: CString,
+    provider: CString,
+    fallback_reason: Option<CString>,
+}
+
+impl Handle for ns_generator {
+    const MAGIC: u64 = 0x4e53_4745_4e45_5241;
+    fn magic(&self) -> u64 {
+        self.magic
+    }
+}
+
+/// Cancels generations from any thread. Opaque.
+pub struct ns_cancel_token {
+    magic: u64,
+    handle: CancelHandle,
+}
+
+impl Handle for ns_cancel_token {
+    const MAGIC: u64 = 0x4e53_4341_4e43_454c;
+    fn magic(&self) -> u64 {
+        self.magic
+    }
+}
+
+/// Fill `options` with defaults. Returns NS_ERR_NULL_POINTER for NULL.
+#[no_mangle]
+pub extern "C" fn ns_generator_options_init(options: *mut ns_generator_options) -> ns_status {
+    guard(std::ptr::null_mut(), || {
+        *non_null_mut(options, "options")? = ns_generator_options::default();
+        Ok(())
+    })
+}
+
+/// Load a generation model. On success `*out` is a new generator (free it with
+/// ns_generator_free); on failure `*out` is NULL.
+///
+/// Statuses: NS_ERR_NULL_POINTER, NS_ERR_STRUCT_SIZE, NS_ERR_INVALID_UTF8,
+/// NS_ERR_INVALID_ARGUMENT, NS_ERR_MODEL_NOT_FOUND, NS_ERR_MODEL_INVALID (corrupt file, not
+/// a decoder with a KV cache), NS_ERR_TOKENIZER, NS_ERR_TEMPLATE (chat template does not
+/// parse), NS_ERR_RUNTIME_NOT_FOUND, NS_ERR_UNSUPPORTED, NS_ERR_RUNTIME. `error` (may be
+/// NULL) receives a copy of the status and message. Thread-safe; slow: call it off the UI
+/// thread.
+#[no_mangle]
+pub extern "C" fn ns_generator_new(options: *const ns_generator_options, out: *mut *mut ns_generator, error: *mut ns_error_detail) -> ns_status {
+    guard(error, || {
+        let out = non_null_mut(out, "out")?;
+        *out = std::ptr::null_mut();
+        let o = read_versioned(options, ns_generator_options::default(), GENERATOR_OPTIONS_V1, "ns_generator_options")?;
+        let mut options = GeneratorOptions::new(req_str(o.model_path, "options.model_path")?);
+        options.variant = opt_str(o.variant, "options.variant")?.map(str::to_string);
+        options.device = device_from(o.device)?;
+        options.intra_threads = (o.intra_threads > 0).then_some(o.intra_threads as usize);
+        if o.max_sessions > 0 {
+            options.max_sessions = o.max_sessions as usize;
+        }
+        let generator = Generator::new(options)?;
+        let info = generator.info();
+        let handle = Box::new(ns_generator {
+            magic: ns_generator::MAGIC,
+            model_file: cstring(&info.model_path.display().to_string()),
+            provider: cstring(&info.provider.name),
+            fallback_reason: info.provider.fallback_reason.as_deref().map(cstring),
+            generator,
+        });
+        *out = Box::into_raw(handle);
+        Ok(())
+    })
+}
+
+/// Describe what `generator` detected. Set `info->struct_size` first.
+#[no_mangle]
+pub extern "C" fn ns_generator_get_info(generator: *const ns_generator, info: *mut ns_generator_info) -> ns_status {
+    guard(std::ptr::null_mut(), || {
+        let handle = live(generator, "generator")?;
+        let i = handle.generator.info();
+        let value = ns_generator_info {
+            struct_size: size_of::<ns_generator_info>() as u32,
+            context_length: i.context_length,
+            layers: i.layers,
+            kv_heads: i.kv_heads,
+            head_dim: i.head_dim,
+            has_chat_template: i32::from(i.has_chat_template),
+            model_file: handle.model_file.as_ptr(),
+            provider: handle.provider.as_ptr(),
+            fallback_reason: handle.fallback_reason.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+        };
+        write_versioned(info, value, GENERATOR_INFO_V1, "ns_generator_info")
+    })
+}
+
+/// Fill `request` with defaults. Returns NS_ERR_NULL_POINTER for NULL.
+#[no_mangle]
+pub extern "C" fn ns_generate_request_init(request: *mut ns_generate_request) -> ns_status {
+    guard(std::ptr::null_mut(), || {
+        *non_null_mut(request, "request")? = ns_generate_request::default();
+        Ok(())
+    })
+}
+
+fn read_request(request: *const ns_generate_request) -> FfiResult<(GenerateRequest, Option<CancelHandle>)> {
+    let r = read_versioned(request, ns_generate_request::default(), GENERATE_REQUEST_V1, "ns_generate_request")?;
+    let prompt = match (r.prompt.is_null(), r.messages.is_null()) {
+        (false, true) => Prompt::Text(req_str(r.prompt, "request.prompt")?.to_string()),
+        (true, false) => {
+            if r.message_count == 0 {
+                return Err(fail(NS_ERR_INVALID_ARGUMENT, "request.message_count is 0"));
+            }
+            // SAFETY: the caller passes message_count messages.
+            let messages = unsafe { std::slice::from_raw_parts(r.messages, r.message_count) };
+            let mut chat = Vec::with_capacity(messages.len());
+            for (i, m) in messages.iter().enumerate() {
+                chat.push(ChatMessage::new(
+                    req_str(m.role, &format!("request.messages[{i}].role"))?,
+                    req_str(m.content, &format!("request.messages[{i}].content"))?,
+                ));
+            }
+            Prompt::Chat(chat)
+        }
+        (true, true) => return Err(fail(NS_ERR_NULL_POINTER, "request has neither a prompt nor messages")),
+        (false, false) => return Err(fail(NS_ERR_INVALID_ARGUMENT, "request has both a prompt and messages: give one")),
+    };
+    let mut req = GenerateRequest::new(prompt);
+    req.max_new_tokens = (r.max_new_tokens > 0).then_some(r.max_new_tokens as usize);
+    let penalties = |mut s: SamplingOptions| {
+        s.repetition_penalty = r.repetition_penalty;
+        s.presence_penalty = r.presence_penalty;
+        s.frequency_penalty = r.frequency_penalty;
+        s
+    };
+    req.sampling = match r.sampling {
+        NS_SAMPLING_MODEL_DEFAULT => None,
+        NS_SAMPLING_GREEDY => Some(penalties(SamplingOptions::greedy())),
+        NS_SAMPLING_CUSTOM => Some(penalties(SamplingOptions {
+            temperature: r.temperature,
+            top_k: r.top_k as usize,
+            top_p: r.top_p,
+            min_p: r.min_p,
+            seed: (r.seed != 0).then_some(r.seed),
+            ..SamplingOptions::greedy()
+        })),
+        other => return Err(fail(NS_ERR_INVALID_ARGUMENT, format!("request.sampling {other} is not one of the NS_SAMPLING_* values"))),
+    };
+    if r.stop_count > 0 {
+        if r.stop.is_null() {
+            return Err(fail(NS_ERR_NULL_POINTER, "request.stop is NULL but stop_count is not 0"));
+        }
+        // SAFETY: the caller passes stop_count strings.
+        let stops = unsafe { std::slice::from_raw_parts(r.stop, r.stop_count) };
+        for (i, &s) in stops.iter().enumerate() {
+            req.stop.push(req_str(s, &format!("request.stop[{i}]"))?.to_string());
+        }
+    }
+    let cancel = if r.cancel.is_null() { None } else { Some(live(r.cancel, "request.cancel")?.handle.clone()) };
+    Ok((req, cancel))
+}
+
+/// Generate text for `request`, calling `on_chunk` with each piece as it is produced.
+///
+/// The chunks are whole UTF-8 characters; concatenated they are the generated text; a stop
+/// string is never part of them. `on_chunk` (may be NULL) runs on the calling thread and
+/// never after this function returns. `stats` (may be NULL; set its struct_size) receives
+/// counts and timings, also when cancelled.
+///
+/// Returns NS_OK when the generation ended by itself (eos, max_new_tokens, stop string,
+/// context full: see stats->stop_reason), NS_ERR_CANCELLED when the callback returned
+/// non-zero or the request's cancel token was triggered (from any thread: a long prompt
+/// is interrupted inside ONNX Runtime). Other statuses: NS_ERR_NULL_POINTER,
+/// NS_ERR_STRUCT_SIZE, NS_ERR_INVALID_UTF8, NS_ERR_INVALID_ARGUMENT (bad sampling values,
+/// freed handle), NS_ERR_CONTEXT_OVERFLOW (prompt longer than the context),
+/// NS_ERR_UNSUPPORTED (messages for a model without a chat template), NS_ERR_TEMPLATE,
+/// NS_ERR_TOKENIZER, NS_ERR_RUNTIME. `error` (may be NULL) receives a copy of the status and
+/// message.
+///
+/// Thread-safe: several threads may generate with one generator at once (each call gets
+/// its own session and KV cache; beyond max_sessions, calls wait). Do not call
+/// ns_generator_free until every call on the generator has returned.
+#[no_mangle]
+pub extern "C" fn ns_generate_stream(
+    generator: *const ns_generator,
+    request: *const ns_generate_request,
+    on_chunk: ns_chunk_callback,
+    user_data: *mut c_void,
+    stats: *mut ns_generation_stats,
+    error: *mut ns_error_detail,
+) -> ns_status {
+    guard(error, || {
+        let handle = live(generator, "generator")?;
+        if !stats.is_null() {
+            let size = non_null(stats, "stats")?.struct_size as usize;
+            if size == 0 || size > size_of::<ns_generation_stats>() || size < GENERATION_STATS_V1 {
+                return Err(fail(NS_ERR_STRUCT_SIZE, format!("stats.struct_size is {size}; set it to sizeof(ns_generation_stats)")));
+            }
+            // Zeroed first, so that a call failing before it starts reports stop_reason 0.
+            write_versioned(stats, ns_generation_stats::default(), GENERATION_STATS_V1, "ns_generation_stats")?;
+        }
+        let (request, cancel) = read_request(request)?;
+        let mut callback_panicked = false;
+        let mut forward = |chunk: &str| -> Flow {
+            let Some(callback) = on_chunk else { return Flow::Continue };
+            let text = cstring(chunk);
+            // SAFETY: a C callback given by the caller; text outlives the call.
+            let verdict = std::panic::catch_unwind(|| unsafe { callback(text.as_ptr(), chunk.len(), user_data) });
+            match verdict {
+                Ok(NS_CONTINUE) => Flow::Continue,
+                Ok(_) => Flow::Stop,
+                Err(_) => {
+                    callback_panicked = true;
+                    Flow::Stop
+                }
+            }
+        };
+        let result = handle.generator.generate(&request, cancel.as_ref(), &mut forward)?;
+        if !stats.is_null() {
+            let s = &result.stats;
+            let value = ns_generation_stats {
+                struct_size: size_of::<ns_generation_stats>() as u32,
+                stop_reason: match result.stop_reason {
+                    StopReason::Eos => NS_STOP_EOS,
+                    StopReason::MaxTokens => NS_STOP_MAX_TOKENS,
+                    StopReason::StopString => NS_STOP_STOP_STRING,
+                    StopReason::ContextFull => NS_STOP_CONTEXT_FULL,
+                    StopReason::Cancelled => NS_STOP_CANCELLED,
+                },
+                prompt_tokens: s.prompt_tokens,
+                generated_tokens: s.generated_tokens,
+                time_to_first_token_ms: s.time_to_first_token_ms,
+                prefill_tokens_per_s: s.prefill_tokens_per_s,
+                decode_tokens_per_s: s.decode_tokens_per_s,
+                total_ms: s.total_ms,
+            };
+            write_versioned(stats, value, GENERATION_STATS_V1, "ns_generation_stats")?;
+        }
+        if callback_panicked {
+            return Err(fail(NS_ERR_INTERNAL, "the chunk callback panicked"));
+        }
+        if result.stop_reason == StopReason::Cancelled {
+            return Err(fail(
+                NS_ERR_CANCELLED,
+                format!("generation cancelled after {} tokens", result.stats.generated_tokens),
+            ));
+        }
+        Ok(())
+    })
+}
+
+/// Free a generator. NULL is a no-op. No call may be running on it.
+#[no_mangle]
+pub extern "C" fn ns_generator_free(generator: *mut ns_generator) {
+    guard(std::ptr::null_mut(), || {
+        if generator.is_null() {
+            return Ok(());
+        }
+        live(generator, "generator")?;
+        // SAFETY: a live handle made by Box::into_raw in ns_generator_new.
+        let mut handle = unsafe { Box::from_raw(generator) };
+        handle.magic = 0;
+        drop(handle);
+        Ok(())
+    });
+}
+
+/// Make a cancel token (free it with ns_cancel_token_free). Put it in a request's `cancel`
+/// field; ns_cancel_token_cancel then stops that generation from any thread.
+#[no_mangle]
+pub extern "C" fn ns_cancel_token_new(out: *mut *mut ns_cancel_token) -> ns_status {
+    guard(std::ptr::null_mut(), || {
+        let out = non_null_mut(out, "out")?;
+        *out = Box::into_raw(Box::new(ns_cancel_token { magic: ns_cancel_token::MAGIC, handle: CancelHandle::new() }));
+        Ok(())
+    })
+}
+
+/// Cancel every generation using `token`, now and later (until ns_cancel_token_reset): they
+/// return NS_ERR_CANCELLED promptly, a prompt being processed is interrupted. Thread-safe,
+/// idempotent, may be called from a chunk callback.
+#[no_mangle]
+pub extern "C" fn ns_cancel_token_cancel(token: *const ns_cancel_token) -> ns_status {
+    guard(std::ptr::null_mut(), || {
+        live(token, "token")?.handle.cancel();
+        Ok(())
+    })
+}
+
+/// Make a cancelled token usable again. Thread-safe.
+#[no_mangle]
+pub extern "C" fn ns_cancel_token_reset(token: *const ns_cancel_token) -> ns_status {
+    guard(std::ptr::null_mut(), || {
+        live(token, "token")?.handle.reset();
+        Ok(())
+    })
+}
+
+/// Free a cancel token. NULL is a no-op. No generation may be using it.
+#[no_mangle]
+pub extern "C" fn ns_cancel_token_free(token: *mut ns_cancel_token) {
+    guard(std::ptr::null_mut(), || {
+        if token.is_null() {
+            return Ok(());
+        }
+        live(token, "token")?;
+        // SAFETY: a live handle made by Box::into_raw in ns_cancel_token_new.
+        let mut handle = unsafe { Box::from_raw(token) };
+        handle.magic = 0;
+        drop(handle);
+        Ok(())
+    });
+}

@@ -1,0 +1,77 @@
+//! C ABI: process-wide runtime settings.
+
+use std::ffi::c_char;
+use std::mem::offset_of;
+use std::path::PathBuf;
+
+use super::*;
+use crate::runtime::{self, RuntimeOptions};
+
+/// Process-wide settings, applied by `ns_runtime_init`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ns_runtime_options {
+    /// sizeof(ns_runtime_options), set by ns_runtime_options_init.
+    pub struct_size: u32,
+    /// UTF-8 path of the ONNX Runtime shared library, or NULL to search for it:
+    /// NS_ONNXRUNTIME_PATH, then ORT_DYLIB_PATH, then the folder of libnodespace itself,
+    /// then the executable's folder, then the system loader. Copied; may be freed after
+    /// the call.
+    pub onnxruntime_path: *const c_char,
+}
+
+const RUNTIME_OPTIONS_V1: usize = offset_of!(ns_runtime_options, onnxruntime_path) + std::mem::size_of::<*const c_char>();
+
+/// Fill `options` with defaults (and its struct_size). Returns NS_ERR_NULL_POINTER for NULL.
+#[no_mangle]
+pub extern "C" fn ns_runtime_options_init(options: *mut ns_runtime_options) -> ns_status {
+    guard(std::ptr::null_mut(), || {
+        let o = non_null_mut(options, "options")?;
+        *o = ns_runtime_options { struct_size: std::mem::size_of::<ns_runtime_options>() as u32, onnxruntime_path: std::ptr::null() };
+        Ok(())
+    })
+}
+
+/// Apply process-wide settings and load ONNX Runtime now (instead of at the first model
+/// load), so that a missing or incompatible runtime is reported here. Optional.
+///
+/// Call before any model is loaded; once ONNX Runtime is loaded it cannot be replaced, and
+/// a different path gives NS_ERR_INVALID_ARGUMENT. Returns NS_ERR_RUNTIME_NOT_FOUND with
+/// the places searched when the library cannot be loaded (then it may be called again
+/// with another path). Thread-safe.
+#[no_mangle]
+pub extern "C" fn ns_runtime_init(options: *const ns_runtime_options) -> ns_status {
+    guard(std::ptr::null_mut(), || {
+        let defaults = ns_runtime_options { struct_size: 0, onnxruntime_path: std::ptr::null() };
+        let o = read_versioned(options, defaults, RUNTIME_OPTIONS_V1, "ns_runtime_options")?;
+        let path = opt_str(o.onnxruntime_path, "onnxruntime_path")?;
+        runtime::configure(RuntimeOptions { library_path: path.map(PathBuf::from) })?;
+        runtime::runtime_info()?;
+        Ok(())
+    })
+}
+
+/// Write the loaded ONNX Runtime's version (e.g. "1.31.1") into `buffer` (`capacity`
+/// bytes, NUL included), loading the runtime if needed. NS_ERR_BUFFER_TOO_SMALL when it
+/// does not fit. Thread-safe.
+#[no_mangle]
+pub extern "C" fn ns_runtime_version(buffer: *mut c_char, capacity: usize) -> ns_status {
+    guard(std::ptr::null_mut(), || {
+        let buffer = non_null_mut(buffer, "buffer")?;
+        let version = runtime::runtime_info()?.version;
+        copy_out(&version, buffer, capacity)
+    })
+}
+
+/// Copy `text` and a NUL into a caller's buffer of `capacity` bytes.
+pub(crate) fn copy_out(text: &str, buffer: &mut c_char, capacity: usize) -> FfiResult {
+    if text.len() + 1 > capacity {
+        return Err(fail(NS_ERR_BUFFER_TOO_SMALL, format!("buffer holds {capacity} bytes; {} are needed", text.len() + 1)));
+    }
+    // SAFETY: the caller's buffer holds `capacity` bytes (documented contract).
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), (buffer as *mut c_char).cast::<u8>(), text.len());
+        *(buffer as *mut c_char).add(text.len()) = 0;
+    }
+    Ok(())
+}
