@@ -1,0 +1,566 @@
+/* C-ABI test cases, one per invocation: `abi_cases CASE [ARGS...]`.
+ * Each case checks the exact status and that the message names the problem, and exits 0
+ * on success, 1 with a reason on failure. tests/c_abi.rs compiles this file against
+ * include/nodespace.h and runs every case in its own process.
+ *
+ * Environment: NS_TINY = models/tiny folder.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nodespace.h"
+
+static char path_buf[4096];
+static const char *tiny(const char *name) {
+    snprintf(path_buf, sizeof path_buf, "%s/%s", getenv("NS_TINY"), name);
+    return strdup(path_buf);
+}
+
+#define CHECK(cond, ...)                                                     \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "FAILED %s:%d: ", __FILE__, __LINE__);           \
+            fprintf(stderr, __VA_ARGS__);                                    \
+            fprintf(stderr, "\n  last error: %s\n", ns_last_error_message()); \
+            exit(1);                                                         \
+        }                                                                    \
+    } while (0)
+
+/* The status must be `want` and the message must contain `needle`. */
+static void expect(ns_status got, ns_status want, const char *needle) {
+    const char *msg = ns_last_error_message();
+    CHECK(got == want, "status %s, want %s (message: %s)", ns_status_string(got), ns_status_string(want), msg);
+    CHECK(needle == NULL || strstr(msg, needle) != NULL, "message \"%s\" does not mention \"%s\"", msg, needle);
+}
+
+static ns_embedder *load_embedder(const char *name) {
+    ns_embedder_options o;
+    ns_embedder_options_init(&o);
+    o.model_path = tiny(name);
+    ns_embedder *e = NULL;
+    ns_status s = ns_embedder_new(&o, &e, NULL);
+    CHECK(s == NS_OK && e != NULL, "loading %s: %s", name, ns_status_string(s));
+    return e;
+}
+
+static ns_generator *load_generator(const char *path) {
+    ns_generator_options o;
+    ns_generator_options_init(&o);
+    o.model_path = path;
+    ns_generator *g = NULL;
+    ns_status s = ns_generator_new(&o, &g, NULL);
+    CHECK(s == NS_OK && g != NULL, "loading %s: %s", path, ns_status_string(s));
+    return g;
+}
+
+static const char *TEXTS[] = {"hello world", "the cat sat on the mat", ""};
+
+static int32_t count_chunks(const char *utf8, size_t len, void *user) {
+    (void)utf8;
+    (void)len;
+    (*(int *)user)++;
+    return NS_CONTINUE;
+}
+
+static int32_t stop_at_once(const char *utf8, size_t len, void *user) {
+    (void)utf8;
+    (void)len;
+    (*(int *)user)++;
+    return NS_STOP;
+}
+
+/* ---- cases ------------------------------------------------------------------------- */
+
+static void null_handle(void) {
+    float out[64];
+    expect(ns_embed_batch(NULL, TEXTS, NULL, 1, out, 64, NULL), NS_ERR_NULL_POINTER, "embedder is NULL");
+    expect(ns_generate_stream(NULL, NULL, NULL, NULL, NULL, NULL), NS_ERR_NULL_POINTER, "generator is NULL");
+    expect(ns_cancel_token_cancel(NULL), NS_ERR_NULL_POINTER, "token is NULL");
+    CHECK(ns_embedder_dimension(NULL) == 0, "dimension of NULL");
+}
+
+static void null_out_pointer(void) {
+    ns_embedder_options o;
+    ns_embedder_options_init(&o);
+    o.model_path = tiny("embed-bert");
+    expect(ns_embedder_new(&o, NULL, NULL), NS_ERR_NULL_POINTER, "out is NULL");
+    expect(ns_embedder_new(NULL, NULL, NULL), NS_ERR_NULL_POINTER, NULL);
+    ns_embedder *e = load_embedder("embed-bert");
+    expect(ns_embed_batch(e, TEXTS, NULL, 1, NULL, 64, NULL), NS_ERR_NULL_POINTER, "out is NULL");
+    expect(ns_embedder_options_init(NULL), NS_ERR_NULL_POINTER, "options is NULL");
+    ns_embedder_free(e);
+}
+
+static void null_texts(void) {
+    ns_embedder *e = load_embedder("embed-bert");
+    float out[64];
+    expect(ns_embed_batch(e, NULL, NULL, 1, out, 64, NULL), NS_ERR_NULL_POINTER, "texts is NULL");
+    const char *with_null[] = {"a", NULL};
+    expect(ns_embed_batch(e, with_null, NULL, 2, out, 64, NULL), NS_ERR_NULL_POINTER, "texts[1] is NULL");
+    ns_embedder_free(e);
+}
+
+static void invalid_utf8(void) {
+    ns_embedder *e = load_embedder("embed-bert");
+    float out[64];
+    const char *bad[] = {"fine", "caf\xc3\x28"};
+    ns_error_detail detail;
+    expect(ns_embed_batch(e, bad, NULL, 2, out, 64, &detail), NS_ERR_INVALID_UTF8, "texts[1] is not valid UTF-8");
+    CHECK(detail.status == NS_ERR_INVALID_UTF8 && strstr(detail.message, "texts[1]"), "error detail not filled");
+    size_t lengths[] = {4, 3}; /* "caf" is valid when cut to 3 bytes */
+    expect(ns_embed_batch(e, bad, lengths, 2, out, 64, &detail), NS_OK, NULL);
+    CHECK(detail.status == NS_OK && detail.message[0] == 0, "detail not reset on success");
+    ns_embedder_free(e);
+}
+
+static void count_zero(void) {
+    ns_embedder *e = load_embedder("embed-bert");
+    float out[64];
+    expect(ns_embed_batch(e, TEXTS, NULL, 0, out, 64, NULL), NS_ERR_INVALID_ARGUMENT, "count is 0");
+    ns_embedder_free(e);
+}
+
+static void buffer_too_small(void) {
+    ns_embedder *e = load_embedder("embed-bert");
+    float out[64];
+    expect(ns_embed_batch(e, TEXTS, NULL, 3, out, 64, NULL), NS_ERR_BUFFER_TOO_SMALL, "need 96");
+    ns_embedder_free(e);
+}
+
+static void empty_text_is_valid(void) {
+    ns_embedder *e = load_embedder("embed-bert");
+    float out[96];
+    expect(ns_embed_batch(e, TEXTS, NULL, 3, out, 96, NULL), NS_OK, NULL);
+    double norm = 0;
+    for (int i = 64; i < 96; i++) norm += out[i] * out[i];
+    CHECK(fabs(norm - 1.0) < 1e-4, "empty text vector norm^2 %f", norm);
+    ns_embedder_free(e);
+}
+
+static void struct_size_zero(void) {
+    ns_embedder_options o;
+    ns_embedder_options_init(&o);
+    o.model_path = tiny("embed-bert");
+    o.struct_size = 0;
+    ns_embedder *e = NULL;
+    expect(ns_embedder_new(&o, &e, NULL), NS_ERR_STRUCT_SIZE, "struct_size is 0");
+    CHECK(e == NULL, "out not NULL on failure");
+}
+
+static void struct_size_too_large(void) {
+    ns_embedder_options o;
+    ns_embedder_options_init(&o);
+    o.model_path = tiny("embed-bert");
+    o.struct_size = sizeof o + 64;
+    ns_embedder *e = NULL;
+    expect(ns_embedder_new(&o, &e, NULL), NS_ERR_STRUCT_SIZE, "ns_embedder_options.struct_size");
+    ns_generate_request r;
+    ns_generate_request_init(&r);
+    r.struct_size = 3;
+    ns_generator *g = load_generator(tiny("gen-llama"));
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_STRUCT_SIZE, "ns_generate_request.struct_size is 3");
+    ns_generator_free(g);
+}
+
+static void missing_model_folder(void) {
+    ns_embedder_options o;
+    ns_embedder_options_init(&o);
+    o.model_path = "/nonexistent/nodespace-model";
+    ns_embedder *e = NULL;
+    expect(ns_embedder_new(&o, &e, NULL), NS_ERR_MODEL_NOT_FOUND, "/nonexistent/nodespace-model");
+    ns_generator_options g;
+    ns_generator_options_init(&g);
+    g.model_path = "/nonexistent/nodespace-llm";
+    ns_generator *gen = NULL;
+    expect(ns_generator_new(&g, &gen, NULL), NS_ERR_MODEL_NOT_FOUND, "/nonexistent/nodespace-llm");
+}
+
+/* argv: a folder whose model.onnx was truncated by the test driver. */
+static void truncated_onnx(const char *folder) {
+    ns_embedder_options o;
+    ns_embedder_options_init(&o);
+    o.model_path = folder;
+    ns_embedder *e = NULL;
+    expect(ns_embedder_new(&o, &e, NULL), NS_ERR_MODEL_INVALID, "model.onnx");
+}
+
+/* argv: a folder whose tokenizer.json is garbage. */
+static void garbage_tokenizer(const char *folder) {
+    ns_embedder_options o;
+    ns_embedder_options_init(&o);
+    o.model_path = folder;
+    ns_embedder *e = NULL;
+    expect(ns_embedder_new(&o, &e, NULL), NS_ERR_TOKENIZER, "tokenizer.json");
+}
+
+static void runtime_path_missing(void) {
+    ns_runtime_options r;
+    ns_runtime_options_init(&r);
+    r.onnxruntime_path = "/nonexistent/libonnxruntime.so";
+    expect(ns_runtime_init(&r), NS_ERR_RUNTIME_NOT_FOUND, "/nonexistent/libonnxruntime.so");
+    /* Nothing was loaded: a model load now searches with the same explicit path and fails too. */
+    ns_embedder_options o;
+    ns_embedder_options_init(&o);
+    o.model_path = tiny("embed-bert");
+    ns_embedder *e = NULL;
+    expect(ns_embedder_new(&o, &e, NULL), NS_ERR_RUNTIME_NOT_FOUND, "/nonexistent/libonnxruntime.so");
+}
+
+static void wrong_model_kind(void) {
+    ns_generator_options g;
+    ns_generator_options_init(&g);
+    g.model_path = tiny("embed-bert");
+    ns_generator *gen = NULL;
+    expect(ns_generator_new(&g, &gen, NULL), NS_ERR_MODEL_INVALID, "not a decoder");
+    ns_embedder_options o;
+    ns_embedder_options_init(&o);
+    o.model_path = tiny("gen-llama");
+    ns_embedder *e = NULL;
+    expect(ns_embedder_new(&o, &e, NULL), NS_ERR_MODEL_INVALID, "not an embedding model");
+}
+
+static void callback_stops_at_once(void) {
+    ns_generator *g = load_generator(tiny("gen-llama"));
+    ns_generate_request r;
+    ns_generate_request_init(&r);
+    r.prompt = "hello";
+    r.sampling = NS_SAMPLING_GREEDY;
+    r.max_new_tokens = 20;
+    ns_generation_stats st;
+    st.struct_size = sizeof st;
+    int calls = 0;
+    expect(ns_generate_stream(g, &r, stop_at_once, &calls, &st, NULL), NS_ERR_CANCELLED, "cancelled");
+    CHECK(calls == 1, "callback ran %d times after asking to stop", calls);
+    CHECK(st.stop_reason == NS_STOP_CANCELLED, "stop reason %d", st.stop_reason);
+    CHECK(st.generated_tokens >= 1 && st.generated_tokens < 20, "generated %zu", st.generated_tokens);
+    /* The generator still works afterwards. */
+    calls = 0;
+    expect(ns_generate_stream(g, &r, count_chunks, &calls, &st, NULL), NS_OK, NULL);
+    CHECK(calls > 0 && st.stop_reason != NS_STOP_CANCELLED, "generation after a stop");
+    ns_generator_free(g);
+}
+
+struct canceller {
+    ns_cancel_token *token;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int chunks;
+    int cancelled;
+};
+
+static void *cancel_thread(void *arg) {
+    struct canceller *c = arg;
+    pthread_mutex_lock(&c->lock);
+    while (c->chunks < 3) pthread_cond_wait(&c->cond, &c->lock);
+    ns_cancel_token_cancel(c->token);
+    c->cancelled = 1;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+/* The third chunk wakes another thread that cancels; the callback waits for it. */
+static int32_t wait_for_cancel(const char *utf8, size_t len, void *user) {
+    (void)utf8;
+    (void)len;
+    struct canceller *c = user;
+    pthread_mutex_lock(&c->lock);
+    c->chunks++;
+    pthread_cond_broadcast(&c->cond);
+    if (c->chunks == 3)
+        while (!c->cancelled) pthread_cond_wait(&c->cond, &c->lock);
+    pthread_mutex_unlock(&c->lock);
+    return NS_CONTINUE;
+}
+
+static void cancel_mid_decode(void) {
+    ns_generator *g = load_generator(tiny("gen-llama"));
+    struct canceller c = {0};
+    pthread_mutex_init(&c.lock, NULL);
+    pthread_cond_init(&c.cond, NULL);
+    CHECK(ns_cancel_token_new(&c.token) == NS_OK, "token");
+    ns_generate_request r;
+    ns_generate_request_init(&r);
+    r.prompt = "hello there";
+    r.sampling = NS_SAMPLING_GREEDY;
+    r.max_new_tokens = 60;
+    r.cancel = c.token;
+    pthread_t t;
+    pthread_create(&t, NULL, cancel_thread, &c);
+    ns_generation_stats st;
+    st.struct_size = sizeof st;
+    expect(ns_generate_stream(g, &r, wait_for_cancel, &c, &st, NULL), NS_ERR_CANCELLED, "cancelled");
+    pthread_join(t, NULL);
+    CHECK(st.stop_reason == NS_STOP_CANCELLED && st.generated_tokens < 60, "stats after cancel: %d %zu", st.stop_reason,
+          st.generated_tokens);
+    /* A cancelled token cancels at once; after reset it is usable again. */
+    expect(ns_generate_stream(g, &r, NULL, NULL, &st, NULL), NS_ERR_CANCELLED, NULL);
+    CHECK(st.generated_tokens == 0, "generated after pre-cancel");
+    ns_cancel_token_reset(c.token);
+    expect(ns_generate_stream(g, &r, NULL, NULL, &st, NULL), NS_OK, NULL);
+    ns_cancel_token_free(c.token);
+    ns_generator_free(g);
+}
+
+struct prefill_cancel {
+    ns_cancel_token *token;
+    double cancelled_at;
+};
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void *cancel_after_50ms(void *arg) {
+    struct prefill_cancel *p = arg;
+    usleep(50 * 1000);
+    p->cancelled_at = now_ms();
+    ns_cancel_token_cancel(p->token);
+    return NULL;
+}
+
+/* argv: a real model folder (prefill of a long prompt takes long enough to interrupt). */
+static void cancel_mid_prefill(const char *model) {
+    ns_generator *g = load_generator(model);
+    char *prompt = malloc(64 * 1024);
+    prompt[0] = 0;
+    for (int i = 0; i < 300; i++) strcat(prompt, "The meeting covered budgets, hiring and the roadmap. ");
+    struct prefill_cancel p = {0};
+    ns_cancel_token_new(&p.token);
+    ns_generate_request r;
+    ns_generate_request_init(&r);
+    r.prompt = prompt;
+    r.sampling = NS_SAMPLING_GREEDY;
+    r.max_new_tokens = 8;
+    r.cancel = p.token;
+    pthread_t t;
+    pthread_create(&t, NULL, cancel_after_50ms, &p);
+    ns_generation_stats st;
+    st.struct_size = sizeof st;
+    double start = now_ms();
+    ns_status s = ns_generate_stream(g, &r, NULL, NULL, &st, NULL);
+    double end = now_ms();
+    pthread_join(t, NULL);
+    expect(s, NS_ERR_CANCELLED, "cancelled");
+    CHECK(st.generated_tokens == 0, "prefill was not interrupted: %zu tokens generated", st.generated_tokens);
+    printf("prefill of %zu tokens cancelled: returned %.1f ms after the cancel (call took %.1f ms)\n", st.prompt_tokens,
+           end - p.cancelled_at, end - start);
+    CHECK(end - p.cancelled_at < 500, "cancel took %.1f ms", end - p.cancelled_at);
+    ns_cancel_token_free(p.token);
+    free(prompt);
+    ns_generator_free(g);
+}
+
+static void free_null(void) {
+    ns_embedder_free(NULL);
+    ns_generator_free(NULL);
+    ns_cancel_token_free(NULL);
+    CHECK(strcmp(ns_last_error_message(), "") == 0, "free(NULL) set an error");
+}
+
+static void internal_panic(void) {
+    expect(ns_debug_trigger_panic(), NS_ERR_INTERNAL, "ns_debug_trigger_panic was called");
+    /* The library keeps working after a caught panic. */
+    ns_embedder *e = load_embedder("embed-bert");
+    ns_embedder_free(e);
+}
+
+static void bad_sampling_values(void) {
+    ns_generator *g = load_generator(tiny("gen-llama"));
+    ns_generate_request r;
+    ns_generate_request_init(&r);
+    r.prompt = "hi";
+    r.sampling = NS_SAMPLING_CUSTOM;
+    r.temperature = NAN;
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "temperature");
+    r.temperature = 0.7f;
+    r.top_p = -1.0f;
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "top_p");
+    r.top_p = 1.0f;
+    r.sampling = 42;
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "sampling 42");
+    ns_generator_free(g);
+}
+
+static void chat_without_template(void) {
+    ns_generator *g = load_generator(tiny("gen-notemplate"));
+    ns_chat_message m[] = {{"user", "hi"}};
+    ns_generate_request r;
+    ns_generate_request_init(&r);
+    r.messages = m;
+    r.message_count = 1;
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_UNSUPPORTED, "no chat template");
+    r.messages = NULL;
+    r.message_count = 0;
+    r.prompt = "raw prompts still work";
+    r.max_new_tokens = 4;
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_OK, NULL);
+    ns_generator_free(g);
+}
+
+static void prompt_too_long(void) {
+    ns_generator *g = load_generator(tiny("gen-llama"));
+    ns_generator_info info;
+    info.struct_size = sizeof info;
+    expect(ns_generator_get_info(g, &info), NS_OK, NULL);
+    char *prompt = malloc(info.context_length * 8 + 1);
+    prompt[0] = 0;
+    for (size_t i = 0; i < info.context_length; i++) strcat(prompt, "x y ");
+    ns_generate_request r;
+    ns_generate_request_init(&r);
+    r.prompt = prompt;
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_CONTEXT_OVERFLOW, "context");
+    free(prompt);
+    ns_generator_free(g);
+}
+
+static void use_after_free_detected(void) {
+    /* Not guaranteed (the memory may be reused), but cheap to detect while it is not. */
+    ns_cancel_token *t = NULL;
+    ns_cancel_token_new(&t);
+    ns_cancel_token *copy = t;
+    ns_cancel_token_free(t);
+    ns_cancel_token *other = NULL;
+    ns_cancel_token_new(&other); /* likely reuses the block: must not be confused with it */
+    if (other != copy) expect(ns_cancel_token_cancel(copy), NS_ERR_INVALID_ARGUMENT, "not a live handle");
+    ns_cancel_token_free(other);
+}
+
+/* ---- threads ----------------------------------------------------------------------- */
+
+#define THREADS 8
+#define N_TEXTS 6
+static const char *THREAD_TEXTS[N_TEXTS] = {"alpha beta", "a much longer text about cats and dogs and mats", "",
+                                             "東京は日本の首都です", "pizza 🍕", "the end"};
+
+struct embed_job {
+    ns_embedder *embedder;
+    float *out;
+    ns_status status;
+};
+
+static void *embed_many(void *arg) {
+    struct embed_job *job = arg;
+    size_t dim = ns_embedder_dimension(job->embedder);
+    for (int round = 0; round < 20 && job->status == NS_OK; round++)
+        job->status = ns_embed_batch(job->embedder, THREAD_TEXTS, NULL, N_TEXTS, job->out, N_TEXTS * dim, NULL);
+    return NULL;
+}
+
+static void threads_share_embedder(void) {
+    ns_embedder *e = load_embedder("embed-bert");
+    size_t dim = ns_embedder_dimension(e);
+    float *single = malloc(N_TEXTS * dim * sizeof(float));
+    expect(ns_embed_batch(e, THREAD_TEXTS, NULL, N_TEXTS, single, N_TEXTS * dim, NULL), NS_OK, NULL);
+    pthread_t threads[THREADS];
+    struct embed_job jobs[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        jobs[i].embedder = e;
+        jobs[i].out = malloc(N_TEXTS * dim * sizeof(float));
+        jobs[i].status = NS_OK;
+        pthread_create(&threads[i], NULL, embed_many, &jobs[i]);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(jobs[i].status == NS_OK, "thread %d: %s", i, ns_status_string(jobs[i].status));
+        CHECK(memcmp(jobs[i].out, single, N_TEXTS * dim * sizeof(float)) == 0, "thread %d got different bits", i);
+        free(jobs[i].out);
+    }
+    free(single);
+    ns_embedder_free(e);
+}
+
+struct gen_job {
+    ns_generator *generator;
+    char text[4096];
+    size_t len;
+    ns_status status;
+};
+
+static int32_t append(const char *utf8, size_t len, void *user) {
+    struct gen_job *job = user;
+    if (job->len + len < sizeof job->text) {
+        memcpy(job->text + job->len, utf8, len);
+        job->len += len;
+        job->text[job->len] = 0;
+    }
+    return NS_CONTINUE;
+}
+
+static void *generate_one(void *arg) {
+    struct gen_job *job = arg;
+    ns_generate_request r;
+    ns_generate_request_init(&r);
+    r.prompt = "hello there";
+    r.sampling = NS_SAMPLING_GREEDY;
+    r.max_new_tokens = 24;
+    job->status = ns_generate_stream(job->generator, &r, append, job, NULL, NULL);
+    return NULL;
+}
+
+static void two_generations_at_once(void) {
+    ns_generator *g = load_generator(tiny("gen-llama"));
+    struct gen_job solo = {g, {0}, 0, NS_OK};
+    generate_one(&solo);
+    CHECK(solo.status == NS_OK && solo.len > 0, "solo generation");
+    struct gen_job a = {g, {0}, 0, NS_OK}, b = {g, {0}, 0, NS_OK};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, generate_one, &a);
+    pthread_create(&tb, NULL, generate_one, &b);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    CHECK(a.status == NS_OK && b.status == NS_OK, "concurrent generation failed");
+    CHECK(strcmp(a.text, solo.text) == 0 && strcmp(b.text, solo.text) == 0, "concurrent greedy texts differ");
+    ns_generator_free(g);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s CASE [ARG]\n", argv[0]);
+        return 2;
+    }
+    const char *c = argv[1];
+    const char *arg = argc > 2 ? argv[2] : "";
+#define CASE(name) else if (strcmp(c, #name) == 0) name()
+#define CASE_ARG(name) else if (strcmp(c, #name) == 0) name(arg)
+    if (0) {
+    }
+    CASE(null_handle);
+    CASE(null_out_pointer);
+    CASE(null_texts);
+    CASE(invalid_utf8);
+    CASE(count_zero);
+    CASE(buffer_too_small);
+    CASE(empty_text_is_valid);
+    CASE(struct_size_zero);
+    CASE(struct_size_too_large);
+    CASE(missing_model_folder);
+    CASE_ARG(truncated_onnx);
+    CASE_ARG(garbage_tokenizer);
+    CASE(runtime_path_missing);
+    CASE(wrong_model_kind);
+    CASE(callback_stops_at_once);
+    CASE(cancel_mid_decode);
+    CASE_ARG(cancel_mid_prefill);
+    CASE(free_null);
+    CASE(internal_panic);
+    CASE(bad_sampling_values);
+    CASE(chat_without_template);
+    CASE(prompt_too_long);
+    CASE(use_after_free_detected);
+    CASE(threads_share_embedder);
+    CASE(two_generations_at_once);
+    else {
+        fprintf(stderr, "unknown case %s\n", c);
+        return 2;
+    }
+    printf("ok %s\n", c);
+    return 0;
+}
