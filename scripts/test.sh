@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The test suite: Rust unit and integration tests (tiny models and, once scripts/setup.sh
+# installed them, the real models), the C-ABI tests (compiled C against the built
+# library), and the Node, C# and Swift bindings' tests.
+#   NS_SKIP_BINDINGS=1  only the Rust and C tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+. scripts/env.sh
+export NS_REQUIRE_REAL_MODELS=1
+
+echo "== build (library, header, examples)"
+cargo build --release --lib --examples
+echo "== cargo test"
+cargo test --release
+
+if [ -z "${NS_SKIP_BINDINGS:-}" ]; then
+  for binding in node csharp swift; do
+    if [ -x "bindings/$binding/test.sh" ]; then
+      echo "== bindings/$binding"
+      "bindings/$binding/test.sh"
+    fi
+  done
+fi
+echo "== all tests passed"
