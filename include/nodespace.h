@@ -192,7 +192,7 @@ typedef struct ns_embedder_options {
    */
   const char *prompt_name;
   /**
-   * A batch is cut when rows x longest row would pass this many tokens; 0: 4096.
+   * A batch is cut when rows x longest row would pass this many tokens; 0: 512.
    */
   uint32_t batch_token_budget;
   /**

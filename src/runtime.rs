@@ -351,13 +351,16 @@ fn build_with(model: &Path, config: &SessionConfig, device: Option<Device>) -> R
         .with_intra_threads(config.intra_threads.max(1))
         .map_err(|e| Error::runtime(ctx("setting intra-op threads"), e))?
         .with_inter_threads(1)
-        .map_err(|e| Error::runtime(ctx("setting inter-op threads"), e))?;
+        .map_err(|e| Error::runtime(ctx("setting inter-op threads"), e))?
+        // Memory patterns pre-plan buffers for one input shape; with shapes that change on
+        // every call (batches, KV cache) they only add memory (MiniLM: +50 MB peak).
+        .with_memory_pattern(false)
+        .map_err(|e| Error::runtime(ctx("disabling memory patterns"), e))?;
     if let Some(device) = device.filter(|d| !matches!(d, Device::Cpu | Device::Auto)) {
         if device == Device::DirectMl {
-            // DirectML cannot run with memory patterns or parallel execution.
+            // DirectML cannot run with memory patterns (off for all) or parallel execution.
             builder = builder
-                .with_memory_pattern(false)
-                .and_then(|b| b.with_parallel_execution(false))
+                .with_parallel_execution(false)
                 .map_err(|e| Error::runtime(ctx("configuring for DirectML"), e))?;
         }
         let dispatch = accelerator(device, config)?;

@@ -41,7 +41,9 @@ pub struct EmbedderOptions {
     /// Name of a prompt from `config_sentence_transformers.json` (e.g. "query") prepended
     /// to every text; `None`: the folder's `default_prompt_name`, if any.
     pub prompt_name: Option<String>,
-    /// A batch is cut when rows x longest row would pass this many tokens.
+    /// A batch is cut when rows x longest row would pass this many tokens. Small batches
+    /// keep attention buffers (rows x heads x len^2) small: 512 measured both leanest and
+    /// fastest for MiniLM on 2 cores (BENCHMARKS.md).
     pub batch_token_budget: usize,
     /// A batch never holds more than this many texts.
     pub max_batch_size: usize,
@@ -60,7 +62,7 @@ impl EmbedderOptions {
             max_length: None,
             output_dimension: None,
             prompt_name: None,
-            batch_token_budget: 4096,
+            batch_token_budget: 512,
             max_batch_size: 64,
         }
     }

@@ -54,7 +54,7 @@ pub struct ns_embedder_options {
     /// Prompt name from config_sentence_transformers.json ("query", "passage", ...)
     /// prepended to every text; NULL: the model's default prompt, if any.
     pub prompt_name: *const c_char,
-    /// A batch is cut when rows x longest row would pass this many tokens; 0: 4096.
+    /// A batch is cut when rows x longest row would pass this many tokens; 0: 512.
     pub batch_token_budget: u32,
     /// At most this many texts per batch; 0: 64.
     pub max_batch_size: u32,
