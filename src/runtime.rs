@@ -346,7 +346,7 @@ fn build_with(model: &Path, config: &SessionConfig, device: Option<Device>) -> R
     let ctx = |what: &str| format!("{what} for {}", model.display());
     let mut builder = Session::builder(env)
         .map_err(|e| Error::runtime(ctx("creating session options"), e))?
-        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .with_optimization_level(GraphOptimizationLevel::All)
         .map_err(|e| Error::runtime(ctx("setting optimization level"), e))?
         .with_intra_threads(config.intra_threads.max(1))
         .map_err(|e| Error::runtime(ctx("setting intra-op threads"), e))?
