@@ -13,6 +13,9 @@ echo "== build (library, header, examples)"
 cargo build --release --lib --examples
 echo "== cargo test"
 cargo test --release
+echo "== shipping folder and memory checks"
+scripts/check_dist.sh
+scripts/check_valgrind.sh
 
 if [ -z "${NS_SKIP_BINDINGS:-}" ]; then
   for binding in node csharp swift; do
