@@ -119,6 +119,17 @@
 #define NS_STOP_CANCELLED 5
 
 /**
+ * Log levels for ns_set_log_callback, most severe first.
+ */
+#define NS_LOG_ERROR 1
+
+#define NS_LOG_WARN 2
+
+#define NS_LOG_INFO 3
+
+#define NS_LOG_DEBUG 4
+
+/**
  * Cancels generations from any thread. Opaque.
  */
 typedef struct ns_cancel_token ns_cancel_token;
@@ -426,6 +437,13 @@ typedef struct ns_runtime_options {
 } ns_runtime_options;
 
 /**
+ * Receives a log message (UTF-8, NUL-terminated, valid only during the call) with its
+ * NS_LOG_* level. Called on whichever thread logs, possibly several at once, and possibly
+ * from inside other nodespace calls: it must be thread-safe and must not call nodespace.
+ */
+typedef void (*ns_log_callback)(int32_t level, const char *message, void *user_data);
+
+/**
  * Success.
  */
 #define NS_OK 0
@@ -714,6 +732,13 @@ ns_status ns_runtime_init(const struct ns_runtime_options *options);
  * does not fit. Thread-safe.
  */
 ns_status ns_runtime_version(char *buffer, size_t capacity);
+
+/**
+ * Send nodespace's diagnostics (runtime loaded, device fallback, ...) and ONNX Runtime's
+ * own log, up to `max_level` (NS_LOG_*), to `callback`; NULL removes it. May be called at
+ * any time; thread-safe. Statuses: NS_ERR_INVALID_ARGUMENT for an unknown level.
+ */
+ns_status ns_set_log_callback(ns_log_callback callback, void *user_data, int32_t max_level);
 
 #ifdef __cplusplus
 }  // extern "C"

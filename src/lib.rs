@@ -6,6 +6,7 @@
 pub mod embed;
 pub mod error;
 pub mod ffi;
+pub mod log;
 pub mod generate;
 pub mod model;
 mod pool;

@@ -17,6 +17,8 @@ use ort::session::Session;
 use parking_lot::Mutex;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::log::{self, Level};
+use ort::logging::LogLevel as OrtLogLevel;
 
 /// Where the execution of a model should happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -97,6 +99,22 @@ pub fn configure(options: RuntimeOptions) -> Result<()> {
     }
     *OPTIONS.lock() = options;
     Ok(())
+}
+
+/// ONNX Runtime logs at most at the host's log level (warnings when no sink is set).
+fn ort_level(level: Option<Level>) -> OrtLogLevel {
+    match level {
+        None | Some(Level::Warn) => OrtLogLevel::Warning,
+        Some(Level::Error) => OrtLogLevel::Error,
+        Some(Level::Info) => OrtLogLevel::Info,
+        Some(Level::Debug) => OrtLogLevel::Verbose,
+    }
+}
+
+pub(crate) fn apply_log_level(level: Level) {
+    if let Some(rt) = RUNTIME.get() {
+        rt.env.set_log_level(ort_level(Some(level)));
+    }
 }
 
 /// The loaded runtime's path and version, loading it first if needed.
@@ -211,9 +229,21 @@ fn try_load(path: &Path) -> std::result::Result<Runtime, String> {
     let builder = std::panic::catch_unwind(|| ort::init_from(path))
         .map_err(|_| "ONNX Runtime panicked while loading".to_string())?
         .map_err(|e| e.to_string())?;
-    let env = builder.with_name("nodespace").with_telemetry(false).build().map_err(|e| e.to_string())?;
+    let forward: ort::logging::LoggerFunction = std::sync::Arc::new(|level, category, _id, _location, message| {
+        let level = match level {
+            OrtLogLevel::Fatal | OrtLogLevel::Error => Level::Error,
+            OrtLogLevel::Warning => Level::Warn,
+            OrtLogLevel::Info => Level::Info,
+            OrtLogLevel::Verbose => Level::Debug,
+        };
+        log::log(level, format!("onnxruntime [{category}]: {message}"));
+    });
+    let env = builder.with_name("nodespace").with_telemetry(false).with_logger(forward).build().map_err(|e| e.to_string())?;
+    // The logger above receives everything; ONNX Runtime filters by this level first.
+    env.set_log_level(ort_level(log::max_level()));
     let version = ort_version(path);
     let library_path = if path.is_absolute() { path.to_path_buf() } else { PathBuf::from(path) };
+    log::log(Level::Info, format!("loaded ONNX Runtime {version} from {}", library_path.display()));
     Ok(Runtime { env, info: RuntimeInfo { library_path, version } })
 }
 
@@ -317,6 +347,9 @@ pub(crate) fn build_session(model: &Path, config: &SessionConfig) -> Result<(Ses
         fallback_reason = Some("auto fell back to CPU: no accelerator provider is known for this platform".into());
     }
     let session = build_with(model, config, None)?;
+    if let Some(reason) = &fallback_reason {
+        log::log(Level::Info, format!("{}: {reason}", model.display()));
+    }
     Ok((session, ActiveProvider { name: "CPUExecutionProvider".into(), fallback_reason }))
 }
 

@@ -96,6 +96,7 @@ cases!(
     chat_without_template,
     prompt_too_long,
     use_after_free_detected,
+    log_callback,
     threads_share_embedder,
     two_generations_at_once,
 );

@@ -75,3 +75,52 @@ pub(crate) fn copy_out(text: &str, buffer: &mut c_char, capacity: usize) -> FfiR
     }
     Ok(())
 }
+
+/// Log levels for ns_set_log_callback, most severe first.
+pub const NS_LOG_ERROR: i32 = 1;
+pub const NS_LOG_WARN: i32 = 2;
+pub const NS_LOG_INFO: i32 = 3;
+pub const NS_LOG_DEBUG: i32 = 4;
+
+/// Receives a log message (UTF-8, NUL-terminated, valid only during the call) with its
+/// NS_LOG_* level. Called on whichever thread logs, possibly several at once, and possibly
+/// from inside other nodespace calls: it must be thread-safe and must not call nodespace.
+pub type ns_log_callback = Option<unsafe extern "C" fn(level: i32, message: *const c_char, user_data: *mut std::ffi::c_void)>;
+
+struct CallbackContext(*mut std::ffi::c_void);
+// SAFETY: the caller promises (documented) that the callback and its user data may be used
+// from any thread.
+unsafe impl Send for CallbackContext {}
+unsafe impl Sync for CallbackContext {}
+
+/// Send nodespace's diagnostics (runtime loaded, device fallback, ...) and ONNX Runtime's
+/// own log, up to `max_level` (NS_LOG_*), to `callback`; NULL removes it. May be called at
+/// any time; thread-safe. Statuses: NS_ERR_INVALID_ARGUMENT for an unknown level.
+#[no_mangle]
+pub extern "C" fn ns_set_log_callback(callback: ns_log_callback, user_data: *mut std::ffi::c_void, max_level: i32) -> ns_status {
+    use crate::log::{set_logger, Level};
+    guard(std::ptr::null_mut(), || {
+        let level = match max_level {
+            NS_LOG_ERROR => Level::Error,
+            NS_LOG_WARN => Level::Warn,
+            NS_LOG_INFO => Level::Info,
+            NS_LOG_DEBUG => Level::Debug,
+            other => return Err(fail(NS_ERR_INVALID_ARGUMENT, format!("max_level {other} is not one of the NS_LOG_* values"))),
+        };
+        let Some(callback) = callback else {
+            set_logger(None, level);
+            return Ok(());
+        };
+        let context = CallbackContext(user_data);
+        set_logger(
+            Some(std::sync::Arc::new(move |level: Level, message: &str| {
+                let text = super::embed::cstring(message);
+                let ctx = &context;
+                // SAFETY: a C callback given by the caller, with its own user data.
+                unsafe { callback(level as i32, text.as_ptr(), ctx.0) };
+            })),
+            level,
+        );
+        Ok(())
+    })
+}

@@ -433,6 +433,32 @@ static void use_after_free_detected(void) {
     ns_cancel_token_free(other);
 }
 
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_text[1 << 18];
+
+static void collect_log(int32_t level, const char *message, void *user) {
+    pthread_mutex_lock(&log_lock);
+    (*(int *)user)++;
+    if (strlen(log_text) + strlen(message) + 16 < sizeof log_text)
+        sprintf(log_text + strlen(log_text), "%d %s\n", level, message);
+    pthread_mutex_unlock(&log_lock);
+}
+
+static void log_callback(void) {
+    int count = 0;
+    expect(ns_set_log_callback(collect_log, &count, 9), NS_ERR_INVALID_ARGUMENT, "max_level 9");
+    expect(ns_set_log_callback(collect_log, &count, NS_LOG_INFO), NS_OK, NULL);
+    ns_embedder *e = load_embedder("embed-bert");
+    CHECK(strstr(log_text, "3 loaded ONNX Runtime") != NULL, "no runtime-loaded message in:\n%s", log_text);
+    CHECK(strstr(log_text, "fell back to CPU") != NULL, "no fallback message in:\n%s", log_text);
+    expect(ns_set_log_callback(NULL, NULL, NS_LOG_INFO), NS_OK, NULL);
+    int before = count;
+    ns_embedder_free(e);
+    e = load_embedder("embed-bert");
+    CHECK(count == before, "callback called after removal");
+    ns_embedder_free(e);
+}
+
 /* ---- threads ----------------------------------------------------------------------- */
 
 #define THREADS 8
@@ -555,6 +581,7 @@ int main(int argc, char **argv) {
     CASE(chat_without_template);
     CASE(prompt_too_long);
     CASE(use_after_free_detected);
+    CASE(log_callback);
     CASE(threads_share_embedder);
     CASE(two_generations_at_once);
     else {
