@@ -15,7 +15,7 @@ pub mod runtime;
 pub use embed::{Embedder, EmbedderInfo, EmbedderOptions, Pooling};
 pub use error::{Error, ErrorKind, Result};
 pub use generate::{
-    CancelHandle, ChatMessage, Flow, GenerateRequest, GenerationResult, GenerationStats, Generator, GeneratorInfo, GeneratorOptions,
+    CancelHandle, ChatMessage, ChatTemplate, Flow, GenerateRequest, GenerationResult, GenerationStats, Generator, GeneratorInfo, GeneratorOptions,
     Prompt, SamplingOptions, StopReason,
 };
 pub use runtime::{configure, runtime_info, ActiveProvider, Device, RuntimeInfo, RuntimeOptions};

@@ -13,6 +13,8 @@ mod embed;
 mod generate;
 mod runtime;
 
+pub use self::{embed::*, generate::*, runtime::*};
+
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};

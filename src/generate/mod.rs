@@ -16,7 +16,7 @@ use serde_json::Value as Json;
 use tokenizers::Tokenizer;
 
 pub use sampler::SamplingOptions;
-pub use template::ChatMessage;
+pub use template::{ChatMessage, ChatTemplate};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{JsonExt, ModelFolder};
@@ -25,7 +25,6 @@ use crate::runtime::{default_intra_threads, ActiveProvider, Device, SessionConfi
 use graph::{DecoderGraph, KvCache, Step};
 use sampler::Sampler;
 use stream::{Detokenizer, StopFilter};
-use template::ChatTemplate;
 
 /// How to load a generation model.
 #[derive(Debug, Clone)]

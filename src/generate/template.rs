@@ -22,8 +22,9 @@ impl ChatMessage {
     }
 }
 
-/// A model's chat template with the special tokens it refers to.
-pub(crate) struct ChatTemplate {
+/// A model's chat template with the special tokens it refers to. Public so that apps can
+/// preview prompts (and so that it can be fuzzed on its own).
+pub struct ChatTemplate {
     env: Environment<'static>,
     bos_token: String,
     eos_token: String,
@@ -44,7 +45,7 @@ impl ChatTemplate {
     /// The folder's template: `chat_template.jinja`, `chat_template.json`, or the
     /// `chat_template` key of `tokenizer_config.json` (a string, or a list of named
     /// templates, of which "default" is used). `Ok(None)` when the model has none.
-    pub fn load(folder: &ModelFolder) -> Result<Option<Self>> {
+    pub(crate) fn load(folder: &ModelFolder) -> Result<Option<Self>> {
         let tokenizer_config = folder.read_json("tokenizer_config.json")?;
         let jinja_path = folder.root().join("chat_template.jinja");
         let source = if jinja_path.is_file() {
@@ -66,9 +67,13 @@ impl ChatTemplate {
         .map(Some)
     }
 
+    /// A template from its Jinja source and the special tokens it may print.
     pub fn from_source(source: String, bos_token: String, eos_token: String, pad_token: String, unk_token: String) -> Result<Self> {
         let mut env = Environment::new();
         env.set_trim_blocks(true);
+        // Templates come from model files: bound the work one render may do (a real chat
+        // template uses a few thousand instructions per message).
+        env.set_fuel(Some(5_000_000));
         env.set_lstrip_blocks(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", |message: String| -> std::result::Result<Value, minijinja::Error> {

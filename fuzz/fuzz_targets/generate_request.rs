@@ -1,0 +1,95 @@
+//! ns_generate_stream with arbitrary prompts, chat messages, sampling values (NaN,
+//! negative, huge) and stop strings on the tiny decoder: a status every time, and the
+//! chunks always valid UTF-8 whose concatenation never contains a stop string.
+#![no_main]
+
+use std::ffi::{c_char, c_void, CString};
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use nodespace::ffi::*;
+
+struct Generator(*mut ns_generator);
+unsafe impl Send for Generator {}
+unsafe impl Sync for Generator {}
+
+fn generator() -> &'static Generator {
+    static G: OnceLock<Generator> = OnceLock::new();
+    G.get_or_init(|| {
+        let path = CString::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tiny/gen-llama")).unwrap();
+        let mut o = std::mem::MaybeUninit::<ns_generator_options>::uninit();
+        unsafe {
+            ns_generator_options_init(o.as_mut_ptr());
+            let mut o = o.assume_init();
+            o.model_path = path.as_ptr();
+            let mut g = std::ptr::null_mut();
+            assert_eq!(ns_generator_new(&o, &mut g, std::ptr::null_mut()), NS_OK, "load the tiny generator (set NS_ONNXRUNTIME_PATH)");
+            Generator(g)
+        }
+    })
+}
+
+unsafe extern "C" fn collect(utf8: *const c_char, len: usize, user: *mut c_void) -> i32 {
+    let out = &mut *(user as *mut Vec<u8>);
+    let bytes = std::slice::from_raw_parts(utf8.cast::<u8>(), len);
+    assert!(std::str::from_utf8(bytes).is_ok(), "a chunk is not whole UTF-8");
+    out.extend_from_slice(bytes);
+    NS_CONTINUE
+}
+
+fn f32_at(data: &[u8], i: usize) -> f32 {
+    let b: [u8; 4] = std::array::from_fn(|k| *data.get(i * 4 + k).unwrap_or(&0));
+    f32::from_le_bytes(b)
+}
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 32 {
+        return;
+    }
+    let (head, rest) = data.split_at(32);
+    let parts: Vec<Vec<u8>> = rest.split(|&b| b == 0xFF).map(|p| p.iter().copied().filter(|&b| b != 0).collect()).collect();
+    let strings: Vec<CString> = parts.iter().map(|p| CString::new(p.clone()).unwrap()).collect();
+    let text = |i: usize| strings.get(i).map_or(c"".as_ptr(), |s| s.as_ptr());
+    let messages = [
+        ns_chat_message { role: text(1), content: text(2) },
+        ns_chat_message { role: c"user".as_ptr(), content: text(3) },
+    ];
+    let stops: Vec<*const c_char> = (4..strings.len().min(7)).map(text).collect();
+    let mut r = std::mem::MaybeUninit::<ns_generate_request>::uninit();
+    let mut r = unsafe {
+        ns_generate_request_init(r.as_mut_ptr());
+        r.assume_init()
+    };
+    if head[0] & 1 == 0 {
+        r.prompt = text(0);
+    } else {
+        r.messages = messages.as_ptr();
+        r.message_count = 1 + (head[0] as usize >> 1) % 2;
+    }
+    r.max_new_tokens = 1 + u32::from(head[1] % 8);
+    r.sampling = i32::from(head[2] % 4);
+    r.temperature = f32_at(head, 1);
+    r.top_k = u32::from(head[8]);
+    r.top_p = f32_at(head, 3);
+    r.min_p = f32_at(head, 4);
+    r.repetition_penalty = f32_at(head, 5);
+    r.presence_penalty = f32_at(head, 6);
+    r.seed = u64::from(head[3]);
+    r.stop = stops.as_ptr();
+    r.stop_count = stops.len();
+    let mut out: Vec<u8> = Vec::new();
+    let mut stats = ns_generation_stats { struct_size: std::mem::size_of::<ns_generation_stats>() as u32, ..Default::default() };
+    let status = unsafe { ns_generate_stream(generator().0, &r, Some(collect), &mut out as *mut Vec<u8> as *mut c_void, &mut stats, std::ptr::null_mut()) };
+    match status {
+        NS_OK => {
+            let text = std::str::from_utf8(&out).unwrap();
+            for s in &strings[4.min(strings.len())..strings.len().min(7)] {
+                let s = s.to_str().unwrap_or("");
+                assert!(s.is_empty() || !text.contains(s), "stop string {s:?} was emitted in {text:?}");
+            }
+            assert!(stats.generated_tokens <= r.max_new_tokens as usize);
+        }
+        NS_ERR_INVALID_UTF8 | NS_ERR_INVALID_ARGUMENT | NS_ERR_TEMPLATE | NS_ERR_CONTEXT_OVERFLOW | NS_ERR_NULL_POINTER => {}
+        other => panic!("unexpected status {other}: {:?}", unsafe { std::ffi::CStr::from_ptr(ns_last_error_message()) }),
+    }
+});
