@@ -1,0 +1,206 @@
+//! Generation on the tiny committed decoders: greedy ids against each folder's
+//! expected.json (an independent numpy reference), streaming, stopping, cancellation.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+use nodespace::{CancelHandle, ChatMessage, ErrorKind, Flow, GenerateRequest, GenerationResult, Generator, GeneratorOptions, Prompt, SamplingOptions, StopReason};
+
+const DECODERS: [&str; 5] = ["gen-llama", "gen-nopos", "gen-fp16kv", "gen-gemma", "gen-notemplate"];
+
+fn load(name: &str) -> Generator {
+    init();
+    Generator::new(GeneratorOptions::new(tiny(name))).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn greedy(prompt: Prompt, max_new_tokens: usize) -> GenerateRequest {
+    let mut r = GenerateRequest::new(prompt);
+    r.max_new_tokens = Some(max_new_tokens);
+    r.sampling = Some(SamplingOptions::greedy());
+    r
+}
+
+fn run(g: &Generator, r: &GenerateRequest) -> (GenerationResult, Vec<String>) {
+    let mut chunks = Vec::new();
+    let result = g
+        .generate(r, None, &mut |c| {
+            chunks.push(c.to_string());
+            Flow::Continue
+        })
+        .unwrap();
+    (result, chunks)
+}
+
+fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array().unwrap_or_else(|| panic!("not a list: {v}")).iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+/// The prompt of an expected.json case: a raw `prompt` string or chat `messages`.
+fn case_prompt(case: &serde_json::Value) -> Prompt {
+    if let Some(messages) = case.get("messages").and_then(|m| m.as_array()) {
+        Prompt::Chat(messages.iter().map(|m| ChatMessage::new(m["role"].as_str().unwrap(), m["content"].as_str().unwrap())).collect())
+    } else {
+        Prompt::Text(case["prompt"].as_str().expect("case has a prompt or messages").to_string())
+    }
+}
+
+#[test]
+fn greedy_ids_match_the_reference_for_every_decoder() {
+    for name in DECODERS {
+        let g = load(name);
+        let expected = read_json(&tiny(name).join("expected.json"));
+        let cases = expected["cases"].as_array().unwrap_or_else(|| panic!("{name}: expected.json has no cases"));
+        assert!(!cases.is_empty());
+        for (i, case) in cases.iter().enumerate() {
+            let prompt = case_prompt(case);
+            let want_prompt = ids(&case["prompt_ids"]);
+            assert_eq!(g.prompt_tokens(&prompt).unwrap(), want_prompt, "{name} case {i}: prompt ids");
+            let want = ids(&case["generated_ids"]);
+            let (result, chunks) = run(&g, &greedy(prompt, want.len()));
+            assert_eq!(result.tokens, want, "{name} case {i}: generated ids");
+            assert_eq!(chunks.concat(), result.text, "{name} case {i}: chunks != text");
+        }
+    }
+}
+
+#[test]
+fn detected_graph_settings() {
+    let info = load("gen-fp16kv").info().clone();
+    assert_eq!(info.kv_dtype, "float16");
+    assert!(info.layers >= 1 && info.head_dim > 0);
+    let llama = load("gen-llama").info().clone();
+    assert_eq!(llama.kv_dtype, "float32");
+    assert!(llama.has_chat_template);
+    assert!(!load("gen-notemplate").info().has_chat_template);
+}
+
+#[test]
+fn chat_without_template_is_a_clear_error_and_raw_prompts_work() {
+    let g = load("gen-notemplate");
+    let err = g.generate(&greedy(Prompt::Chat(vec![ChatMessage::new("user", "hi")]), 4), None, &mut |_| Flow::Continue).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    assert!(err.message().contains("no chat template"), "{err}");
+    let (r, _) = run(&g, &greedy(Prompt::Text("hello".into()), 4));
+    assert!(r.stats.generated_tokens > 0);
+}
+
+#[test]
+fn stop_string_is_never_emitted_even_across_tokens() {
+    let g = load("gen-llama");
+    let (full, _) = run(&g, &greedy(Prompt::Text("hello world".into()), 24));
+    assert!(full.text.chars().count() >= 6, "reference text too short: {:?}", full.text);
+    // A stop string that starts inside the text, spanning whatever tokens it spans.
+    let chars: Vec<char> = full.text.chars().collect();
+    let start = chars.len() / 2;
+    let stop: String = chars[start..(start + 3).min(chars.len())].iter().collect();
+    let mut r = greedy(Prompt::Text("hello world".into()), 24);
+    r.stop = vec![stop.clone()];
+    let (result, chunks) = run(&g, &r);
+    assert_eq!(result.stop_reason, StopReason::StopString);
+    let prefix: String = full.text[..full.text.find(&stop).unwrap()].to_string();
+    assert_eq!(result.text, prefix);
+    assert_eq!(chunks.concat(), prefix);
+    assert!(!chunks.concat().contains(&stop));
+}
+
+#[test]
+fn chunks_are_whole_utf8_and_concatenate_to_the_text() {
+    for name in ["gen-llama", "gen-gemma"] {
+        let g = load(name);
+        let (result, chunks) = run(&g, &greedy(Prompt::Text("naïve café 東京 🍕".into()), 40));
+        assert_eq!(chunks.concat(), result.text);
+        for c in &chunks {
+            assert!(!c.is_empty());
+            // &str is UTF-8 by construction; a split character would show up as U+FFFD.
+            assert!(!c.contains('\u{FFFD}') || result.text.contains('\u{FFFD}'));
+        }
+    }
+}
+
+#[test]
+fn sampling_is_reproducible_with_a_seed() {
+    let g = load("gen-llama");
+    let mut r = GenerateRequest::new(Prompt::Text("hello".into()));
+    r.max_new_tokens = Some(20);
+    r.sampling = Some(SamplingOptions { temperature: 1.5, top_p: 0.95, top_k: 50, seed: Some(42), ..SamplingOptions::greedy() });
+    let a = run(&g, &r).0.tokens;
+    let b = run(&g, &r).0.tokens;
+    assert_eq!(a, b);
+    r.sampling.as_mut().unwrap().seed = Some(43);
+    let c = run(&g, &r).0.tokens;
+    let greedy_tokens = run(&g, &greedy(Prompt::Text("hello".into()), 20)).0.tokens;
+    assert!(c != a || a != greedy_tokens, "seeded sampling looks like greedy decoding");
+}
+
+#[test]
+fn callback_stop_and_cancel_handle() {
+    let g = load("gen-llama");
+    let calls = AtomicUsize::new(0);
+    let r = greedy(Prompt::Text("hello".into()), 30);
+    let result = g
+        .generate(&r, None, &mut |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Flow::Stop
+        })
+        .unwrap();
+    assert_eq!(result.stop_reason, StopReason::Cancelled);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    let cancel = CancelHandle::new();
+    let mut seen = 0;
+    let result = g
+        .generate(&r, Some(&cancel), &mut |_| {
+            seen += 1;
+            if seen == 3 {
+                cancel.cancel();
+            }
+            Flow::Continue
+        })
+        .unwrap();
+    assert_eq!(result.stop_reason, StopReason::Cancelled);
+    assert!(result.tokens.len() < 30);
+    // Still cancelled: returns at once. After reset, it works again.
+    let again = g.generate(&r, Some(&cancel), &mut |_| Flow::Continue).unwrap();
+    assert_eq!((again.stop_reason, again.tokens.len()), (StopReason::Cancelled, 0));
+    cancel.reset();
+    assert_ne!(g.generate(&r, Some(&cancel), &mut |_| Flow::Continue).unwrap().stop_reason, StopReason::Cancelled);
+}
+
+#[test]
+fn context_limits() {
+    let g = load("gen-llama");
+    let context = g.info().context_length;
+    let long = "x y ".repeat(context);
+    let err = g.generate(&greedy(Prompt::Text(long), 4), None, &mut |_| Flow::Continue).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ContextOverflow);
+    // A prompt that leaves little room stops at the context, not at max_new_tokens.
+    let tokens = g.prompt_tokens(&Prompt::Text("x y ".repeat(context / 8))).unwrap().len();
+    assert!(tokens < context, "test prompt already too long");
+    let (r, _) = run(&g, &greedy(Prompt::Text("x y ".repeat(context / 8)), context));
+    assert!(matches!(r.stop_reason, StopReason::ContextFull | StopReason::Eos), "{:?}", r.stop_reason);
+    assert!(tokens + r.tokens.len() <= context);
+}
+
+#[test]
+fn concurrent_generations_are_independent() {
+    let g = load("gen-llama");
+    let solo = run(&g, &greedy(Prompt::Text("hello".into()), 20)).0.tokens;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| run(&g, &greedy(Prompt::Text("hello".into()), 20)).0.tokens)).collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap(), solo);
+        }
+    });
+}
+
+#[test]
+fn invalid_sampling_values_are_rejected() {
+    let g = load("gen-llama");
+    let mut r = GenerateRequest::new(Prompt::Text("hi".into()));
+    r.sampling = Some(SamplingOptions { temperature: f32::NAN, ..SamplingOptions::greedy() });
+    let err = g.generate(&r, None, &mut |_| Flow::Continue).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.message().contains("temperature"));
+}
