@@ -295,6 +295,11 @@ typedef struct ns_generator_options {
    * on demand); 0: 2. Further calls wait for a free session.
    */
   uint32_t max_sessions;
+  /**
+   * Non-zero (default 1): keep the last generation's KV cache and reuse it when the next
+   * prompt starts with the same tokens (a chat's follow-up turn).
+   */
+  int32_t reuse_prefix;
 } ns_generator_options;
 
 /**
@@ -406,6 +411,10 @@ typedef struct ns_generation_stats {
    */
   int32_t stop_reason;
   size_t prompt_tokens;
+  /**
+   * Prompt tokens whose KV cache was reused from the previous generation.
+   */
+  size_t reused_prompt_tokens;
   size_t generated_tokens;
   /**
    * From the call to the first generated token.

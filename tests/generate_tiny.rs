@@ -204,3 +204,24 @@ fn invalid_sampling_values_are_rejected() {
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     assert!(err.message().contains("temperature"));
 }
+
+#[test]
+fn follow_up_turn_reuses_the_kv_cache_with_identical_output() {
+    let with_reuse = load("gen-llama");
+    let mut options = GeneratorOptions::new(tiny("gen-llama"));
+    options.reuse_prefix = false;
+    let without = Generator::new(options).unwrap();
+    let mut chat = vec![ChatMessage::new("user", "hello there")];
+    let first = run(&with_reuse, &greedy(Prompt::Chat(chat.clone()), 12)).0;
+    assert_eq!(first.stats.reused_prompt_tokens, 0);
+    chat.push(ChatMessage::new("assistant", first.text.clone()));
+    chat.push(ChatMessage::new("user", "tell me more"));
+    let reused = run(&with_reuse, &greedy(Prompt::Chat(chat.clone()), 12)).0;
+    let fresh = run(&without, &greedy(Prompt::Chat(chat.clone()), 12)).0;
+    assert!(reused.stats.reused_prompt_tokens > first.prompt_tokens.len() / 2, "reused only {} tokens", reused.stats.reused_prompt_tokens);
+    assert_eq!(fresh.stats.reused_prompt_tokens, 0);
+    assert_eq!(reused.tokens, fresh.tokens, "reusing the cache changed the output");
+    // A different conversation shares only the template's start: still correct.
+    let other = vec![ChatMessage::new("user", "something else")];
+    assert_eq!(run(&with_reuse, &greedy(Prompt::Chat(other.clone()), 12)).0.tokens, run(&without, &greedy(Prompt::Chat(other), 12)).0.tokens);
+}

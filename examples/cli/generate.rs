@@ -98,6 +98,7 @@ fn result_json(result: &GenerationResult) -> serde_json::Value {
         "stop_reason": result.stop_reason.as_str(),
         "stats": {
             "prompt_tokens": s.prompt_tokens,
+            "reused_prompt_tokens": s.reused_prompt_tokens,
             "generated_tokens": s.generated_tokens,
             "time_to_first_token_ms": s.time_to_first_token_ms,
             "prefill_tokens_per_s": s.prefill_tokens_per_s,

@@ -26,9 +26,12 @@ pub struct ns_generator_options {
     /// Generations that may run at the same time (one session and KV cache each, created
     /// on demand); 0: 2. Further calls wait for a free session.
     pub max_sessions: u32,
+    /// Non-zero (default 1): keep the last generation's KV cache and reuse it when the next
+    /// prompt starts with the same tokens (a chat's follow-up turn).
+    pub reuse_prefix: i32,
 }
 
-const GENERATOR_OPTIONS_V1: usize = offset_of!(ns_generator_options, max_sessions) + size_of::<u32>();
+const GENERATOR_OPTIONS_V1: usize = offset_of!(ns_generator_options, reuse_prefix) + size_of::<i32>();
 
 impl Default for ns_generator_options {
     fn default() -> Self {
@@ -39,6 +42,7 @@ impl Default for ns_generator_options {
             device: NS_DEVICE_AUTO,
             intra_threads: 0,
             max_sessions: 0,
+            reuse_prefix: 1,
         }
     }
 }
@@ -151,6 +155,8 @@ pub struct ns_generation_stats {
     /// NS_STOP_*; 0 when the generation failed before starting.
     pub stop_reason: i32,
     pub prompt_tokens: usize,
+    /// Prompt tokens whose KV cache was reused from the previous generation.
+    pub reused_prompt_tokens: usize,
     pub generated_tokens: usize,
     /// From the call to the first generated token.
     pub time_to_first_token_ms: f64,
@@ -243,6 +249,7 @@ pub extern "C" fn ns_generator_new(options: *const ns_generator_options, out: *m
         if o.max_sessions > 0 {
             options.max_sessions = o.max_sessions as usize;
         }
+        options.reuse_prefix = o.reuse_prefix != 0;
         let generator = Generator::new(options)?;
         let info = generator.info();
         let handle = Box::new(ns_generator {
@@ -412,6 +419,7 @@ pub extern "C" fn ns_generate_stream(
                     StopReason::Cancelled => NS_STOP_CANCELLED,
                 },
                 prompt_tokens: s.prompt_tokens,
+                reused_prompt_tokens: s.reused_prompt_tokens,
                 generated_tokens: s.generated_tokens,
                 time_to_first_token_ms: s.time_to_first_token_ms,
                 prefill_tokens_per_s: s.prefill_tokens_per_s,

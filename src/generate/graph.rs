@@ -106,13 +106,56 @@ fn positive(dim: i64) -> Option<usize> {
 pub(crate) struct KvCache {
     /// `[key0, value0, key1, value1, ...]`; empty before the first step.
     values: Vec<DynValue>,
-    /// Tokens covered by the cache.
-    pub len: usize,
+    /// The token ids the cache covers, in order.
+    pub tokens: Vec<u32>,
 }
 
 impl KvCache {
     pub fn new() -> Self {
-        Self { values: Vec::new(), len: 0 }
+        Self { values: Vec::new(), tokens: Vec::new() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    fn clear(&mut self) {
+        self.values.clear();
+        self.tokens.clear();
+    }
+
+    /// Keep only the first `keep` positions (one copy of the kept part; used when a new
+    /// prompt shares only part of the cached one).
+    pub fn truncate(&mut self, graph: &DecoderGraph, keep: usize) -> Result<()> {
+        if keep >= self.len() {
+            return Ok(());
+        }
+        if keep == 0 {
+            self.clear();
+            return Ok(());
+        }
+        let total = self.len();
+        let heads = graph.kv_heads;
+        let row = graph.head_dim;
+        let cut = |data: &[f32]| -> Vec<f32> { data.chunks_exact(total * row).flat_map(|head| head[..keep * row].iter().copied()).collect() };
+        let shape = vec![1usize, heads, keep, row];
+        let mut values = Vec::with_capacity(self.values.len());
+        for value in &self.values {
+            let kept: DynValue = if graph.kv_f16 {
+                let (_, data) = value.try_extract_tensor::<half::f16>().map_err(|e| Error::runtime("reading the KV cache", e))?;
+                let data: Vec<half::f16> =
+                    data.chunks_exact(total * row).flat_map(|head| head[..keep * row].iter().copied()).collect();
+                Tensor::from_array((shape.clone(), data)).map(|t| t.into_dyn())
+            } else {
+                let (_, data) = value.try_extract_tensor::<f32>().map_err(|e| Error::runtime("reading the KV cache", e))?;
+                Tensor::from_array((shape.clone(), cut(data))).map(|t| t.into_dyn())
+            }
+            .map_err(|e| Error::runtime("copying the KV cache", e))?;
+            values.push(kept);
+        }
+        self.values = values;
+        self.tokens.truncate(keep);
+        Ok(())
     }
 }
 
@@ -126,7 +169,7 @@ pub(crate) enum Step {
 /// Run `ids` through the graph after the tokens in `cache`, updating it.
 pub(crate) fn forward(session: &mut Session, graph: &DecoderGraph, ids: &[u32], cache: &mut KvCache, run: &RunOptions) -> Result<Step> {
     let n = ids.len();
-    let past = cache.len;
+    let past = cache.len();
     let total = past + n;
     let int_tensor = |shape: Vec<usize>, data: Vec<i64>| -> Result<SessionInputValue<'static>> {
         Ok(Tensor::from_array((shape, data)).map_err(|e| Error::runtime("creating an input tensor", e))?.into())
@@ -160,11 +203,11 @@ pub(crate) fn forward(session: &mut Session, graph: &DecoderGraph, ids: &[u32], 
     let mut outputs = match session.run_with_options(feed, run) {
         Ok(outputs) => outputs,
         Err(e) if e.to_string().contains("terminate") => {
-            cache.len = 0;
+            cache.clear();
             return Ok(Step::Cancelled);
         }
         Err(e) => {
-            cache.len = 0;
+            cache.clear();
             return Err(Error::runtime("running the decoder", e));
         }
     };
@@ -177,7 +220,8 @@ pub(crate) fn forward(session: &mut Session, graph: &DecoderGraph, ids: &[u32], 
         }
     }
     cache.values = values;
-    cache.len = total;
+    cache.tokens.extend_from_slice(ids);
+    debug_assert_eq!(cache.len(), total);
     Ok(Step::Logits(logits))
 }
 

@@ -37,11 +37,14 @@ pub struct GeneratorOptions {
     pub intra_threads: Option<usize>,
     /// Generations that may run at the same time (one session, with its own cache, each).
     pub max_sessions: usize,
+    /// Keep the KV cache of the last generation and reuse it when the next prompt starts
+    /// with the same tokens (a chat's follow-up turn): only the new tokens are processed.
+    pub reuse_prefix: bool,
 }
 
 impl GeneratorOptions {
     pub fn new(model_dir: impl Into<PathBuf>) -> Self {
-        Self { model_dir: model_dir.into(), variant: None, device: Device::Auto, intra_threads: None, max_sessions: 2 }
+        Self { model_dir: model_dir.into(), variant: None, device: Device::Auto, intra_threads: None, max_sessions: 2, reuse_prefix: true }
     }
 }
 
@@ -103,9 +106,12 @@ impl StopReason {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GenerationStats {
     pub prompt_tokens: usize,
+    /// Prompt tokens whose KV cache was reused from the previous generation (not recomputed).
+    pub reused_prompt_tokens: usize,
     pub generated_tokens: usize,
     /// From the call to the first generated token (tokenizing and prefill included).
     pub time_to_first_token_ms: f64,
+    /// Prompt tokens computed (not reused) per second until the first token.
     pub prefill_tokens_per_s: f64,
     /// Generated tokens after the first, per second of decoding.
     pub decode_tokens_per_s: f64,
@@ -206,6 +212,8 @@ pub struct Generator {
     template: Option<ChatTemplate>,
     defaults: Defaults,
     info: GeneratorInfo,
+    /// The last generation's KV cache, for prefix reuse (None when disabled or in use).
+    prefix: Option<Mutex<Option<KvCache>>>,
 }
 
 /// Settings from `generation_config.json`.
@@ -252,7 +260,8 @@ impl Generator {
             has_chat_template: template.is_some(),
             provider: pool.provider().clone(),
         };
-        Ok(Self { pool, tokenizer, graph, template, defaults, info })
+        let prefix = options.reuse_prefix.then(|| Mutex::new(None));
+        Ok(Self { pool, tokenizer, graph, template, defaults, info, prefix })
     }
 
     pub fn info(&self) -> &GeneratorInfo {
@@ -335,11 +344,12 @@ impl Generator {
         let _watch = cancel.watch(run.clone());
 
         let mut session = self.pool.acquire()?;
-        let mut cache = KvCache::new();
+        let mut cache = self.reusable_cache(&prompt_tokens)?;
+        result.stats.reused_prompt_tokens = cache.len();
         let mut sampler = Sampler::new(sampling, &prompt_tokens);
         let mut detok = Detokenizer::new(&self.tokenizer);
         let mut stops = StopFilter::new(request.stop.clone());
-        let mut input: Vec<u32> = prompt_tokens.clone();
+        let mut input: Vec<u32> = prompt_tokens[cache.len()..].to_vec();
         let mut first_token_at = None;
         let mut stopped_by_callback = false;
 
@@ -348,7 +358,7 @@ impl Generator {
                 result.stop_reason = StopReason::Cancelled;
                 break;
             }
-            if cache.len + input.len() > self.info.context_length {
+            if cache.len() + input.len() > self.info.context_length {
                 result.stop_reason = StopReason::ContextFull;
                 break;
             }
@@ -394,6 +404,11 @@ impl Generator {
             }
         }
         result.text = stops.text().to_string();
+        if let Some(slot) = &self.prefix {
+            if result.stop_reason != StopReason::Cancelled && cache.len() > 0 {
+                *slot.lock() = Some(cache);
+            }
+        }
 
         let total = start.elapsed().as_secs_f64();
         result.stats.total_ms = total * 1000.0;
@@ -401,7 +416,8 @@ impl Generator {
         if let Some(first) = first_token_at {
             let prefill_s = result.stats.time_to_first_token_ms / 1000.0;
             if prefill_s > 0.0 {
-                result.stats.prefill_tokens_per_s = prompt_tokens.len() as f64 / prefill_s;
+                let computed = prompt_tokens.len() - result.stats.reused_prompt_tokens;
+                result.stats.prefill_tokens_per_s = computed as f64 / prefill_s;
             }
             let decode_s = first.elapsed().as_secs_f64();
             if result.tokens.len() > 1 && decode_s > 0.0 {
@@ -409,6 +425,19 @@ impl Generator {
             }
         }
         Ok(result)
+    }
+}
+
+impl Generator {
+    /// The cached KV state of the previous generation, cut to the longest prefix it shares
+    /// with `prompt` (leaving at least one prompt token to run, for its logits); an empty
+    /// cache when nothing is shared or reuse is off.
+    fn reusable_cache(&self, prompt: &[u32]) -> Result<KvCache> {
+        let Some(cached) = self.prefix.as_ref().and_then(|slot| slot.lock().take()) else { return Ok(KvCache::new()) };
+        let mut cache = cached;
+        let shared = cache.tokens.iter().zip(prompt).take_while(|(a, b)| a == b).count().min(prompt.len() - 1);
+        cache.truncate(&self.graph, shared)?;
+        Ok(cache)
     }
 }
 
