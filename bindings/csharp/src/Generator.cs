@@ -1,0 +1,460 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Runtime.ExceptionServices;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace NodeSpace
+{
+    /// <summary>How to load a generation model.</summary>
+    public sealed class GeneratorOptions
+    {
+        public GeneratorOptions() { }
+        public GeneratorOptions(string modelPath) { ModelPath = modelPath; }
+
+        /// <summary>The model folder (onnx/model.onnx or model.onnx with past key values,
+        /// tokenizer.json, config.json, tokenizer_config.json, generation_config.json). Required.</summary>
+        public string ModelPath { get; set; }
+        /// <summary>Graph variant ("q4", "fp16", ...: model_&lt;variant&gt;.onnx), or null for model.onnx.</summary>
+        public string Variant { get; set; }
+        public Device Device { get; set; }
+        /// <summary>Intra-op threads per session; 0: the number of physical cores.</summary>
+        public int IntraThreads { get; set; }
+        /// <summary>Generations that may run at the same time (one session and KV cache each); 0: 2.
+        /// Further calls wait for a free session.</summary>
+        public int MaxSessions { get; set; }
+        /// <summary>Keep the last generation's KV cache and reuse it when the next prompt starts
+        /// with the same tokens, as a chat's follow-up turn does (default true). Same output
+        /// either way; only the prompt is processed faster.</summary>
+        public bool ReusePrefix { get; set; } = true;
+    }
+
+    /// <summary>What a generator detected.</summary>
+    public sealed class GeneratorInfo
+    {
+        /// <summary>Tokens the model can attend to (prompt + generated).</summary>
+        public int ContextLength { get; internal set; }
+        public int Layers { get; internal set; }
+        public int KvHeads { get; internal set; }
+        public int HeadDim { get; internal set; }
+        /// <summary>True when the model has a chat template (Messages can be used).</summary>
+        public bool HasChatTemplate { get; internal set; }
+        public string ModelFile { get; internal set; }
+        public string Provider { get; internal set; }
+        /// <summary>Why the requested device is not the one used, or null.</summary>
+        public string FallbackReason { get; internal set; }
+    }
+
+    /// <summary>One chat message.</summary>
+    public sealed class ChatMessage
+    {
+        public ChatMessage(string role, string content)
+        {
+            if (role == null) throw new ArgumentNullException("role");
+            if (content == null) throw new ArgumentNullException("content");
+            Role = role;
+            Content = content;
+        }
+
+        /// <summary>"system", "user" or "assistant" (whatever the model's template accepts).</summary>
+        public string Role { get; private set; }
+        public string Content { get; private set; }
+
+        public static ChatMessage System(string content) { return new ChatMessage("system", content); }
+        public static ChatMessage User(string content) { return new ChatMessage("user", content); }
+        public static ChatMessage Assistant(string content) { return new ChatMessage("assistant", content); }
+    }
+
+    /// <summary>
+    /// A generation request: a raw <see cref="Prompt"/> or chat <see cref="Messages"/> (rendered
+    /// with the model's chat template), and sampling settings. Null / zero values mean the
+    /// library's default.
+    /// </summary>
+    public sealed class GenerationRequest
+    {
+        /// <summary>A raw prompt, tokenized as is. Give this or Messages.</summary>
+        public string Prompt { get; set; }
+        /// <summary>Chat messages (an assistant turn is opened after them). Give this or Prompt.</summary>
+        public IList<ChatMessage> Messages { get; set; }
+        /// <summary>Most tokens to generate; 0: generation_config.json's max_new_tokens, else 256.</summary>
+        public int MaxNewTokens { get; set; }
+        public Sampling Sampling { get; set; }
+        /// <summary>With Sampling.Custom: 0 = greedy (default 1).</summary>
+        public float? Temperature { get; set; }
+        /// <summary>With Sampling.Custom: 0 = off.</summary>
+        public int TopK { get; set; }
+        /// <summary>With Sampling.Custom: 1 = off (default).</summary>
+        public float? TopP { get; set; }
+        /// <summary>With Sampling.Custom: 0 = off (default).</summary>
+        public float? MinP { get; set; }
+        /// <summary>Any sampling: 1 = off (default; Hugging Face semantics).</summary>
+        public float? RepetitionPenalty { get; set; }
+        /// <summary>Any sampling: 0 = off (default; OpenAI semantics).</summary>
+        public float? PresencePenalty { get; set; }
+        /// <summary>Any sampling: 0 = off (default; OpenAI semantics).</summary>
+        public float? FrequencyPenalty { get; set; }
+        /// <summary>With Sampling.Custom: 0 = a fresh seed each call. Same seed, same text.</summary>
+        public ulong Seed { get; set; }
+        /// <summary>Generation ends before the first of these; it is never emitted.</summary>
+        public IList<string> Stop { get; set; }
+
+        public static GenerationRequest FromPrompt(string prompt)
+        {
+            return new GenerationRequest { Prompt = prompt };
+        }
+
+        public static GenerationRequest FromMessages(params ChatMessage[] messages)
+        {
+            return new GenerationRequest { Messages = messages };
+        }
+
+        /// <summary>One user message.</summary>
+        public static GenerationRequest FromUser(string text)
+        {
+            return FromMessages(ChatMessage.User(text));
+        }
+    }
+
+    /// <summary>The outcome of a generation that ended by itself.</summary>
+    public sealed class GenerationResult
+    {
+        /// <summary>The generated text: the chunks concatenated (a stop string is never part of it).</summary>
+        public string Text { get; internal set; }
+        public StopReason StopReason { get; internal set; }
+        public int PromptTokens { get; internal set; }
+        /// <summary>Prompt tokens whose KV cache was reused from the previous generation (see
+        /// <see cref="GeneratorOptions.ReusePrefix"/>).</summary>
+        public int ReusedPromptTokens { get; internal set; }
+        public int GeneratedTokens { get; internal set; }
+        /// <summary>From the call to the first generated token.</summary>
+        public double TimeToFirstTokenMs { get; internal set; }
+        public double PrefillTokensPerSecond { get; internal set; }
+        /// <summary>Generated tokens after the first, per second.</summary>
+        public double DecodeTokensPerSecond { get; internal set; }
+        public double TotalMs { get; internal set; }
+    }
+
+    /// <summary>
+    /// A loaded generation model. Thread-safe: several threads may generate at once (each call gets
+    /// its own session and KV cache; beyond MaxSessions, calls wait). Dispose it when done; Dispose
+    /// during a generation is safe (the native model is freed when the generation returns).
+    /// </summary>
+    public sealed unsafe partial class Generator : IDisposable
+    {
+        private readonly GeneratorHandle _handle;
+        private readonly GeneratorInfo _info;
+
+        private Generator(GeneratorHandle handle, GeneratorInfo info)
+        {
+            _handle = handle;
+            _info = info;
+        }
+
+        /// <summary>
+        /// Load a generation model. Slow: call it off the UI thread, or use <see cref="LoadAsync"/>.
+        /// Throws NodeSpaceException (ModelNotFound with the path, ModelInvalid, Tokenizer,
+        /// Template, RuntimeNotFound, Unsupported, ...).
+        /// </summary>
+        public static Generator Load(GeneratorOptions options)
+        {
+            if (options == null) throw new ArgumentNullException("options");
+            if (options.ModelPath == null) throw new ArgumentNullException("options.ModelPath");
+            Native.EnsureLoaded();
+            uint size, librarySize;
+            GeneratorOptionsNative o = Native.Defaults<GeneratorOptionsNative>(Native.ns_generator_options_init, out size, out librarySize);
+            o.struct_size = size;
+            o.device = (int)options.Device;
+            o.intra_threads = Embedder.Unsigned(options.IntraThreads, "IntraThreads");
+            o.max_sessions = Embedder.Unsigned(options.MaxSessions, "MaxSessions");
+            o.reuse_prefix = options.ReusePrefix ? 1 : 0;
+
+            GeneratorHandle handle;
+            var error = new ErrorDetail();
+            int status;
+            using (var arena = new Utf8Arena())
+            {
+                o.model_path = arena.String(options.ModelPath);
+                o.variant = arena.String(options.Variant);
+                status = Native.ns_generator_new(ref o, out handle, ref error);
+            }
+            if (status != 0)
+            {
+                if (handle != null) handle.Dispose();
+                Native.Check(status, ref error);
+            }
+            try
+            {
+                return new Generator(handle, ReadInfo(handle));
+            }
+            catch
+            {
+                handle.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary><see cref="Load"/> on a thread-pool thread.</summary>
+        public static Task<Generator> LoadAsync(GeneratorOptions options)
+        {
+            return Task.Run(() => Load(options));
+        }
+
+        private static GeneratorInfo ReadInfo(GeneratorHandle handle)
+        {
+            var info = new GeneratorInfoNative();
+            info.struct_size = (uint)Marshal.SizeOf(typeof(GeneratorInfoNative));
+            Native.Check(Native.ns_generator_get_info(handle, ref info));
+            return new GeneratorInfo
+            {
+                ContextLength = checked((int)info.context_length.ToUInt64()),
+                Layers = checked((int)info.layers.ToUInt64()),
+                KvHeads = checked((int)info.kv_heads.ToUInt64()),
+                HeadDim = checked((int)info.head_dim.ToUInt64()),
+                HasChatTemplate = info.has_chat_template != 0,
+                ModelFile = Utf8.FromNative(info.model_file),
+                Provider = Utf8.FromNative(info.provider),
+                FallbackReason = Utf8.FromNative(info.fallback_reason),
+            };
+        }
+
+        /// <summary>What the generator detected (read once, at load).</summary>
+        public GeneratorInfo Info { get { ThrowIfDisposed(); return _info; } }
+
+        /// <summary>
+        /// Generate on the calling thread (blocking), calling <paramref name="onChunk"/> on this
+        /// thread with each piece of text as it is produced: whole characters, which concatenated
+        /// are the result's Text. When <paramref name="cancellationToken"/> is cancelled (from any
+        /// thread) the native generation stops promptly, also in the middle of a long prompt, and
+        /// OperationCanceledException is thrown; the text so far has reached onChunk. An exception
+        /// thrown by onChunk stops the generation and is rethrown here.
+        /// </summary>
+        public GenerationResult Generate(GenerationRequest request, Action<string> onChunk = null,
+                                         CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (request == null) throw new ArgumentNullException("request");
+            ThrowIfDisposed();
+            cancellationToken.ThrowIfCancellationRequested();
+
+            var call = new StreamCall(onChunk);
+            GCHandle callHandle = GCHandle.Alloc(call);
+            CancelTokenHandle token = null;
+            bool tokenReferenced = false;
+            var registration = default(CancellationTokenRegistration);
+            var stats = new GenerationStatsNative();
+            stats.struct_size = (uint)Marshal.SizeOf(typeof(GenerationStatsNative));
+            var error = new ErrorDetail();
+            int status;
+            try
+            {
+                using (var arena = new Utf8Arena())
+                {
+                    GenerateRequestNative native = BuildRequest(request, arena);
+                    if (cancellationToken.CanBeCanceled)
+                    {
+                        Native.Check(Native.ns_cancel_token_new(out token));
+                        // The raw pointer goes into the request struct, so the handle is kept
+                        // from being freed until the call is over.
+                        token.DangerousAddRef(ref tokenReferenced);
+                        native.cancel = token.DangerousGetHandle();
+                        registration = cancellationToken.Register(s_cancelNative, token);
+                    }
+                    // s_onChunk is a static delegate (never collected); `call` is reached through
+                    // the GCHandle in user_data and lives until the finally below.
+                    status = Native.ns_generate_stream(_handle, ref native, s_onChunk, GCHandle.ToIntPtr(callHandle), ref stats, ref error);
+                }
+            }
+            finally
+            {
+                registration.Dispose(); // waits for a cancel callback running on another thread
+                if (tokenReferenced) token.DangerousRelease();
+                if (token != null) token.Dispose();
+                callHandle.Free();
+            }
+
+            if (call.Failure != null) call.Failure.Throw();
+            if (status == (int)NodeSpaceStatus.Cancelled && cancellationToken.IsCancellationRequested)
+            {
+                throw new OperationCanceledException(
+                    "generation cancelled after " + stats.generated_tokens.ToUInt64() + " tokens", cancellationToken);
+            }
+            Native.Check(status, ref error);
+            return new GenerationResult
+            {
+                Text = call.Text.ToString(),
+                StopReason = (StopReason)stats.stop_reason,
+                PromptTokens = (int)stats.prompt_tokens.ToUInt64(),
+                ReusedPromptTokens = (int)stats.reused_prompt_tokens.ToUInt64(),
+                GeneratedTokens = (int)stats.generated_tokens.ToUInt64(),
+                TimeToFirstTokenMs = stats.time_to_first_token_ms,
+                PrefillTokensPerSecond = stats.prefill_tokens_per_s,
+                DecodeTokensPerSecond = stats.decode_tokens_per_s,
+                TotalMs = stats.total_ms,
+            };
+        }
+
+        /// <summary>
+        /// <see cref="Generate"/> on a dedicated thread. <paramref name="onChunk"/> runs on that
+        /// thread (marshal to your UI thread yourself, e.g. with Progress&lt;string&gt;). The token
+        /// cancels the native generation; the task then ends Canceled.
+        /// </summary>
+        public Task<GenerationResult> GenerateAsync(GenerationRequest request, Action<string> onChunk = null,
+                                                    CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (request == null) throw new ArgumentNullException("request");
+            ThrowIfDisposed();
+            return Task.Factory.StartNew(() => Generate(request, onChunk, cancellationToken), cancellationToken,
+                                         TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        }
+
+        /// <summary>
+        /// The generated text as a blocking sequence of chunks: the generation runs on a worker
+        /// thread, and each MoveNext waits for the next chunk. Leaving the loop early (break,
+        /// exception) or cancelling the token stops the native generation; errors of the generation
+        /// are thrown from the loop.
+        /// </summary>
+        public IEnumerable<string> Stream(GenerationRequest request, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (request == null) throw new ArgumentNullException("request");
+            ThrowIfDisposed();
+            return StreamChunks(request, cancellationToken);
+        }
+
+        private IEnumerable<string> StreamChunks(GenerationRequest request, CancellationToken cancellationToken)
+        {
+            using (var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            using (var chunks = new BlockingCollection<string>())
+            {
+                Task<GenerationResult> generation = Task.Factory.StartNew(() =>
+                {
+                    try { return Generate(request, chunks.Add, stop.Token); }
+                    finally { chunks.CompleteAdding(); }
+                }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                try
+                {
+                    foreach (string chunk in chunks.GetConsumingEnumerable()) yield return chunk;
+                    generation.GetAwaiter().GetResult(); // the generation's exception, unwrapped
+                }
+                finally
+                {
+                    if (!generation.IsCompleted)
+                    {
+                        stop.Cancel();
+                        try { generation.Wait(); } catch (AggregateException) { }
+                    }
+                }
+            }
+        }
+
+        /// <summary>Free the native model. Idempotent; later calls throw ObjectDisposedException.
+        /// A generation still running keeps the model alive until it returns.</summary>
+        public void Dispose()
+        {
+            _handle.Dispose();
+        }
+
+        private void ThrowIfDisposed()
+        {
+            if (_handle.IsClosed) throw new ObjectDisposedException(GetType().FullName);
+        }
+
+        private static GenerateRequestNative BuildRequest(GenerationRequest r, Utf8Arena arena)
+        {
+            uint size, librarySize;
+            GenerateRequestNative n = Native.Defaults<GenerateRequestNative>(Native.ns_generate_request_init, out size, out librarySize);
+            n.struct_size = size;
+            bool hasPrompt = r.Prompt != null;
+            bool hasMessages = r.Messages != null && r.Messages.Count > 0;
+            if (hasPrompt && hasMessages) throw new ArgumentException("the request has both a Prompt and Messages: give one", "request");
+            if (!hasPrompt && !hasMessages) throw new ArgumentException("the request has neither a Prompt nor Messages", "request");
+            if (hasPrompt)
+            {
+                n.prompt = arena.String(r.Prompt);
+            }
+            else
+            {
+                int count = r.Messages.Count;
+                var messages = (ChatMessageNative*)arena.Alloc(count * sizeof(ChatMessageNative));
+                for (int i = 0; i < count; i++)
+                {
+                    ChatMessage m = r.Messages[i];
+                    if (m == null) throw new ArgumentException("Messages[" + i + "] is null", "request");
+                    messages[i].role = arena.String(m.Role);
+                    messages[i].content = arena.String(m.Content);
+                }
+                n.messages = (IntPtr)messages;
+                n.message_count = (UIntPtr)count;
+            }
+            n.max_new_tokens = Embedder.Unsigned(r.MaxNewTokens, "MaxNewTokens");
+            n.sampling = (int)r.Sampling;
+            if (r.Temperature.HasValue) n.temperature = r.Temperature.Value;
+            n.top_k = Embedder.Unsigned(r.TopK, "TopK");
+            if (r.TopP.HasValue) n.top_p = r.TopP.Value;
+            if (r.MinP.HasValue) n.min_p = r.MinP.Value;
+            if (r.RepetitionPenalty.HasValue) n.repetition_penalty = r.RepetitionPenalty.Value;
+            if (r.PresencePenalty.HasValue) n.presence_penalty = r.PresencePenalty.Value;
+            if (r.FrequencyPenalty.HasValue) n.frequency_penalty = r.FrequencyPenalty.Value;
+            n.seed = r.Seed;
+            if (r.Stop != null && r.Stop.Count > 0)
+            {
+                int count = r.Stop.Count;
+                IntPtr* stop = arena.Pointers(count);
+                for (int i = 0; i < count; i++)
+                {
+                    if (r.Stop[i] == null) throw new ArgumentException("Stop[" + i + "] is null", "request");
+                    stop[i] = arena.String(r.Stop[i]);
+                }
+                n.stop = (IntPtr)stop;
+                n.stop_count = (UIntPtr)count;
+            }
+            return n;
+        }
+
+        /// <summary>State of one ns_generate_stream call, reached from the callback through user_data.</summary>
+        private sealed class StreamCall
+        {
+            internal StreamCall(Action<string> onChunk) { OnChunk = onChunk; }
+            internal readonly Action<string> OnChunk;
+            internal readonly StringBuilder Text = new StringBuilder();
+            internal ExceptionDispatchInfo Failure;
+        }
+
+        // Static delegates: one per process, never collected, usable from AOT-compiled Mono.
+        private static readonly ChunkCallback s_onChunk = OnChunk;
+        private static readonly Action<object> s_cancelNative = CancelNative;
+
+        [MonoPInvokeCallback(typeof(ChunkCallback))]
+        private static int OnChunk(IntPtr utf8, UIntPtr length, IntPtr userData)
+        {
+            StreamCall call = null;
+            try
+            {
+                call = (StreamCall)GCHandle.FromIntPtr(userData).Target;
+                string chunk = Utf8.Decode((byte*)utf8, checked((int)length.ToUInt64()));
+                call.Text.Append(chunk);
+                if (call.OnChunk != null) call.OnChunk(chunk);
+                return Native.NS_CONTINUE;
+            }
+            catch (Exception e)
+            {
+                // Never let an exception unwind into native frames: stop, and rethrow after the call.
+                if (call != null) call.Failure = ExceptionDispatchInfo.Capture(e);
+                return Native.NS_STOP;
+            }
+        }
+
+        private static void CancelNative(object state)
+        {
+            try
+            {
+                Native.ns_cancel_token_cancel((CancelTokenHandle)state);
+            }
+            catch (ObjectDisposedException)
+            {
+                // The call is already over.
+            }
+        }
+    }
+}

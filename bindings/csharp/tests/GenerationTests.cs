@@ -1,0 +1,468 @@
+// Generation tests on the tiny decoders, and the real-model parity tests against the Rust CLI.
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace NodeSpace.Tests
+{
+    internal static partial class Program
+    {
+        private static readonly string[] s_decoders = { "gen-llama", "gen-nopos", "gen-fp16kv", "gen-gemma", "gen-notemplate" };
+
+        private static GenerationRequest Greedy(string prompt, int maxNewTokens)
+        {
+            return new GenerationRequest { Prompt = prompt, Sampling = Sampling.Greedy, MaxNewTokens = maxNewTokens };
+        }
+
+        /// <summary>The Rust CLI (target/release/examples/cli, or NS_CLI), the reference for texts.</summary>
+        private static string Cli()
+        {
+            string cli = Environment.GetEnvironmentVariable("NS_CLI");
+            if (string.IsNullOrEmpty(cli)) cli = Path.Combine(s_root, "target", "release", "examples", "cli");
+            if (!File.Exists(cli)) throw new Exception("the reference CLI " + cli + " is missing: cargo build --release --example cli");
+            return cli;
+        }
+
+        /// <summary>`cli generate --json` for a prompt or a (system?, user) chat.</summary>
+        private static object CliGenerate(string model, GenerationRequest request)
+        {
+            var args = new StringBuilder("generate --model " + T.Quote(model) + " --greedy --json --max-new-tokens " + request.MaxNewTokens);
+            if (request.Prompt != null)
+            {
+                args.Append(" --prompt " + T.Quote(request.Prompt));
+            }
+            else
+            {
+                foreach (ChatMessage m in request.Messages)
+                {
+                    if (m.Role != "system" && m.Role != "user") throw new Exception("the CLI takes only a system and a user message");
+                    args.Append(" --" + m.Role + " " + T.Quote(m.Content));
+                }
+            }
+            return Json.Parse(T.Run(Cli(), args.ToString()).Trim());
+        }
+
+        private static GenerationResult Collect(Generator g, GenerationRequest request, List<string> chunks)
+        {
+            return g.Generate(request, chunk => chunks.Add(chunk));
+        }
+
+        private static bool RequireRealModels()
+        {
+            return !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NS_REQUIRE_REAL_MODELS"));
+        }
+
+        private static void GenerationTests()
+        {
+            var present = new List<string>();
+            foreach (string name in s_decoders)
+            {
+                if (File.Exists(Path.Combine(Tiny(name), "expected.json"))) present.Add(name);
+                else T.Skip("generate: " + name, "models/tiny/" + name + " is not there yet (models/make_tiny_decoders.py)");
+            }
+
+            foreach (string name in present)
+            {
+                string model = name;
+                T.Test("generate: " + model + " greedy cases: token counts of expected.json, text of the Rust CLI, chunks == text", () =>
+                {
+                    List<object> cases = Json.Arr(Json.Get(Expected(model), "cases"));
+                    T.True(cases.Count > 0, "expected.json has cases");
+                    using (var g = Generator.Load(new GeneratorOptions(Tiny(model))))
+                    {
+                        for (int i = 0; i < cases.Count; i++)
+                        {
+                            object c = cases[i];
+                            int[] want = Json.Ints(Json.Get(c, "generated_ids"));
+                            GenerationRequest request;
+                            if (Json.Get(c, "messages") != null)
+                            {
+                                var messages = Json.Arr(Json.Get(c, "messages"))
+                                    .Select(m => new ChatMessage((string)Json.Get(m, "role"), (string)Json.Get(m, "content"))).ToArray();
+                                request = new GenerationRequest { Messages = messages };
+                            }
+                            else
+                            {
+                                request = new GenerationRequest { Prompt = (string)Json.Get(c, "prompt") };
+                            }
+                            request.Sampling = Sampling.Greedy;
+                            request.MaxNewTokens = want.Length;
+                            var chunks = new List<string>();
+                            GenerationResult result = Collect(g, request, chunks);
+                            string where = model + " case " + i;
+                            T.Equal(Json.Ints(Json.Get(c, "prompt_ids")).Length, result.PromptTokens, where + ": prompt tokens");
+                            T.Equal(want.Length, result.GeneratedTokens, where + ": generated tokens");
+                            T.Equal(string.Concat(chunks), result.Text, where + ": chunks concatenated");
+                            T.True(chunks.All(x => x.Length > 0), where + ": no empty chunk");
+                            // The C API has no token ids; the CLI decodes the same ids with the
+                            // same library, and its ids are checked against expected.json.
+                            object cli = CliGenerate(Tiny(model), request);
+                            T.True(Json.Ints(Json.Get(cli, "tokens")).SequenceEqual(want), where + ": CLI tokens == expected.json");
+                            T.Equal((string)Json.Get(cli, "text"), result.Text, where + ": text");
+                        }
+                    }
+                });
+            }
+
+            if (!present.Contains("gen-llama")) return;
+            string llama = Tiny("gen-llama");
+
+            T.Test("generate: info", () =>
+            {
+                using (var g = Generator.Load(new GeneratorOptions(llama)))
+                {
+                    GeneratorInfo info = g.Info;
+                    T.True(info.HasChatTemplate, "gen-llama has a chat template");
+                    T.True(info.Layers >= 1 && info.HeadDim > 0 && info.KvHeads > 0 && info.ContextLength > 0,
+                           "layers " + info.Layers + ", kv heads " + info.KvHeads + ", head dim " + info.HeadDim + ", context " + info.ContextLength);
+                    T.Equal("CPUExecutionProvider", info.Provider, "provider");
+                    T.True(info.ModelFile.EndsWith(".onnx", StringComparison.Ordinal), info.ModelFile);
+                }
+                if (present.Contains("gen-notemplate"))
+                    using (var g = Generator.Load(new GeneratorOptions(Tiny("gen-notemplate"))))
+                        T.True(!g.Info.HasChatTemplate, "gen-notemplate has no chat template");
+            });
+
+            T.Test("generate: Generate, GenerateAsync and Stream agree; chunks concatenate to the text", () =>
+            {
+                using (var g = Generator.Load(new GeneratorOptions(llama)))
+                {
+                    GenerationRequest request = Greedy("naïve café 東京 🍕", 40);
+                    var chunks = new List<string>();
+                    GenerationResult sync = Collect(g, request, chunks);
+                    T.True(sync.Text.Length > 0 && chunks.Count > 1, "some text in several chunks");
+                    T.Equal(sync.Text, string.Concat(chunks), "chunks");
+                    T.True(sync.StopReason == StopReason.MaxTokens || sync.StopReason == StopReason.EndOfSequence, "stop reason " + sync.StopReason);
+                    T.True(sync.TotalMs > 0 && sync.PromptTokens > 0, "stats");
+                    foreach (string c in chunks) T.True(c.IndexOf('\uFFFD') < 0 || sync.Text.IndexOf('\uFFFD') >= 0, "a chunk split a character");
+
+                    var asyncChunks = new List<string>();
+                    int callbackThread = -1;
+                    GenerationResult async = g.GenerateAsync(request, c => { asyncChunks.Add(c); callbackThread = Thread.CurrentThread.ManagedThreadId; }).Result;
+                    T.Equal(sync.Text, async.Text, "GenerateAsync text");
+                    T.Equal(sync.Text, string.Concat(asyncChunks), "GenerateAsync chunks");
+                    T.True(callbackThread != Thread.CurrentThread.ManagedThreadId, "GenerateAsync calls back on its worker thread");
+
+                    var streamed = g.Stream(request).ToList();
+                    T.Equal(sync.Text, string.Concat(streamed), "Stream");
+                    T.Equal(chunks.Count, streamed.Count, "Stream chunk count");
+
+                    GenerationResult none = g.Generate(request);
+                    T.Equal(sync.Text, none.Text, "without a callback");
+
+                    var chat = g.Generate(new GenerationRequest { Messages = new[] { ChatMessage.System("Be brief."), ChatMessage.User("hello") }, Sampling = Sampling.Greedy, MaxNewTokens = 8 });
+                    T.True(chat.PromptTokens > 2, "chat prompt rendered with the template");
+                }
+            });
+
+            T.Test("generate: stop strings end the text before them", () =>
+            {
+                using (var g = Generator.Load(new GeneratorOptions(llama)))
+                {
+                    GenerationResult full = g.Generate(Greedy("hello world", 24));
+                    T.True(full.Text.Length >= 6, "reference text long enough: " + full.Text);
+                    int start = full.Text.Length / 2;
+                    if (char.IsLowSurrogate(full.Text[start])) start++;
+                    string stop = full.Text.Substring(start, Math.Min(3, full.Text.Length - start));
+                    if (char.IsHighSurrogate(stop[stop.Length - 1])) stop = full.Text.Substring(start, stop.Length + 1);
+                    GenerationRequest request = Greedy("hello world", 24);
+                    request.Stop = new[] { stop, "never-produced" };
+                    var chunks = new List<string>();
+                    GenerationResult r = Collect(g, request, chunks);
+                    string prefix = full.Text.Substring(0, full.Text.IndexOf(stop, StringComparison.Ordinal));
+                    T.Equal(StopReason.StopString, r.StopReason, "stop reason");
+                    T.Equal(prefix, r.Text, "text before the stop string");
+                    T.Equal(prefix, string.Concat(chunks), "chunks before the stop string");
+                }
+            });
+
+            T.Test("generate: seeded sampling is reproducible; options reach the library", () =>
+            {
+                using (var g = Generator.Load(new GeneratorOptions(llama) { MaxSessions = 1, IntraThreads = 1, Device = Device.Cpu }))
+                {
+                    var r = new GenerationRequest
+                    {
+                        Prompt = "hello", MaxNewTokens = 20, Sampling = Sampling.Custom,
+                        Temperature = 1.5f, TopP = 0.95f, TopK = 50, MinP = 0.01f, Seed = 42,
+                        RepetitionPenalty = 1.1f, PresencePenalty = 0.1f, FrequencyPenalty = 0.1f,
+                    };
+                    string a = g.Generate(r).Text, b = g.Generate(r).Text;
+                    T.Equal(a, b, "same seed, same text");
+                    r.Temperature = float.NaN;
+                    var e = T.Throws<NodeSpaceException>(() => g.Generate(r), "NaN temperature");
+                    T.Equal(NodeSpaceStatus.InvalidArgument, e.Status, "status");
+                    T.True(e.NativeMessage.Contains("temperature"), e.NativeMessage);
+                }
+            });
+
+            T.Test("generate: CancellationToken cancelled in the callback stops the native generation", () =>
+            {
+                using (var g = Generator.Load(new GeneratorOptions(llama)))
+                using (var cts = new CancellationTokenSource())
+                {
+                    var chunks = new List<string>();
+                    var e = T.Throws<OperationCanceledException>(() => g.Generate(Greedy("hello", 60), c =>
+                    {
+                        chunks.Add(c);
+                        if (chunks.Count == 3) cts.Cancel();
+                    }, cts.Token), "cancelled");
+                    T.Equal(cts.Token, e.CancellationToken, "the exception carries the token");
+                    T.True(chunks.Count >= 3 && chunks.Count < 10, "stopped promptly after the 3rd chunk (" + chunks.Count + " chunks)");
+                }
+            });
+
+            T.Test("generate: CancellationToken cancelled from another thread cancels GenerateAsync", () =>
+            {
+                using (var g = Generator.Load(new GeneratorOptions(llama)))
+                using (var cts = new CancellationTokenSource())
+                using (var first = new ManualResetEventSlim())
+                {
+                    int count = 0;
+                    Task<GenerationResult> task = g.GenerateAsync(Greedy("hello", 200), c =>
+                    {
+                        Interlocked.Increment(ref count);
+                        first.Set();
+                        Thread.Sleep(20); // slow consumer: leaves time for the cancel to land mid-generation
+                    }, cts.Token);
+                    T.True(first.Wait(TimeSpan.FromSeconds(60)), "first chunk");
+                    cts.Cancel();
+                    T.Throws<TaskCanceledException>(() => task.Wait(), "task");
+                    T.True(task.IsCanceled, "task ends Canceled, status " + task.Status);
+                    T.True(count < 200, "generation stopped early (" + count + " chunks)");
+                }
+            });
+
+            T.Test("generate: already-cancelled token: nothing runs", () =>
+            {
+                using (var g = Generator.Load(new GeneratorOptions(llama)))
+                {
+                    var token = new CancellationToken(true);
+                    int calls = 0;
+                    T.Throws<OperationCanceledException>(() => g.Generate(Greedy("hello", 10), c => calls++, token), "Generate");
+                    Task<GenerationResult> task = g.GenerateAsync(Greedy("hello", 10), c => calls++, token);
+                    T.Throws<TaskCanceledException>(() => task.Wait(), "GenerateAsync");
+                    T.True(task.IsCanceled, "Canceled");
+                    T.Throws<OperationCanceledException>(() => g.Stream(Greedy("hello", 10), token).ToList(), "Stream");
+                    T.Equal(0, calls, "callbacks");
+                }
+            });
+
+            T.Test("generate: an exception in onChunk stops the generation and is rethrown", () =>
+            {
+                using (var g = Generator.Load(new GeneratorOptions(llama)))
+                {
+                    int calls = 0;
+                    var e = T.Throws<InvalidOperationException>(() => g.Generate(Greedy("hello", 30), c =>
+                    {
+                        calls++;
+                        throw new InvalidOperationException("boom");
+                    }), "sync");
+                    T.Equal("boom", e.Message, "the caller's exception");
+                    T.Equal(1, calls, "no callback after the exception");
+                    calls = 0;
+                    var task = g.GenerateAsync(Greedy("hello", 30), c => { calls++; throw new FormatException("bang"); });
+                    T.Throws<FormatException>(() => task.Wait(), "async");
+                    T.Equal(1, calls, "async callbacks");
+                    // The generator is still usable.
+                    T.True(g.Generate(Greedy("hello", 5)).GeneratedTokens > 0, "next generation");
+                }
+            });
+
+            T.Test("generate: leaving a Stream loop early stops the generation", () =>
+            {
+                using (var g = Generator.Load(new GeneratorOptions(llama) { MaxSessions = 1 }))
+                {
+                    string full = g.Generate(Greedy("hello", 100)).Text;
+                    var taken = new List<string>();
+                    foreach (string chunk in g.Stream(Greedy("hello", 100)))
+                    {
+                        taken.Add(chunk);
+                        if (taken.Count == 2) break;
+                    }
+                    T.True(full.StartsWith(string.Concat(taken), StringComparison.Ordinal), "the first chunks");
+                    // With one session, this waits for the abandoned generation if it were still running.
+                    T.Equal(full, g.Generate(Greedy("hello", 100)).Text, "the generator works after the early exit");
+                    using (var cts = new CancellationTokenSource())
+                    {
+                        var got = new List<string>();
+                        T.Throws<OperationCanceledException>(() =>
+                        {
+                            foreach (string chunk in g.Stream(Greedy("hello", 100), cts.Token))
+                            {
+                                got.Add(chunk);
+                                if (got.Count == 2) cts.Cancel();
+                            }
+                        }, "Stream cancelled by its token");
+                        T.True(got.Count < 50, "stopped (" + got.Count + " chunks)");
+                    }
+                }
+            });
+
+            T.Test("generate: request validation and library errors", () =>
+            {
+                using (var g = Generator.Load(new GeneratorOptions(llama)))
+                {
+                    T.Throws<ArgumentException>(() => g.Generate(new GenerationRequest()), "neither prompt nor messages");
+                    T.Throws<ArgumentException>(() => g.Generate(new GenerationRequest { Prompt = "a", Messages = new[] { ChatMessage.User("b") } }), "both");
+                    T.Throws<ArgumentNullException>(() => g.Generate(null), "null request");
+                    T.Throws<ArgumentNullException>(() => ChatMessage.User(null), "null content");
+                    T.Throws<ArgumentException>(() => g.Generate(new GenerationRequest { Prompt = "a", Stop = new string[] { null } }), "null stop string");
+                    string longPrompt = string.Concat(Enumerable.Repeat("x y ", g.Info.ContextLength));
+                    var e = T.Throws<NodeSpaceException>(() => g.Generate(Greedy(longPrompt, 4)), "prompt longer than the context");
+                    T.Equal(NodeSpaceStatus.ContextOverflow, e.Status, "status");
+                }
+                if (File.Exists(Path.Combine(Tiny("gen-notemplate"), "expected.json")))
+                    using (var g = Generator.Load(new GeneratorOptions(Tiny("gen-notemplate"))))
+                    {
+                        var e = T.Throws<NodeSpaceException>(() => g.Generate(GenerationRequest.FromUser("hi")), "chat without template");
+                        T.Equal(NodeSpaceStatus.Unsupported, e.Status, "status");
+                        T.True(e.NativeMessage.Contains("chat template"), e.NativeMessage);
+                        T.True(g.Generate(Greedy("hello", 4)).GeneratedTokens > 0, "raw prompt works");
+                    }
+            });
+
+            T.Test("generate: a chat follow-up reuses the KV cache (ReusePrefix) with identical output", () =>
+            {
+                using (var with = Generator.Load(new GeneratorOptions(llama) { MaxSessions = 1 }))
+                using (var without = Generator.Load(new GeneratorOptions(llama) { MaxSessions = 1, ReusePrefix = false }))
+                {
+                    var chat = new List<ChatMessage> { ChatMessage.User("hello there") };
+                    GenerationResult first = with.Generate(new GenerationRequest { Messages = chat.ToArray(), Sampling = Sampling.Greedy, MaxNewTokens = 12 });
+                    T.Equal(0, first.ReusedPromptTokens, "nothing to reuse at first");
+                    chat.Add(ChatMessage.Assistant(first.Text));
+                    chat.Add(ChatMessage.User("tell me more"));
+                    var next = new GenerationRequest { Messages = chat.ToArray(), Sampling = Sampling.Greedy, MaxNewTokens = 12 };
+                    GenerationResult reused = with.Generate(next);
+                    GenerationResult fresh = without.Generate(next);
+                    T.True(reused.ReusedPromptTokens > first.PromptTokens / 2, "reused " + reused.ReusedPromptTokens + " of " + reused.PromptTokens);
+                    T.Equal(0, fresh.ReusedPromptTokens, "ReusePrefix = false");
+                    T.Equal(fresh.Text, reused.Text, "same text either way");
+                }
+            });
+
+            T.Test("generate: concurrent generations on one generator are independent", () =>
+            {
+                using (var g = Generator.Load(new GeneratorOptions(llama) { MaxSessions = 2 }))
+                {
+                    string solo = g.Generate(Greedy("hello", 20)).Text;
+                    var tasks = Enumerable.Range(0, 4).Select(i => g.GenerateAsync(Greedy("hello", 20))).ToArray();
+                    Task.WaitAll(tasks);
+                    foreach (var t in tasks) T.Equal(solo, t.Result.Text, "concurrent text");
+                }
+            });
+
+            T.Test("generate: Dispose during a generation is safe; later use throws ObjectDisposedException", () =>
+            {
+                var g = Generator.Load(new GeneratorOptions(llama));
+                using (var first = new ManualResetEventSlim())
+                {
+                    string reference = g.Generate(Greedy("hello", 30)).Text;
+                    Task<GenerationResult> running = g.GenerateAsync(Greedy("hello", 30), c => { first.Set(); Thread.Sleep(5); });
+                    T.True(first.Wait(TimeSpan.FromSeconds(60)), "started");
+                    g.Dispose();
+                    T.Equal(reference, running.Result.Text, "the running generation finishes on the still-alive model");
+                }
+                g.Dispose();
+                T.Throws<ObjectDisposedException>(() => g.Generate(Greedy("hello", 3)), "Generate");
+                T.Throws<ObjectDisposedException>(() => g.GenerateAsync(Greedy("hello", 3)), "GenerateAsync");
+                T.Throws<ObjectDisposedException>(() => g.Stream(Greedy("hello", 3)), "Stream");
+                T.Throws<ObjectDisposedException>(() => { var x = g.Info; }, "Info");
+            });
+        }
+
+        // ---- real models -------------------------------------------------------------------
+
+        private static string Real(string name)
+        {
+            string dir = Environment.GetEnvironmentVariable("NS_REAL_MODELS");
+            if (string.IsNullOrEmpty(dir)) dir = Path.Combine(s_root, "models", "real");
+            return Path.Combine(dir, name);
+        }
+
+        private static bool RealPresent(string testName, string dir)
+        {
+            if (Directory.Exists(dir)) return true;
+            if (RequireRealModels())
+                T.Test(testName, () => { throw new Exception("NS_REQUIRE_REAL_MODELS is set but " + dir + " is missing"); });
+            else
+                T.Skip(testName, "real model " + dir + " is not installed (scripts/setup.sh installs it)");
+            return false;
+        }
+
+        private static void RealModelTests()
+        {
+            string minilm = Real("all-MiniLM-L6-v2");
+            foreach (string variant in new[] { null, "int8" })
+            {
+                string v = variant;
+                string name = "real: all-MiniLM-L6-v2" + (v == null ? "" : " (" + v + ")") + " matches the Rust CLI (cosine >= 0.99999)";
+                if (!RealPresent(name, minilm)) break;
+                T.Test(name, () =>
+                {
+                    string[] texts =
+                    {
+                        "budget review moved to Friday", "The quarterly finance meeting was rescheduled.", "",
+                        "Café naïve 東京 🍕 emoji and accents", "short", string.Join(" ", Enumerable.Repeat("a very long note", 200)),
+                    };
+                    string file = Path.GetTempFileName();
+                    try
+                    {
+                        File.WriteAllText(file, string.Join("\n", texts) + "\n", new UTF8Encoding(false));
+                        string output = T.Run(Cli(), "embed --model " + T.Quote(minilm) + (v == null ? "" : " --variant " + v) + " --json --file " + T.Quote(file));
+                        string[] lines = output.Split(new[] { '\n' }, StringSplitOptions.RemoveEmptyEntries);
+                        T.Equal(texts.Length, lines.Length, "CLI vectors (one per line of the file)");
+                        using (var e = Embedder.Load(new EmbedderOptions(minilm) { Variant = v }))
+                        {
+                            T.Equal(384, e.Dimension, "dimension");
+                            float[][] got = e.Embed(texts);
+                            for (int i = 0; i < texts.Length; i++)
+                            {
+                                double cos = T.Cosine(Json.Floats(Json.Parse(lines[i])), got[i]);
+                                T.True(cos >= 0.99999, "text " + i + ": cosine " + cos);
+                            }
+                        }
+                    }
+                    finally
+                    {
+                        File.Delete(file);
+                    }
+                });
+            }
+
+            string smol = Real("SmolLM2-135M-Instruct");
+            const string smolName = "real: SmolLM2-135M-Instruct greedy text equals the Rust CLI's";
+            if (RealPresent(smolName, smol))
+            {
+                T.Test(smolName, () =>
+                {
+                    string[] prompts =
+                    {
+                        "Rewrite politely: send the report",
+                        "Summarize in one sentence: the meeting moved to Friday because the budget is late.",
+                        "List three colors.",
+                    };
+                    using (var g = Generator.Load(new GeneratorOptions(smol)))
+                    {
+                        T.True(g.Info.HasChatTemplate, "SmolLM2 has a chat template");
+                        foreach (string prompt in prompts)
+                        {
+                            GenerationRequest request = GenerationRequest.FromUser(prompt);
+                            request.Sampling = Sampling.Greedy;
+                            request.MaxNewTokens = 32;
+                            var chunks = new List<string>();
+                            GenerationResult result = Collect(g, request, chunks);
+                            object cli = CliGenerate(smol, request);
+                            T.Equal((string)Json.Get(cli, "text"), result.Text, "text for '" + prompt + "'");
+                            T.Equal(Json.Arr(Json.Get(cli, "tokens")).Count, result.GeneratedTokens, "token count for '" + prompt + "'");
+                            T.Equal(result.Text, string.Concat(chunks), "chunks");
+                        }
+                    }
+                });
+            }
+        }
+    }
+}
