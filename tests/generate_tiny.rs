@@ -225,3 +225,14 @@ fn follow_up_turn_reuses_the_kv_cache_with_identical_output() {
     let other = vec![ChatMessage::new("user", "something else")];
     assert_eq!(run(&with_reuse, &greedy(Prompt::Chat(other.clone()), 12)).0.tokens, run(&without, &greedy(Prompt::Chat(other), 12)).0.tokens);
 }
+
+#[test]
+fn chunked_prefill_gives_the_same_tokens() {
+    let whole = load("gen-llama");
+    let mut options = GeneratorOptions::new(tiny("gen-llama"));
+    options.prefill_chunk = 7;
+    let chunked = Generator::new(options).unwrap();
+    let prompt = Prompt::Text("a prompt long enough to need several chunks of seven tokens each".into());
+    assert!(whole.prompt_tokens(&prompt).unwrap().len() > 14);
+    assert_eq!(run(&chunked, &greedy(prompt.clone(), 16)).0.tokens, run(&whole, &greedy(prompt, 16)).0.tokens);
+}
