@@ -366,7 +366,8 @@ impl Generator {
                 result.stop_reason = StopReason::Cancelled;
                 break;
             }
-            if cache.len() + input.len() > self.info.context_length {
+            // The next token takes the position after the input: it must be inside the context.
+            if cache.len() + input.len() >= self.info.context_length {
                 result.stop_reason = StopReason::ContextFull;
                 break;
             }
