@@ -13,7 +13,7 @@ done
 check() {
   local name=$1; shift
   valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=9 \
-    --suppressions=scripts/valgrind.supp --log-file="$tmp/$name.log" "$@" >/dev/null || {
+    --suppressions=scripts/valgrind.supp --log-file="$tmp/$name.log" "$@" >/dev/null 2>&1 || {
       echo "valgrind: $name FAILED"; grep -E "lost|ERROR SUMMARY|Invalid" "$tmp/$name.log" | head -20; exit 1; }
   echo "valgrind: $name clean ($(grep -E 'definitely lost|indirectly lost' "$tmp/$name.log" | sed 's/==[0-9]*==//' | tr -s ' ' | paste -sd';'))"
 }
