@@ -1,0 +1,227 @@
+// Types of the `nodespace` package (bindings/node). The native library's own documentation
+// is include/nodespace.h; each option below names the C field it fills.
+
+/** Execution device. "auto" (default): the platform accelerator when available, else CPU. */
+export type Device = 'auto' | 'cpu' | 'coreml' | 'directml' | 'cuda';
+
+/** Options shared by Embedder.load and Generator.load. */
+export interface LoadOptions {
+  /** The model folder (Hugging Face layout: onnx/model.onnx or model.onnx, tokenizer.json, configs). */
+  model: string;
+  /** Graph variant: "quantized", "int8", "fp16", "q4", ... selects onnx/model_<variant>.onnx. Default: model.onnx. */
+  variant?: string;
+  /** Default "auto". See `info.provider` / `info.fallbackReason` for what is really used. */
+  device?: Device;
+  /** Intra-op threads per ONNX Runtime session; default: the number of physical cores. */
+  threads?: number;
+  /** Calls that may run at the same time, each on its own session; default 2. */
+  maxSessions?: number;
+  /**
+   * Path of libnodespace itself. Default search: this option, then $NODESPACE_LIBRARY, then
+   * prebuilds/<platform>-<arch>/ inside the package, then the system loader. One library per
+   * process: a different path after the first load throws ERR_NODESPACE_LIBRARY_MISMATCH.
+   */
+  library?: string;
+  /**
+   * Path of the ONNX Runtime shared library (ns_runtime_init). Default: the library's own search
+   * (NS_ONNXRUNTIME_PATH, ORT_DYLIB_PATH, beside libnodespace, the executable's folder, the system loader).
+   */
+  onnxRuntime?: string;
+}
+
+export type Pooling = 'default' | 'mean' | 'cls' | 'last_token' | 'max';
+
+export interface EmbedderOptions extends LoadOptions {
+  /** Default: as the model folder says (1_Pooling/config.json; mean when absent). */
+  pooling?: Pooling;
+  /** L2-normalize vectors (default true). */
+  normalize?: boolean;
+  /** Truncate texts to this many tokens; default: the model's maximum. */
+  maxLength?: number;
+  /** Keep only the first N dimensions (Matryoshka models), renormalized; default: all. */
+  outputDimension?: number;
+  /** Prompt name from config_sentence_transformers.json ("query", "passage", ...). */
+  promptName?: string;
+  /** A batch is cut when rows x longest row would pass this many tokens; default 512. */
+  batchTokenBudget?: number;
+  /** At most this many texts per batch; default 64. */
+  maxBatchSize?: number;
+}
+
+export interface EmbedderInfo {
+  dimension: number;
+  maxLength: number;
+  /** "in_graph" when the graph pools itself (a sentence_embedding output). */
+  pooling: Pooling | 'in_graph';
+  normalize: boolean;
+  /** The ONNX file in use. */
+  modelFile: string;
+  /** The execution provider really used, e.g. "CPUExecutionProvider". */
+  provider: string;
+  /** Why the requested device is not the one used, or null. */
+  fallbackReason: string | null;
+}
+
+/** Text input: a string (sent as UTF-8) or raw UTF-8 bytes. */
+export type TextInput = string | Uint8Array;
+
+export declare class Embedder {
+  private constructor();
+  /** Load a model folder off the main thread. */
+  static load(options: EmbedderOptions): Promise<Embedder>;
+  /** Floats per vector. */
+  readonly dimension: number;
+  readonly info: EmbedderInfo;
+  readonly closed: boolean;
+  /** A single text: its Float32Array. */
+  embed(text: TextInput): Promise<Float32Array>;
+  /** One Float32Array per text, in input order. An empty array rejects with NS_ERR_INVALID_ARGUMENT. */
+  embed(texts: Iterable<TextInput>): Promise<Float32Array[]>;
+  embedOne(text: TextInput): Promise<Float32Array>;
+  /** Free the model (idempotent); waits for running embed() calls. Later calls throw ERR_NODESPACE_CLOSED. */
+  close(): Promise<void>;
+}
+
+export interface GeneratorOptions extends LoadOptions {
+  /** Keep the last generation's KV cache and reuse it for a prompt with the same start (default true). */
+  reusePrefix?: boolean;
+}
+
+export interface GeneratorInfo {
+  /** Tokens the model can attend to (prompt + generated). */
+  contextLength: number;
+  layers: number;
+  kvHeads: number;
+  headDim: number;
+  /** true when messages can be used (the model has a chat template). */
+  hasChatTemplate: boolean;
+  modelFile: string;
+  provider: string;
+  fallbackReason: string | null;
+}
+
+export interface ChatMessage {
+  /** "system", "user", "assistant" (whatever the model's template accepts). */
+  role: string;
+  content: string;
+}
+
+/** A raw prompt (tokenized as is) or chat messages (rendered with the model's chat template). */
+export type Prompt = string | ChatMessage[];
+
+export interface GenerateOptions {
+  /** Most tokens to generate; default: generation_config.json's max_new_tokens, else 256. */
+  maxNewTokens?: number;
+  /**
+   * "default": as generation_config.json says (greedy unless it sets do_sample);
+   * "greedy": always the most likely token; "custom": temperature / topK / topP / minP / seed.
+   * Default: "custom" when any of those is given, "greedy" with `greedy: true`, else "default".
+   */
+  sampling?: 'default' | 'greedy' | 'custom';
+  /** Shorthand for sampling: "greedy". */
+  greedy?: boolean;
+  /** Custom sampling (0 = greedy; default 1). */
+  temperature?: number;
+  /** 0 = off. */
+  topK?: number;
+  /** 1 = off. */
+  topP?: number;
+  /** 0 = off. */
+  minP?: number;
+  /** Any sampling mode. 1 = off (Hugging Face semantics). */
+  repetitionPenalty?: number;
+  /** 0 = off (OpenAI semantics). */
+  presencePenalty?: number;
+  /** 0 = off (OpenAI semantics). */
+  frequencyPenalty?: number;
+  /** Seed for custom sampling; 0 or absent: a fresh seed. Same seed, same text. */
+  seed?: number | bigint;
+  /** Generation ends before the first stop string; it is never emitted. */
+  stop?: string | string[];
+  /** Cancels the generation: generate() / the stream reject with an AbortError. */
+  signal?: AbortSignal;
+}
+
+export type StopReason = 'eos' | 'max_tokens' | 'stop_string' | 'context_full' | 'cancelled';
+
+export interface GenerationStats {
+  /** null when the generation failed before it started. */
+  stopReason: StopReason | null;
+  promptTokens: number;
+  /** Prompt tokens whose KV cache was reused from the previous generation. */
+  reusedPromptTokens: number;
+  generatedTokens: number;
+  timeToFirstTokenMs: number;
+  prefillTokensPerS: number;
+  /** Generated tokens after the first, per second. */
+  decodeTokensPerS: number;
+  totalMs: number;
+}
+
+export interface GenerationResult {
+  text: string;
+  stats: GenerationStats;
+}
+
+/**
+ * Returned by Generator.stream(): an async iterable of text chunks (whole characters, as the
+ * model produces them). Leaving a `for await` loop early cancels the generation.
+ */
+export declare class GenerationStream implements AsyncIterableIterator<string> {
+  private constructor();
+  /** Settles when the native call has returned: { text, stats }, or rejects like generate(). */
+  readonly result: Promise<GenerationResult>;
+  /** Cancel the generation; the loop then throws an AbortError. */
+  cancel(): void;
+  next(): Promise<IteratorResult<string, undefined>>;
+  return(): Promise<IteratorResult<string, undefined>>;
+  [Symbol.asyncIterator](): GenerationStream;
+}
+
+export declare class Generator {
+  private constructor();
+  static load(options: GeneratorOptions): Promise<Generator>;
+  readonly info: GeneratorInfo;
+  readonly closed: boolean;
+  stream(prompt: Prompt, options?: GenerateOptions): GenerationStream;
+  generate(prompt: Prompt, options?: GenerateOptions & { onChunk?: (text: string) => void }): Promise<GenerationResult>;
+  /** Cancel running generations, wait for them, free the model (idempotent). */
+  close(): Promise<void>;
+}
+
+/**
+ * Every error raised on purpose. `code`: the library status name ("NS_ERR_MODEL_NOT_FOUND", ...)
+ * or a binding code ("ERR_NODESPACE_LIBRARY_NOT_FOUND", "ERR_NODESPACE_LIBRARY_MISMATCH",
+ * "ERR_NODESPACE_CLOSED"). `status`: the numeric ns_status, undefined for binding codes.
+ */
+export declare class NodespaceError extends Error {
+  readonly code: string;
+  readonly status: number | undefined;
+}
+
+/** A cancelled generation: name "AbortError", code "NS_ERR_CANCELLED"; cause: the signal's reason. */
+export declare class AbortError extends NodespaceError {
+  readonly name: 'AbortError';
+  readonly code: 'NS_ERR_CANCELLED';
+  /** Text generated before the cancellation. */
+  readonly text: string;
+  readonly stats: GenerationStats | null;
+}
+
+export interface LibraryInfo {
+  /** Path (or bare name, for the system loader) the library was loaded from. */
+  library: string;
+  /** 'option "library"' | 'NODESPACE_LIBRARY' | 'package prebuild' | 'system loader'. */
+  source: string;
+  version: string;
+  abiVersion: number;
+}
+
+/** Load the native library now (optional) and, with `onnxRuntime`, ONNX Runtime from that path. */
+export declare function init(options?: { library?: string; onnxRuntime?: string }): Promise<LibraryInfo>;
+/** The nodespace library version, e.g. "0.1.0" (loads the library if needed). */
+export declare function version(): string;
+/** The loaded ONNX Runtime's version, e.g. "1.31.1" (loads it if needed). */
+export declare function onnxRuntimeVersion(): Promise<string>;
+/** Where the native library is looked for, in order. */
+export declare function librarySearchPath(library?: string): { source: string; path: string }[];

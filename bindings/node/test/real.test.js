@@ -1,0 +1,125 @@
+'use strict';
+// Real models against the Rust CLI: all-MiniLM-L6-v2 (embeddings, cosine >= 0.99999 vs
+// `cli embed --json`) and SmolLM2-135M-Instruct (greedy text equal to `cli generate --greedy
+// --json`). Each skips loudly ("SKIPPED") when its folder under models/real/ is absent
+// (NS_REAL_MODELS=DIR looks elsewhere; NS_REQUIRE_REAL_MODELS=1 turns the skip into a failure).
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { Embedder, Generator } = require('..');
+const { realModel, skipLoudly, cliPath, cliEmbed, cliGenerate, cosine } = require('./helpers');
+
+const TEXTS = [
+  'A man is eating food.',
+  'A man is eating a piece of bread.',
+  'The girl is carrying a baby.',
+  'A man is riding a horse.',
+  'Two men pushed carts through the woods.',
+  'Café naïve Ünïcödé — 東京は日本の首都です 🍕',
+  '',
+  'This is a much longer sentence about on-device embeddings, ONNX Runtime, tokenizers and the C ABI that a Node.js binding calls through koffi without blocking the event loop. '.repeat(8),
+];
+
+function needCli(t) {
+  if (cliPath()) return true;
+  skipLoudly(t, 'the reference CLI is not built (cargo build --release --example cli; test.sh builds it)');
+  return false;
+}
+
+test('all-MiniLM-L6-v2: embeddings match `cli embed --json` (cosine >= 0.99999)', async (t) => {
+  const dir = realModel(t, 'all-MiniLM-L6-v2');
+  if (!dir || !needCli(t)) return;
+  const variants = [undefined];
+  if (fs.existsSync(path.join(dir, 'onnx', 'model_int8.onnx'))) variants.push('int8');
+  for (const variant of variants) {
+    const reference = cliEmbed(dir, TEXTS, variant);
+    const embedder = await Embedder.load({ model: dir, variant });
+    try {
+      assert.equal(embedder.dimension, 384);
+      const vectors = await embedder.embed(TEXTS);
+      assert.equal(vectors.length, reference.length);
+      let worst = 1;
+      vectors.forEach((v, i) => {
+        const c = cosine(v, reference[i]);
+        worst = Math.min(worst, c);
+        assert.ok(c >= 0.99999, `${variant ?? 'model.onnx'} text ${i}: cosine ${c}`);
+      });
+      t.diagnostic(`${variant ?? 'model.onnx'}: worst cosine vs CLI ${worst}`);
+      // Semantics survive: the two eating sentences are closer than eating vs riding.
+      assert.ok(cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[3]));
+    } finally {
+      await embedder.close();
+    }
+  }
+});
+
+const PROMPTS = [
+  { user: 'What is the capital of France?' },
+  { user: 'Write a haiku about the sea.' },
+  { system: 'You are a concise assistant.', user: 'Rewrite politely: send the report' },
+  { user: 'List three colors.' },
+];
+
+test('SmolLM2-135M-Instruct: greedy text equals `cli generate --greedy --json`', async (t) => {
+  const dir = realModel(t, 'SmolLM2-135M-Instruct');
+  if (!dir || !needCli(t)) return;
+  const generator = await Generator.load({ model: dir });
+  try {
+    assert.equal(generator.info.hasChatTemplate, true);
+    for (const p of PROMPTS) {
+      const reference = cliGenerate(dir, { ...p, maxNewTokens: 32 });
+      const messages = [];
+      if (p.system) messages.push({ role: 'system', content: p.system });
+      messages.push({ role: 'user', content: p.user });
+      const stream = generator.stream(messages, { greedy: true, maxNewTokens: 32 });
+      const chunks = [];
+      for await (const chunk of stream) chunks.push(chunk);
+      const { text, stats } = await stream.result;
+      assert.equal(text, reference.text, `${JSON.stringify(p)}: text differs from the CLI`);
+      assert.equal(chunks.join(''), text);
+      assert.equal(stats.generatedTokens, reference.tokens.length);
+      assert.equal(stats.promptTokens, reference.prompt_tokens.length);
+      assert.equal(stats.stopReason, reference.stop_reason);
+      t.diagnostic(`${JSON.stringify(p.user)} -> ${JSON.stringify(text)} (${stats.generatedTokens} tokens, ${stats.decodeTokensPerS.toFixed(1)} tok/s)`);
+    }
+  } finally {
+    await generator.close();
+  }
+});
+
+test('SmolLM2: a timer keeps ticking during one generation; AbortSignal stops it promptly', async (t) => {
+  const dir = realModel(t, 'SmolLM2-135M-Instruct');
+  if (!dir) return;
+  const generator = await Generator.load({ model: dir });
+  try {
+    let ticks = 0;
+    let maxGap = 0;
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      maxGap = Math.max(maxGap, now - last);
+      last = now;
+      ticks += 1;
+    }, 5);
+    const started = performance.now();
+    const { stats } = await generator.generate([{ role: 'user', content: 'Tell me a long story about a lighthouse.' }], { greedy: true, maxNewTokens: 48 });
+    const ms = performance.now() - started;
+    clearInterval(timer);
+    t.diagnostic(`${stats.generatedTokens} tokens in ${ms.toFixed(0)} ms; ${ticks} ticks of a 5 ms timer, longest gap ${maxGap.toFixed(1)} ms`);
+    assert.ok(ticks >= Math.floor(ms / 5 / 4), `${ticks} ticks in ${ms} ms`);
+
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 150);
+    const t0 = performance.now();
+    await assert.rejects(generator.generate([{ role: 'user', content: 'Count from one to one thousand.' }], { greedy: true, maxNewTokens: 400, signal: controller.signal }), (e) => {
+      assert.equal(e.name, 'AbortError');
+      assert.ok(e.stats.generatedTokens < 400);
+      return true;
+    });
+    t.diagnostic(`aborted after ${(performance.now() - t0).toFixed(0)} ms`);
+  } finally {
+    await generator.close();
+  }
+});
