@@ -85,5 +85,16 @@ LD_LIBRARY_PATH="$lib_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
 DYLD_LIBRARY_PATH="$lib_dir${DYLD_LIBRARY_PATH:+:$DYLD_LIBRARY_PATH}" \
   mono --debug "$build/example/Quickstart.exe" models/tiny/embed-bert $gen_model
 
+echo "== without dllmap or LD_LIBRARY_PATH, a missing native library is reported with where to put it"
+if out="$(env -u LD_LIBRARY_PATH -u DYLD_LIBRARY_PATH mono "$build/example/Quickstart.exe" models/tiny/embed-bert 2>&1)"; then
+  echo "note: libnodespace was found without help (installed system-wide?); check skipped"
+elif grep -q "runtimes/<rid>/native/" <<<"$out"; then
+  echo "ok: DllNotFoundException says where .NET and Mono look for libnodespace"
+else
+  echo "error: unexpected failure without the native library:" >&2
+  echo "$out" >&2
+  exit 1
+fi
+
 echo "== tests (library found through NodeSpace.dll.config)"
 mono --debug "$build/NodeSpace.Tests.exe" "$root" "$@"

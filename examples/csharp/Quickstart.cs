@@ -1,4 +1,4 @@
-// NodeSpace quickstart: semantic search over a few notes, then a streamed summary.
+// NodeSpace quickstart: semantic search over a few notes, then streamed text about the best hit.
 //
 //   mono Quickstart.exe [EMBEDDING_MODEL_DIR [GENERATION_MODEL_DIR]]
 //
@@ -40,6 +40,7 @@ internal static class Quickstart
             "Ask Maria for the updated finance spreadsheet before the review.",
             "Buy milk, eggs and coffee.",
         };
+        string best;
         using (Embedder embedder = await Embedder.LoadAsync(new EmbedderOptions(embeddingModel)))
         {
             Console.WriteLine("embedder: " + embedder.Info.ModelFile + " (" + embedder.Dimension + " dimensions, " + embedder.Info.Provider + ")");
@@ -49,6 +50,7 @@ internal static class Quickstart
             var ranked = notes.Select((note, i) => new { Note = note, Score = Dot(query, vectors[i]) })
                               .OrderByDescending(x => x.Score);
             foreach (var hit in ranked) Console.WriteLine($"  {hit.Score:F3}  {hit.Note}");
+            best = ranked.First().Note;
         }
 
         if (generationModel == null) return;
@@ -57,16 +59,16 @@ internal static class Quickstart
         using (Generator generator = await Generator.LoadAsync(new GeneratorOptions(generationModel)))
         using (var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2)))
         {
-            GenerationRequest request = GenerationRequest.FromUser("Summarize in one sentence: " + string.Join(" ", notes));
+            GenerationRequest request = GenerationRequest.FromUser("Rewrite as a short reminder: " + best);
             request.MaxNewTokens = 48;
-            Console.Write("summary: ");
+            Console.Write("reminder: ");
             GenerationResult result = await generator.GenerateAsync(request, chunk => Console.Write(chunk), timeout.Token);
             Console.WriteLine();
             Console.WriteLine($"  [{result.GeneratedTokens} tokens, {result.DecodeTokensPerSecond:F1} tokens/s, stopped by {result.StopReason}]");
 
             // The same as a blocking sequence of chunks.
             Console.Write("action items: ");
-            var items = GenerationRequest.FromUser("List the action items: " + string.Join(" ", notes));
+            var items = GenerationRequest.FromUser("List the action items: " + best);
             items.MaxNewTokens = 48;
             foreach (string chunk in generator.Stream(items)) Console.Write(chunk);
             Console.WriteLine();

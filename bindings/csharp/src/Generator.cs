@@ -334,7 +334,13 @@ namespace NodeSpace
                 }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
                 try
                 {
-                    foreach (string chunk in chunks.GetConsumingEnumerable()) yield return chunk;
+                    // With the caller's token, so that a cancel stops the loop at once instead of
+                    // after the chunks the generation had already queued.
+                    foreach (string chunk in chunks.GetConsumingEnumerable(cancellationToken))
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                        yield return chunk;
+                    }
                     generation.GetAwaiter().GetResult(); // the generation's exception, unwrapped
                 }
                 finally

@@ -240,11 +240,7 @@ namespace NodeSpace
             }
             catch (DllNotFoundException e)
             {
-                throw new DllNotFoundException(
-                    "The nodespace native library (libnodespace.so / libnodespace.dylib / nodespace.dll) could not be loaded. " +
-                    ".NET looks in the app folder and in runtimes/<rid>/native/ of the NodeSpace package; Mono follows " +
-                    "NodeSpace.dll.config's <dllmap> and then the system loader (LD_LIBRARY_PATH, DYLD_LIBRARY_PATH). " +
-                    "Loader said: " + e.Message, e);
+                throw NotFound(e);
             }
             if (abi != AbiVersion)
             {
@@ -252,6 +248,16 @@ namespace NodeSpace
                     "the loaded nodespace library implements C ABI version " + abi + "; this binding was written for version " + AbiVersion);
             }
             s_checked = true;
+        }
+
+        /// <summary>"Library not found", with where .NET and Mono look for it.</summary>
+        internal static DllNotFoundException NotFound(DllNotFoundException e)
+        {
+            return new DllNotFoundException(
+                "The nodespace native library (libnodespace.so / libnodespace.dylib / nodespace.dll) could not be loaded. " +
+                ".NET looks in the app folder and in runtimes/<rid>/native/ of the NodeSpace package; Mono follows " +
+                "NodeSpace.dll.config's <dllmap> and then the system loader (LD_LIBRARY_PATH, DYLD_LIBRARY_PATH). " +
+                "Loader said: " + e.Message, e);
         }
 
         /// <summary>Throws for a status of a call that has no ns_error_detail out-parameter: the

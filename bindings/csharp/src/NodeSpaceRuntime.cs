@@ -22,7 +22,7 @@ namespace NodeSpace
             get
             {
                 try { return (int)Native.ns_abi_version(); }
-                catch (DllNotFoundException) { Native.EnsureLoaded(); throw; } // rethrows with the explanation
+                catch (DllNotFoundException e) { throw Native.NotFound(e); }
             }
         }
 

@@ -13,6 +13,7 @@ namespace NodeSpace.Tests
     internal static partial class Program
     {
         private static string s_root;
+        private static bool s_runtimeLoaded;
         private static readonly string[] s_embedders = { "embed-bert", "embed-bert-nott", "embed-pooled", "embed-decoder" };
 
         private static string Tiny(string name) { return Path.Combine(s_root, "models", "tiny", name); }
@@ -30,6 +31,13 @@ namespace NodeSpace.Tests
             Console.WriteLine("nodespace C# binding tests; repo " + s_root + "; CLR " + Environment.Version);
 
             RuntimeTests();
+            if (!s_runtimeLoaded)
+            {
+                // Every other test would fail with the same message.
+                Console.WriteLine("ONNX Runtime could not be loaded (set NS_ONNXRUNTIME_PATH to libonnxruntime): the other tests need it");
+                Console.WriteLine(T.Passed + " passed, " + Math.Max(T.Failed, 1) + " failed");
+                return 1;
+            }
             EmbeddingTests();
             ErrorTests();
             DisposeTests();
@@ -58,6 +66,7 @@ namespace NodeSpace.Tests
                 string path = Environment.GetEnvironmentVariable("NS_ONNXRUNTIME_PATH");
                 NodeSpaceRuntime.Initialize(path); // null: the library searches
                 string ort = NodeSpaceRuntime.OnnxRuntimeVersion;
+                s_runtimeLoaded = true;
                 T.True(System.Text.RegularExpressions.Regex.IsMatch(ort, @"^1\.\d+"), "ONNX Runtime version " + ort);
                 // Idempotent with the same settings.
                 NodeSpaceRuntime.Initialize(path);
@@ -65,6 +74,9 @@ namespace NodeSpace.Tests
 
             T.Test("runtime: another ONNX Runtime path once loaded is InvalidArgument", () =>
             {
+                // Only once ONNX Runtime is loaded: before that, the bad path would be taken (and
+                // every later load would fail).
+                T.True(NodeSpaceRuntime.OnnxRuntimeVersion.Length > 0, "ONNX Runtime loaded");
                 var e = T.Throws<NodeSpaceException>(() => NodeSpaceRuntime.Initialize("/nonexistent/libonnxruntime.so"), "second path");
                 T.Equal(NodeSpaceStatus.InvalidArgument, e.Status, "status");
             });
@@ -431,14 +443,13 @@ namespace NodeSpace.Tests
                 float[][] reference = e.Embed(texts);
                 int ok = 0, disposed = 0, wrong = 0;
                 Exception other = null;
-                var started = new CountdownEvent(4);
                 var threads = new List<Thread>();
                 for (int t = 0; t < 4; t++)
                 {
                     var thread = new Thread(() =>
                     {
-                        started.Signal();
-                        for (int i = 0; i < 200; i++)
+                        var watch = System.Diagnostics.Stopwatch.StartNew();
+                        while (watch.Elapsed < TimeSpan.FromSeconds(60))
                         {
                             try
                             {
@@ -460,13 +471,12 @@ namespace NodeSpace.Tests
                     threads.Add(thread);
                     thread.Start();
                 }
-                started.Wait();
-                Thread.Sleep(50);
+                while (Volatile.Read(ref ok) < 40 && other == null) Thread.Sleep(1);
                 e.Dispose();
                 foreach (Thread thread in threads) thread.Join();
                 if (other != null) throw other;
                 T.Equal(0, wrong, "wrong results");
-                T.True(disposed > 0, "some thread saw ObjectDisposedException (ok " + ok + ")");
+                T.Equal(4, disposed, "every thread ended with ObjectDisposedException (ok " + ok + ")");
             });
 
             T.Test("dispose: the finalizer frees an embedder that was never disposed", () =>
