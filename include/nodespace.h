@@ -437,7 +437,7 @@ typedef struct ns_runtime_options {
    */
   uint32_t struct_size;
   /**
-   * UTF-8 path of the ONNX Runtime shared library, or NULL to search for it:
+   * UTF-8 path of the ONNX Runtime shared library, or NULL (or "") to search for it:
    * NS_ONNXRUNTIME_PATH, then ORT_DYLIB_PATH, then the folder of libnodespace itself,
    * then the executable's folder, then the system loader. Copied; may be freed after
    * the call.

@@ -128,6 +128,34 @@ fn garbage_tokenizer() {
 }
 
 #[test]
+fn runtime_of_the_wrong_version() {
+    let lib = lib_dir().join("c-tests/libfake_onnxruntime.so");
+    std::fs::create_dir_all(lib.parent().unwrap()).unwrap();
+    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(repo().join("tests/c/fake_onnxruntime.c"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    case("runtime_wrong_library", Some(&lib));
+}
+
+#[test]
+fn runtime_that_is_not_onnxruntime() {
+    // Any shared library without OrtGetApiBase: the C library itself.
+    let libc = ["/lib/x86_64-linux-gnu/libc.so.6", "/lib/aarch64-linux-gnu/libc.so.6", "/usr/lib/libc.so.6"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.exists());
+    let Some(libc) = libc else {
+        eprintln!("*** SKIPPED: no libc.so.6 at a known path ***");
+        return;
+    };
+    case("runtime_wrong_library", Some(libc));
+}
+
+#[test]
 fn cancel_mid_prefill() {
     // Needs a prompt whose prefill takes long enough to interrupt: the real SmolLM2.
     let Some(model) = real("SmolLM2-135M-Instruct") else { return };

@@ -13,7 +13,7 @@ use crate::runtime::{self, RuntimeOptions};
 pub struct ns_runtime_options {
     /// sizeof(ns_runtime_options), set by ns_runtime_options_init.
     pub struct_size: u32,
-    /// UTF-8 path of the ONNX Runtime shared library, or NULL to search for it:
+    /// UTF-8 path of the ONNX Runtime shared library, or NULL (or "") to search for it:
     /// NS_ONNXRUNTIME_PATH, then ORT_DYLIB_PATH, then the folder of libnodespace itself,
     /// then the executable's folder, then the system loader. Copied; may be freed after
     /// the call.
@@ -44,7 +44,7 @@ pub extern "C" fn ns_runtime_init(options: *const ns_runtime_options) -> ns_stat
     guard(std::ptr::null_mut(), || {
         let defaults = ns_runtime_options { struct_size: 0, onnxruntime_path: std::ptr::null() };
         let o = read_versioned(options, defaults, RUNTIME_OPTIONS_V1, "ns_runtime_options")?;
-        let path = opt_str(o.onnxruntime_path, "onnxruntime_path")?;
+        let path = opt_str(o.onnxruntime_path, "onnxruntime_path")?.filter(|p| !p.is_empty());
         runtime::configure(RuntimeOptions { library_path: path.map(PathBuf::from) })?;
         runtime::runtime_info()?;
         Ok(())

@@ -211,6 +211,17 @@ static void runtime_path_missing(void) {
     expect(ns_embedder_new(&o, &e, NULL), NS_ERR_RUNTIME_NOT_FOUND, "/nonexistent/libonnxruntime.so");
 }
 
+/* argv: a library that is not ONNX Runtime, or one of an unsupported version. */
+static void runtime_wrong_library(const char *path) {
+    ns_runtime_options r;
+    ns_runtime_options_init(&r);
+    r.onnxruntime_path = path;
+    ns_status s = ns_runtime_init(&r);
+    expect(s, NS_ERR_RUNTIME_NOT_FOUND, path);
+    const char *msg = ns_last_error_message();
+    CHECK(strstr(msg, "1.10.0") || strstr(msg, "OrtGetApiBase"), "message does not say what is wrong: %s", msg);
+}
+
 static void wrong_model_kind(void) {
     ns_generator_options g;
     ns_generator_options_init(&g);
@@ -571,6 +582,7 @@ int main(int argc, char **argv) {
     CASE_ARG(truncated_onnx);
     CASE_ARG(garbage_tokenizer);
     CASE(runtime_path_missing);
+    CASE_ARG(runtime_wrong_library);
     CASE(wrong_model_kind);
     CASE(callback_stops_at_once);
     CASE(cancel_mid_decode);
