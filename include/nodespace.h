@@ -230,7 +230,8 @@ typedef struct ns_error_detail {
 
 /**
  * What an embedder detected. Set `struct_size` to sizeof(ns_embedder_info) before
- * ns_embedder_get_info. Strings are owned by the embedder and valid until it is freed.
+ * ns_embedder_get_info; on return it holds the bytes the library filled (a caller built
+ * against a newer header gets the fields this library knows, the rest zeroed). Strings are owned by the embedder and valid until it is freed.
  */
 typedef struct ns_embedder_info {
   uint32_t struct_size;
@@ -303,7 +304,8 @@ typedef struct ns_generator_options {
 } ns_generator_options;
 
 /**
- * What a generator detected. Set `struct_size` before ns_generator_get_info. Strings are
+ * What a generator detected. Set `struct_size` to sizeof(ns_generator_info) before
+ * ns_generator_get_info (filled as ns_generation_stats is). Strings are
  * owned by the generator and valid until it is freed.
  */
 typedef struct ns_generator_info {
@@ -402,7 +404,9 @@ typedef struct ns_generate_request {
 typedef int32_t (*ns_chunk_callback)(const char *utf8, size_t len, void *user_data);
 
 /**
- * Counts and timings of a generation. Set `struct_size` before the call.
+ * Counts and timings of a generation. Set `struct_size` to sizeof(ns_generation_stats)
+ * before the call; on return it holds the bytes the library filled (a caller built
+ * against a newer header gets the fields this library knows, the rest zeroed).
  */
 typedef struct ns_generation_stats {
   uint32_t struct_size;

@@ -83,7 +83,8 @@ impl Default for ns_embedder_options {
 }
 
 /// What an embedder detected. Set `struct_size` to sizeof(ns_embedder_info) before
-/// ns_embedder_get_info. Strings are owned by the embedder and valid until it is freed.
+/// ns_embedder_get_info; on return it holds the bytes the library filled (a caller built
+/// against a newer header gets the fields this library knows, the rest zeroed). Strings are owned by the embedder and valid until it is freed.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct ns_embedder_info {

@@ -147,7 +147,9 @@ pub const NS_STOP_CONTEXT_FULL: i32 = 4;
 /// Cancelled by the callback or a cancel token.
 pub const NS_STOP_CANCELLED: i32 = 5;
 
-/// Counts and timings of a generation. Set `struct_size` before the call.
+/// Counts and timings of a generation. Set `struct_size` to sizeof(ns_generation_stats)
+/// before the call; on return it holds the bytes the library filled (a caller built
+/// against a newer header gets the fields this library knows, the rest zeroed).
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct ns_generation_stats {
@@ -168,7 +170,8 @@ pub struct ns_generation_stats {
 
 const GENERATION_STATS_V1: usize = size_of::<ns_generation_stats>();
 
-/// What a generator detected. Set `struct_size` before ns_generator_get_info. Strings are
+/// What a generator detected. Set `struct_size` to sizeof(ns_generator_info) before
+/// ns_generator_get_info (filled as ns_generation_stats is). Strings are
 /// owned by the generator and valid until it is freed.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -383,10 +386,6 @@ pub extern "C" fn ns_generate_stream(
     guard(error, || {
         let handle = live(generator, "generator")?;
         if !stats.is_null() {
-            let size = non_null(stats, "stats")?.struct_size as usize;
-            if size == 0 || size > size_of::<ns_generation_stats>() || size < GENERATION_STATS_V1 {
-                return Err(fail(NS_ERR_STRUCT_SIZE, format!("stats.struct_size is {size}; set it to sizeof(ns_generation_stats)")));
-            }
             // Zeroed first, so that a call failing before it starts reports stop_reason 0.
             write_versioned(stats, ns_generation_stats::default(), GENERATION_STATS_V1, "ns_generation_stats")?;
         }

@@ -212,22 +212,28 @@ pub(crate) fn read_versioned<T: Copy>(ptr: *const T, defaults: T, min_size: usiz
     Ok(out)
 }
 
-/// Write an info struct to a caller that may know only a prefix of it.
+/// Write an info struct to a caller whose struct may be older (smaller) or newer (larger)
+/// than ours: the bytes both know are written, bytes only a newer caller knows are zeroed,
+/// and struct_size is set to the number of bytes the library filled.
 pub(crate) fn write_versioned<T: Copy>(ptr: *mut T, value: T, min_size: usize, what: &str) -> FfiResult {
     let caller = non_null_mut(ptr, what)?;
-    // SAFETY: as in read_versioned.
+    // SAFETY: every versioned struct starts with `uint32_t struct_size`.
     let size = unsafe { *(caller as *mut T as *const u32) } as usize;
     let ours = std::mem::size_of::<T>();
-    if size == 0 || size < min_size || size > ours {
+    if size < min_size {
         return Err(fail(
             NS_ERR_STRUCT_SIZE,
-            format!("{what}.struct_size is {size}; set it to sizeof({what}) ({ours} in this library; at least {min_size})"),
+            format!("{what}.struct_size is {size}; set it to sizeof({what}) (at least {min_size} bytes)"),
         ));
     }
-    // SAFETY: the caller's struct holds `size` writable bytes; struct_size is rewritten unchanged.
-    unsafe { std::ptr::copy_nonoverlapping(&value as *const T as *const u8, caller as *mut T as *mut u8, size) };
-    // SAFETY: the first field is the struct size, keep the caller's.
-    unsafe { *(caller as *mut T as *mut u32) = size as u32 };
+    let filled = size.min(ours);
+    let out = caller as *mut T as *mut u8;
+    // SAFETY: the caller's struct holds `size` writable bytes (documented contract).
+    unsafe {
+        std::ptr::copy_nonoverlapping(&value as *const T as *const u8, out, filled);
+        std::ptr::write_bytes(out.add(filled), 0, size - filled);
+        *(out as *mut u32) = filled as u32;
+    }
     Ok(())
 }
 
@@ -342,6 +348,17 @@ mod tests {
         write_versioned(old.as_mut_ptr() as *mut OptionsV2, OptionsV2 { struct_size: 16, a: 9, b: 9 }, V1, "info").ok().unwrap();
         assert_eq!((old[0].struct_size, old[0].a), (V1 as u32, 9));
         assert_eq!((old[1].struct_size, old[1].a), (999, 999), "wrote past the caller's struct");
+    }
+
+    #[test]
+    fn info_for_a_newer_caller_fills_what_the_library_knows() {
+        // A caller with a 24-byte struct (one field more than this library knows).
+        let mut newer = [0xAAu8; 24];
+        newer[..4].copy_from_slice(&24u32.to_ne_bytes());
+        write_versioned(newer.as_mut_ptr() as *mut OptionsV2, OptionsV2 { struct_size: 16, a: 9, b: 9 }, V1, "info").ok().unwrap();
+        assert_eq!(u32::from_ne_bytes(newer[..4].try_into().unwrap()), 16, "struct_size tells what was filled");
+        assert_eq!(u32::from_ne_bytes(newer[4..8].try_into().unwrap()), 9);
+        assert_eq!(&newer[16..], &[0; 8], "unknown fields are zeroed");
     }
 
     #[test]
