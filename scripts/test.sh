@@ -2,7 +2,8 @@
 # The test suite: Rust unit and integration tests (tiny models and, once scripts/setup.sh
 # installed them, the real models), the C-ABI tests (compiled C against the built
 # library), and the Node, C# and Swift bindings' tests.
-#   NS_SKIP_BINDINGS=1  only the Rust and C tests
+#   NS_SKIP_BINDINGS=1   only the Rust and C tests
+#   NS_FUZZ_SECONDS=N    time per fuzz target (default 60)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -16,6 +17,8 @@ cargo test --release
 echo "== shipping folder and memory checks"
 scripts/check_dist.sh
 scripts/check_valgrind.sh
+echo "== fuzzing (${NS_FUZZ_SECONDS:-60} s per target)"
+scripts/fuzz.sh "${NS_FUZZ_SECONDS:-60}"
 
 if [ -z "${NS_SKIP_BINDINGS:-}" ]; then
   for binding in node csharp swift; do

@@ -7,13 +7,6 @@ mod common;
 use common::*;
 use nodespace::{Embedder, EmbedderOptions};
 
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
 /// 1000 sentences of mixed length (5 to ~300 words), deterministic.
 pub fn sentences() -> Vec<String> {
     let words = ["meeting", "budget", "launch", "notes", "the", "team", "agreed", "to", "review", "quarterly", "plan", "with", "vendors", "before", "Friday", "and", "ship", "fixes"];

@@ -198,6 +198,8 @@ fn inputs_far_beyond_the_limits() {
     let err = g.generate(&greedy(&huge, 4), None, &mut |_| Flow::Continue).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ContextOverflow);
     eprintln!("limits: 1 MB prompt rejected ({err}) in {:?}", start.elapsed());
+    // Process-wide: meaningful when this test runs alone (`cargo test --test hardening inputs_far`).
+    eprintln!("limits: peak RSS {:.0} MB", peak_rss_mb().unwrap_or(0.0));
 }
 
 /// A copy of a tiny model folder to damage.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use ort::session::{Session, SessionInputValue};
 use ort::value::{Tensor, TensorElementType, ValueType};
-use tokenizers::{Encoding, PaddingDirection, Tokenizer, TruncationParams};
+use tokenizers::{PaddingDirection, Tokenizer, TruncationParams};
 
 pub use pooling::Pooling;
 
@@ -238,7 +238,7 @@ impl Embedder {
             ));
         }
         let encodings = self.tokenize(texts)?;
-        let lengths: Vec<usize> = encodings.iter().map(Encoding::len).collect();
+        let lengths: Vec<usize> = encodings.iter().map(Vec::len).collect();
         for rows in batch::plan(&lengths, self.batch_token_budget, self.max_batch_size) {
             let mut session = self.pool.acquire()?;
             self.run_batch(&mut session, &encodings, &rows, Some(out))?;
@@ -246,7 +246,10 @@ impl Embedder {
         Ok(())
     }
 
-    fn tokenize<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Encoding>> {
+    /// Token ids of each text. Only the ids are kept (a full `Encoding` with its strings and
+    /// offsets is ~30x larger: 100,000 texts would hold hundreds of MB); single texts have
+    /// token type 0 throughout.
+    fn tokenize<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<u32>>> {
         texts
             .iter()
             .enumerate()
@@ -258,6 +261,7 @@ impl Embedder {
                 };
                 self.tokenizer
                     .encode(input.as_ref(), true)
+                    .map(|encoding| encoding.get_ids().to_vec())
                     .map_err(|e| Error::new(ErrorKind::Tokenizer, format!("cannot tokenize text {i}: {e}")))
             })
             .collect()
@@ -265,20 +269,18 @@ impl Embedder {
 
     /// Run one batch (`rows` index `encodings`) and, when `out` is given, write each row's
     /// vector at its index. Returns the width of the graph output's last axis.
-    fn run_batch(&self, session: &mut Session, encodings: &[Encoding], rows: &[usize], out: Option<&mut [f32]>) -> Result<usize> {
+    fn run_batch(&self, session: &mut Session, encodings: &[Vec<u32>], rows: &[usize], out: Option<&mut [f32]>) -> Result<usize> {
         let batch = rows.len();
         let width = rows.iter().map(|&r| encodings[r].len()).max().unwrap_or(0).max(1);
         let mut ids = vec![self.pad_id; batch * width];
         let mut mask = vec![0i64; batch * width];
-        let mut types = vec![0i64; batch * width];
         let mut positions = vec![0i64; batch * width];
         for (b, &r) in rows.iter().enumerate() {
             let enc = &encodings[r];
             let offset = if self.pad_left { width - enc.len() } else { 0 };
             let base = b * width + offset;
-            for (t, (&id, &ty)) in enc.get_ids().iter().zip(enc.get_type_ids()).enumerate() {
+            for (t, &id) in enc.iter().enumerate() {
                 ids[base + t] = i64::from(id);
-                types[base + t] = i64::from(ty);
                 mask[base + t] = 1;
                 positions[base + t] = t as i64;
             }
@@ -292,7 +294,7 @@ impl Embedder {
             feed.push(("attention_mask".into(), tensor(mask.clone())?));
         }
         if self.inputs.token_type_ids {
-            feed.push(("token_type_ids".into(), tensor(types)?));
+            feed.push(("token_type_ids".into(), tensor(vec![0; batch * width])?));
         }
         if self.inputs.position_ids {
             feed.push(("position_ids".into(), tensor(positions)?));
