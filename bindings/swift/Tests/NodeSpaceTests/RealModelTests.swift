@@ -1,0 +1,78 @@
+import Foundation
+import NodeSpace
+import Testing
+
+/// The real models (installed by scripts/setup.sh into models/real) against the Rust CLI's
+/// outputs, which bindings/swift/test.sh writes before entering the chroot
+/// (scripts/make_reference.py). A model that is not installed is skipped loudly.
+@Suite struct RealModelTests {
+    @Test("all-MiniLM-L6-v2 gives the Rust CLI's vectors")
+    func miniLM() async throws {
+        guard let dir = Fixtures.realModel("all-MiniLM-L6-v2") else { return }
+        let reference = try Fixtures.reference("minilm.json")
+        let texts = try strings(reference["texts"])
+        let want = try matrix(reference["embeddings"])
+        let embedder = try await Embedder.load(options: EmbedderOptions(modelPath: dir))
+        #expect(embedder.dimension == 384)
+        let got = try await embedder.embed(texts)
+        #expect(got.count == want.count)
+        for (i, (g, w)) in zip(got, want).enumerated() {
+            // The same library on the same batch: equal up to the JSON's float printing.
+            #expect(maxAbsDiff(g, w) <= 1e-6, "text \(i): differs by \(maxAbsDiff(g, w))")
+        }
+    }
+
+    @Test("SmolLM2-135M-Instruct greedy chat replies are the Rust CLI's")
+    func smolLM2() async throws {
+        guard let dir = Fixtures.realModel("SmolLM2-135M-Instruct") else { return }
+        let reference = try Fixtures.reference("smollm2.json")
+        guard let cases = reference["cases"] as? [[String: Any]], !cases.isEmpty else {
+            Issue.record("smollm2.json has no cases")
+            return
+        }
+        let generator = try await Generator.load(options: GeneratorOptions(modelPath: dir))
+        #expect(generator.info.hasChatTemplate)
+        for (i, c) in cases.enumerated() {
+            let user = c["user"] as? String ?? ""
+            let want = c["result"] as? [String: Any] ?? [:]
+            let request = GenerationRequest(messages: [.user(user)], maxNewTokens: c["max_new_tokens"] as? Int ?? 32,
+                                            sampling: .greedy)
+            var streamed = ""
+            let completion = Box<Result<GenerationResult, any Error>>()
+            for try await chunk in generator.stream(request, onCompletion: { completion.set($0) }) {
+                streamed += chunk
+            }
+            let result = try await completion.get().get()
+            #expect(result.text == want["text"] as? String, "case \(i) \(user.debugDescription)")
+            #expect(streamed == result.text)
+            let wantTokens = try ints(want["tokens"]).count
+            let wantPromptTokens = try ints(want["prompt_tokens"]).count
+            #expect(result.stats.generatedTokens == wantTokens, "case \(i)")
+            #expect(result.stats.promptTokens == wantPromptTokens, "case \(i)")
+            let reason: String = switch result.stopReason {
+            case .endOfSequence: "eos"
+            case .maxTokens: "max_tokens"
+            case .stopString: "stop_string"
+            case .contextFull: "context_full"
+            case .cancelled: "cancelled"
+            }
+            #expect(reason == want["stop_reason"] as? String, "case \(i)")
+        }
+
+        // End to end, without test hooks: leaving the loop after the first chunk stops a
+        // generation that would run for 200 tokens (seconds on this model).
+        let completion = Box<Result<GenerationResult, any Error>>()
+        func firstChunk() async throws -> String? {
+            let request = GenerationRequest(messages: [.user("Write a long story about the sea.")],
+                                            maxNewTokens: 200, sampling: .greedy)
+            for try await chunk in generator.stream(request, onCompletion: { completion.set($0) }) {
+                return chunk
+            }
+            return nil
+        }
+        #expect(try await firstChunk()?.isEmpty == false)
+        let cancelled = try await completion.get().get()
+        #expect(cancelled.stopReason == .cancelled)
+        #expect(cancelled.stats.generatedTokens < 50, "\(cancelled.stats)")
+    }
+}
