@@ -11,9 +11,10 @@
  * - Strings are UTF-8. Strings passed in are copied or used only during the call.
  *   Strings returned are owned by the library: static, or valid until the object they
  *   describe is freed, as each function says.
- * - Option structs start with struct_size: fill them with their _init function, then
- *   set fields. A caller compiled against an older (smaller) struct keeps working; a size
- *   the library does not know gives NS_ERR_STRUCT_SIZE.
+ * - Option structs start with struct_size: fill them with their _init function, passing
+ *   sizeof the struct, then set fields. A caller compiled against an older (smaller) or
+ *   newer (larger) header keeps working; a size smaller than any version gives
+ *   NS_ERR_STRUCT_SIZE. Info and stats structs: set struct_size before the call.
  * - No function aborts or lets a panic escape: bad input gets a status and a message
  *   naming the problem. Objects are freed with their _free function; passing NULL to a
  *   _free function is a no-op.
@@ -576,9 +577,12 @@ const char *ns_last_error_message(void);
 ns_status ns_debug_trigger_panic(void);
 
 /**
- * Fill `options` with defaults. Returns NS_ERR_NULL_POINTER for NULL.
+ * Fill `options` with defaults and set its struct_size. Pass sizeof(*options) as `size`: a
+ * caller built against an older (smaller) header gets the fields it knows, one built
+ * against a newer header gets this library's fields (the rest zeroed) and struct_size
+ * set to what this library knows. Statuses: NS_ERR_NULL_POINTER, NS_ERR_STRUCT_SIZE.
  */
-ns_status ns_embedder_options_init(struct ns_embedder_options *options);
+ns_status ns_embedder_options_init(struct ns_embedder_options *options, size_t size);
 
 /**
  * Load an embedding model. On success `*out` is a new embedder (free it with
@@ -636,9 +640,12 @@ ns_status ns_embed_batch(const struct ns_embedder *embedder,
 void ns_embedder_free(struct ns_embedder *embedder);
 
 /**
- * Fill `options` with defaults. Returns NS_ERR_NULL_POINTER for NULL.
+ * Fill `options` with defaults and set its struct_size. Pass sizeof(*options) as `size`: a
+ * caller built against an older (smaller) header gets the fields it knows, one built
+ * against a newer header gets this library's fields (the rest zeroed) and struct_size
+ * set to what this library knows. Statuses: NS_ERR_NULL_POINTER, NS_ERR_STRUCT_SIZE.
  */
-ns_status ns_generator_options_init(struct ns_generator_options *options);
+ns_status ns_generator_options_init(struct ns_generator_options *options, size_t size);
 
 /**
  * Load a generation model. On success `*out` is a new generator (free it with
@@ -662,9 +669,12 @@ ns_status ns_generator_get_info(const struct ns_generator *generator,
                                 struct ns_generator_info *info);
 
 /**
- * Fill `request` with defaults. Returns NS_ERR_NULL_POINTER for NULL.
+ * Fill `request` with defaults and set its struct_size. Pass sizeof(*request) as `size`: a
+ * caller built against an older (smaller) header gets the fields it knows, one built
+ * against a newer header gets this library's fields (the rest zeroed) and struct_size
+ * set to what this library knows. Statuses: NS_ERR_NULL_POINTER, NS_ERR_STRUCT_SIZE.
  */
-ns_status ns_generate_request_init(struct ns_generate_request *request);
+ns_status ns_generate_request_init(struct ns_generate_request *request, size_t size);
 
 /**
  * Generate text for `request`, calling `on_chunk` with each piece as it is produced.
@@ -724,9 +734,12 @@ ns_status ns_cancel_token_reset(const struct ns_cancel_token *token);
 void ns_cancel_token_free(struct ns_cancel_token *token);
 
 /**
- * Fill `options` with defaults (and its struct_size). Returns NS_ERR_NULL_POINTER for NULL.
+ * Fill `options` with defaults and set its struct_size. Pass sizeof(*options) as `size`: a
+ * caller built against an older (smaller) header gets the fields it knows, one built
+ * against a newer header gets this library's fields (the rest zeroed) and struct_size
+ * set to what this library knows. Statuses: NS_ERR_NULL_POINTER, NS_ERR_STRUCT_SIZE.
  */
-ns_status ns_runtime_options_init(struct ns_runtime_options *options);
+ns_status ns_runtime_options_init(struct ns_runtime_options *options, size_t size);
 
 /**
  * Apply process-wide settings and load ONNX Runtime now (instead of at the first model

@@ -86,6 +86,8 @@ cases!(
     struct_size_zero,
     struct_size_too_large,
     missing_model_folder,
+    init_sizes,
+    calls_during_thread_teardown,
     runtime_path_missing,
     wrong_model_kind,
     callback_stops_at_once,

@@ -21,7 +21,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     ns_embedder_options options;
-    ns_embedder_options_init(&options);
+    ns_embedder_options_init(&options, sizeof options);
     options.model_path = argv[1];
 
     ns_embedder *embedder = NULL;

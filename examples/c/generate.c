@@ -23,7 +23,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     ns_generator_options options;
-    ns_generator_options_init(&options);
+    ns_generator_options_init(&options, sizeof options);
     options.model_path = argv[1];
     ns_generator *generator = NULL;
     ns_status status = ns_generator_new(&options, &generator, NULL);
@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
 
     ns_chat_message messages[] = {{"user", argv[2]}};
     ns_generate_request request;
-    ns_generate_request_init(&request);
+    ns_generate_request_init(&request, sizeof request);
     request.messages = messages;
     request.message_count = 1;
     request.sampling = NS_SAMPLING_GREEDY;

@@ -18,7 +18,7 @@ fn embedder() -> &'static Embedder {
         let path = std::ffi::CString::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tiny/embed-bert")).unwrap();
         let mut o = std::mem::MaybeUninit::<ns_embedder_options>::uninit();
         unsafe {
-            ns_embedder_options_init(o.as_mut_ptr());
+            ns_embedder_options_init(o.as_mut_ptr(), std::mem::size_of::<ns_embedder_options>());
             let mut o = o.assume_init();
             o.model_path = path.as_ptr();
             let mut e = std::ptr::null_mut();

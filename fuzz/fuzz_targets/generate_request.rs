@@ -19,7 +19,7 @@ fn generator() -> &'static Generator {
         let path = CString::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tiny/gen-llama")).unwrap();
         let mut o = std::mem::MaybeUninit::<ns_generator_options>::uninit();
         unsafe {
-            ns_generator_options_init(o.as_mut_ptr());
+            ns_generator_options_init(o.as_mut_ptr(), std::mem::size_of::<ns_generator_options>());
             let mut o = o.assume_init();
             o.model_path = path.as_ptr();
             let mut g = std::ptr::null_mut();
@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
     let stops: Vec<*const c_char> = (4..strings.len().min(7)).map(text).collect();
     let mut r = std::mem::MaybeUninit::<ns_generate_request>::uninit();
     let mut r = unsafe {
-        ns_generate_request_init(r.as_mut_ptr());
+        ns_generate_request_init(r.as_mut_ptr(), std::mem::size_of::<ns_generate_request>());
         r.assume_init()
     };
     if head[0] & 1 == 0 {

@@ -138,13 +138,13 @@ pub(crate) fn cstring(text: &str) -> CString {
     CString::new(text.replace('\0', " ")).unwrap_or_default()
 }
 
-/// Fill `options` with defaults. Returns NS_ERR_NULL_POINTER for NULL.
+/// Fill `options` with defaults and set its struct_size. Pass sizeof(*options) as `size`: a
+/// caller built against an older (smaller) header gets the fields it knows, one built
+/// against a newer header gets this library's fields (the rest zeroed) and struct_size
+/// set to what this library knows. Statuses: NS_ERR_NULL_POINTER, NS_ERR_STRUCT_SIZE.
 #[no_mangle]
-pub extern "C" fn ns_embedder_options_init(options: *mut ns_embedder_options) -> ns_status {
-    guard(std::ptr::null_mut(), || {
-        *non_null_mut(options, "options")? = ns_embedder_options::default();
-        Ok(())
-    })
+pub extern "C" fn ns_embedder_options_init(options: *mut ns_embedder_options, size: usize) -> ns_status {
+    guard(std::ptr::null_mut(), || init_versioned(options, size, ns_embedder_options::default(), EMBEDDER_OPTIONS_V1, "ns_embedder_options"))
 }
 
 /// Load an embedding model. On success `*out` is a new embedder (free it with

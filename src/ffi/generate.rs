@@ -221,13 +221,13 @@ impl Handle for ns_cancel_token {
     }
 }
 
-/// Fill `options` with defaults. Returns NS_ERR_NULL_POINTER for NULL.
+/// Fill `options` with defaults and set its struct_size. Pass sizeof(*options) as `size`: a
+/// caller built against an older (smaller) header gets the fields it knows, one built
+/// against a newer header gets this library's fields (the rest zeroed) and struct_size
+/// set to what this library knows. Statuses: NS_ERR_NULL_POINTER, NS_ERR_STRUCT_SIZE.
 #[no_mangle]
-pub extern "C" fn ns_generator_options_init(options: *mut ns_generator_options) -> ns_status {
-    guard(std::ptr::null_mut(), || {
-        *non_null_mut(options, "options")? = ns_generator_options::default();
-        Ok(())
-    })
+pub extern "C" fn ns_generator_options_init(options: *mut ns_generator_options, size: usize) -> ns_status {
+    guard(std::ptr::null_mut(), || init_versioned(options, size, ns_generator_options::default(), GENERATOR_OPTIONS_V1, "ns_generator_options"))
 }
 
 /// Load a generation model. On success `*out` is a new generator (free it with
@@ -288,13 +288,13 @@ pub extern "C" fn ns_generator_get_info(generator: *const ns_generator, info: *m
     })
 }
 
-/// Fill `request` with defaults. Returns NS_ERR_NULL_POINTER for NULL.
+/// Fill `request` with defaults and set its struct_size. Pass sizeof(*request) as `size`: a
+/// caller built against an older (smaller) header gets the fields it knows, one built
+/// against a newer header gets this library's fields (the rest zeroed) and struct_size
+/// set to what this library knows. Statuses: NS_ERR_NULL_POINTER, NS_ERR_STRUCT_SIZE.
 #[no_mangle]
-pub extern "C" fn ns_generate_request_init(request: *mut ns_generate_request) -> ns_status {
-    guard(std::ptr::null_mut(), || {
-        *non_null_mut(request, "request")? = ns_generate_request::default();
-        Ok(())
-    })
+pub extern "C" fn ns_generate_request_init(request: *mut ns_generate_request, size: usize) -> ns_status {
+    guard(std::ptr::null_mut(), || init_versioned(request, size, ns_generate_request::default(), GENERATE_REQUEST_V1, "ns_generate_request"))
 }
 
 fn read_request(request: *const ns_generate_request) -> FfiResult<(GenerateRequest, Option<CancelHandle>)> {

@@ -120,7 +120,9 @@ pub(crate) fn fail(status: ns_status, message: impl Into<String>) -> FfiError {
 
 fn set_last_error(message: &str) {
     let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+    // try_with: during thread teardown (a pthread key destructor freeing a handle) the
+    // thread-local is already gone; the status still tells the caller what happened.
+    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = c);
 }
 
 /// Run an entry point: catch panics, record the message, return the status.
@@ -212,6 +214,26 @@ pub(crate) fn read_versioned<T: Copy>(ptr: *const T, defaults: T, min_size: usiz
     Ok(out)
 }
 
+/// Fill a caller's options struct of `size` bytes with defaults: a caller built against an
+/// older header gets the fields it knows; one built against a newer header gets this
+/// library's fields, the rest zeroed, and struct_size set to the size this library knows.
+pub(crate) fn init_versioned<T: Copy>(ptr: *mut T, size: usize, defaults: T, min_size: usize, what: &str) -> FfiResult {
+    let caller = non_null_mut(ptr, what)?;
+    let ours = std::mem::size_of::<T>();
+    if size < min_size {
+        return Err(fail(NS_ERR_STRUCT_SIZE, format!("{what} size {size} is smaller than any version of {what} ({min_size} bytes at least)")));
+    }
+    let filled = size.min(ours);
+    let out = caller as *mut T as *mut u8;
+    // SAFETY: the caller's struct holds `size` writable bytes (documented contract).
+    unsafe {
+        std::ptr::copy_nonoverlapping(&defaults as *const T as *const u8, out, filled);
+        std::ptr::write_bytes(out.add(filled), 0, size - filled);
+        *(out as *mut u32) = filled as u32;
+    }
+    Ok(())
+}
+
 /// Write an info struct to a caller whose struct may be older (smaller) or newer (larger)
 /// than ours: the bytes both know are written, bytes only a newer caller knows are zeroed,
 /// and struct_size is set to the number of bytes the library filled.
@@ -295,7 +317,7 @@ pub extern "C" fn ns_status_string(status: ns_status) -> *const c_char {
 /// call. Thread-safe (each thread has its own).
 #[no_mangle]
 pub extern "C" fn ns_last_error_message() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    LAST_ERROR.try_with(|e| e.borrow().as_ptr()).unwrap_or(c"".as_ptr())
 }
 
 /// Test hook: panics inside the library and returns what every entry point returns then,

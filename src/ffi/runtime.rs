@@ -22,14 +22,13 @@ pub struct ns_runtime_options {
 
 const RUNTIME_OPTIONS_V1: usize = offset_of!(ns_runtime_options, onnxruntime_path) + std::mem::size_of::<*const c_char>();
 
-/// Fill `options` with defaults (and its struct_size). Returns NS_ERR_NULL_POINTER for NULL.
+/// Fill `options` with defaults and set its struct_size. Pass sizeof(*options) as `size`: a
+/// caller built against an older (smaller) header gets the fields it knows, one built
+/// against a newer header gets this library's fields (the rest zeroed) and struct_size
+/// set to what this library knows. Statuses: NS_ERR_NULL_POINTER, NS_ERR_STRUCT_SIZE.
 #[no_mangle]
-pub extern "C" fn ns_runtime_options_init(options: *mut ns_runtime_options) -> ns_status {
-    guard(std::ptr::null_mut(), || {
-        let o = non_null_mut(options, "options")?;
-        *o = ns_runtime_options { struct_size: std::mem::size_of::<ns_runtime_options>() as u32, onnxruntime_path: std::ptr::null() };
-        Ok(())
-    })
+pub extern "C" fn ns_runtime_options_init(options: *mut ns_runtime_options, size: usize) -> ns_status {
+    guard(std::ptr::null_mut(), || init_versioned(options, size, ns_runtime_options { struct_size: std::mem::size_of::<ns_runtime_options>() as u32, onnxruntime_path: std::ptr::null() }, RUNTIME_OPTIONS_V1, "ns_runtime_options"))
 }
 
 /// Apply process-wide settings and load ONNX Runtime now (instead of at the first model

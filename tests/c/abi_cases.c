@@ -40,7 +40,7 @@ static void expect(ns_status got, ns_status want, const char *needle) {
 
 static ns_embedder *load_embedder(const char *name) {
     ns_embedder_options o;
-    ns_embedder_options_init(&o);
+    ns_embedder_options_init(&o, sizeof o);
     o.model_path = tiny(name);
     ns_embedder *e = NULL;
     ns_status s = ns_embedder_new(&o, &e, NULL);
@@ -50,7 +50,7 @@ static ns_embedder *load_embedder(const char *name) {
 
 static ns_generator *load_generator(const char *path) {
     ns_generator_options o;
-    ns_generator_options_init(&o);
+    ns_generator_options_init(&o, sizeof o);
     o.model_path = path;
     ns_generator *g = NULL;
     ns_status s = ns_generator_new(&o, &g, NULL);
@@ -86,13 +86,13 @@ static void null_handle(void) {
 
 static void null_out_pointer(void) {
     ns_embedder_options o;
-    ns_embedder_options_init(&o);
+    ns_embedder_options_init(&o, sizeof o);
     o.model_path = tiny("embed-bert");
     expect(ns_embedder_new(&o, NULL, NULL), NS_ERR_NULL_POINTER, "out is NULL");
     expect(ns_embedder_new(NULL, NULL, NULL), NS_ERR_NULL_POINTER, NULL);
     ns_embedder *e = load_embedder("embed-bert");
     expect(ns_embed_batch(e, TEXTS, NULL, 1, NULL, 64, NULL), NS_ERR_NULL_POINTER, "out is NULL");
-    expect(ns_embedder_options_init(NULL), NS_ERR_NULL_POINTER, "options is NULL");
+    expect(ns_embedder_options_init(NULL, 64), NS_ERR_NULL_POINTER, "options is NULL");
     ns_embedder_free(e);
 }
 
@@ -144,7 +144,7 @@ static void empty_text_is_valid(void) {
 
 static void struct_size_zero(void) {
     ns_embedder_options o;
-    ns_embedder_options_init(&o);
+    ns_embedder_options_init(&o, sizeof o);
     o.model_path = tiny("embed-bert");
     o.struct_size = 0;
     ns_embedder *e = NULL;
@@ -154,27 +154,65 @@ static void struct_size_zero(void) {
 
 static void struct_size_too_large(void) {
     ns_embedder_options o;
-    ns_embedder_options_init(&o);
+    ns_embedder_options_init(&o, sizeof o);
     o.model_path = tiny("embed-bert");
     o.struct_size = sizeof o + 64;
     ns_embedder *e = NULL;
     expect(ns_embedder_new(&o, &e, NULL), NS_ERR_STRUCT_SIZE, "ns_embedder_options.struct_size");
     ns_generate_request r;
-    ns_generate_request_init(&r);
+    ns_generate_request_init(&r, sizeof r);
     r.struct_size = 3;
     ns_generator *g = load_generator(tiny("gen-llama"));
     expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_STRUCT_SIZE, "ns_generate_request.struct_size is 3");
     ns_generator_free(g);
 }
 
+/* _init takes the caller's struct size: larger (a newer header) is filled up to what the
+ * library knows, the rest zeroed; smaller than any version is refused. */
+static void init_sizes(void) {
+    unsigned char buffer[sizeof(ns_embedder_options) + 32];
+    memset(buffer, 0xAB, sizeof buffer);
+    expect(ns_embedder_options_init((ns_embedder_options *)buffer, sizeof buffer), NS_OK, NULL);
+    ns_embedder_options *o = (ns_embedder_options *)buffer;
+    CHECK(o->struct_size == sizeof(ns_embedder_options), "struct_size %u", o->struct_size);
+    CHECK(o->normalize == 1 && o->model_path == NULL, "defaults not written");
+    for (size_t i = sizeof(ns_embedder_options); i < sizeof buffer; i++) CHECK(buffer[i] == 0, "byte %zu not zeroed", i);
+    ns_generate_request r;
+    expect(ns_generate_request_init(&r, 3), NS_ERR_STRUCT_SIZE, "smaller than any version");
+}
+
+static pthread_key_t teardown_key;
+static void free_during_teardown(void *value) {
+    (void)value;
+    ns_embedder_free(NULL); /* runs after the thread's own thread-locals are gone */
+    ns_cancel_token *t = NULL;
+    ns_cancel_token_new(&t);
+    ns_cancel_token_free(t);
+}
+static void *thread_with_destructor(void *arg) {
+    (void)arg;
+    ns_embedder_free(NULL);
+    pthread_setspecific(teardown_key, (void *)1);
+    return NULL;
+}
+
+/* Calls from a thread-exit destructor (e.g. a binding releasing a handle when its worker
+ * thread ends) must not abort. */
+static void calls_during_thread_teardown(void) {
+    pthread_key_create(&teardown_key, free_during_teardown);
+    pthread_t t;
+    pthread_create(&t, NULL, thread_with_destructor, NULL);
+    pthread_join(t, NULL);
+}
+
 static void missing_model_folder(void) {
     ns_embedder_options o;
-    ns_embedder_options_init(&o);
+    ns_embedder_options_init(&o, sizeof o);
     o.model_path = "/nonexistent/nodespace-model";
     ns_embedder *e = NULL;
     expect(ns_embedder_new(&o, &e, NULL), NS_ERR_MODEL_NOT_FOUND, "/nonexistent/nodespace-model");
     ns_generator_options g;
-    ns_generator_options_init(&g);
+    ns_generator_options_init(&g, sizeof g);
     g.model_path = "/nonexistent/nodespace-llm";
     ns_generator *gen = NULL;
     expect(ns_generator_new(&g, &gen, NULL), NS_ERR_MODEL_NOT_FOUND, "/nonexistent/nodespace-llm");
@@ -183,7 +221,7 @@ static void missing_model_folder(void) {
 /* argv: a folder whose model.onnx was truncated by the test driver. */
 static void truncated_onnx(const char *folder) {
     ns_embedder_options o;
-    ns_embedder_options_init(&o);
+    ns_embedder_options_init(&o, sizeof o);
     o.model_path = folder;
     ns_embedder *e = NULL;
     expect(ns_embedder_new(&o, &e, NULL), NS_ERR_MODEL_INVALID, "model.onnx");
@@ -192,7 +230,7 @@ static void truncated_onnx(const char *folder) {
 /* argv: a folder whose tokenizer.json is garbage. */
 static void garbage_tokenizer(const char *folder) {
     ns_embedder_options o;
-    ns_embedder_options_init(&o);
+    ns_embedder_options_init(&o, sizeof o);
     o.model_path = folder;
     ns_embedder *e = NULL;
     expect(ns_embedder_new(&o, &e, NULL), NS_ERR_TOKENIZER, "tokenizer.json");
@@ -200,12 +238,12 @@ static void garbage_tokenizer(const char *folder) {
 
 static void runtime_path_missing(void) {
     ns_runtime_options r;
-    ns_runtime_options_init(&r);
+    ns_runtime_options_init(&r, sizeof r);
     r.onnxruntime_path = "/nonexistent/libonnxruntime.so";
     expect(ns_runtime_init(&r), NS_ERR_RUNTIME_NOT_FOUND, "/nonexistent/libonnxruntime.so");
     /* Nothing was loaded: a model load now searches with the same explicit path and fails too. */
     ns_embedder_options o;
-    ns_embedder_options_init(&o);
+    ns_embedder_options_init(&o, sizeof o);
     o.model_path = tiny("embed-bert");
     ns_embedder *e = NULL;
     expect(ns_embedder_new(&o, &e, NULL), NS_ERR_RUNTIME_NOT_FOUND, "/nonexistent/libonnxruntime.so");
@@ -214,7 +252,7 @@ static void runtime_path_missing(void) {
 /* argv: a library that is not ONNX Runtime, or one of an unsupported version. */
 static void runtime_wrong_library(const char *path) {
     ns_runtime_options r;
-    ns_runtime_options_init(&r);
+    ns_runtime_options_init(&r, sizeof r);
     r.onnxruntime_path = path;
     ns_status s = ns_runtime_init(&r);
     expect(s, NS_ERR_RUNTIME_NOT_FOUND, path);
@@ -224,12 +262,12 @@ static void runtime_wrong_library(const char *path) {
 
 static void wrong_model_kind(void) {
     ns_generator_options g;
-    ns_generator_options_init(&g);
+    ns_generator_options_init(&g, sizeof g);
     g.model_path = tiny("embed-bert");
     ns_generator *gen = NULL;
     expect(ns_generator_new(&g, &gen, NULL), NS_ERR_MODEL_INVALID, "not a decoder");
     ns_embedder_options o;
-    ns_embedder_options_init(&o);
+    ns_embedder_options_init(&o, sizeof o);
     o.model_path = tiny("gen-llama");
     ns_embedder *e = NULL;
     expect(ns_embedder_new(&o, &e, NULL), NS_ERR_MODEL_INVALID, "not an embedding model");
@@ -238,7 +276,7 @@ static void wrong_model_kind(void) {
 static void callback_stops_at_once(void) {
     ns_generator *g = load_generator(tiny("gen-llama"));
     ns_generate_request r;
-    ns_generate_request_init(&r);
+    ns_generate_request_init(&r, sizeof r);
     r.prompt = "hello";
     r.sampling = NS_SAMPLING_GREEDY;
     r.max_new_tokens = 20;
@@ -296,7 +334,7 @@ static void cancel_mid_decode(void) {
     pthread_cond_init(&c.cond, NULL);
     CHECK(ns_cancel_token_new(&c.token) == NS_OK, "token");
     ns_generate_request r;
-    ns_generate_request_init(&r);
+    ns_generate_request_init(&r, sizeof r);
     r.prompt = "hello there";
     r.sampling = NS_SAMPLING_GREEDY;
     r.max_new_tokens = 60;
@@ -346,7 +384,7 @@ static void cancel_mid_prefill(const char *model) {
     struct prefill_cancel p = {0};
     ns_cancel_token_new(&p.token);
     ns_generate_request r;
-    ns_generate_request_init(&r);
+    ns_generate_request_init(&r, sizeof r);
     r.prompt = prompt;
     r.sampling = NS_SAMPLING_GREEDY;
     r.max_new_tokens = 8;
@@ -386,7 +424,7 @@ static void internal_panic(void) {
 static void bad_sampling_values(void) {
     ns_generator *g = load_generator(tiny("gen-llama"));
     ns_generate_request r;
-    ns_generate_request_init(&r);
+    ns_generate_request_init(&r, sizeof r);
     r.prompt = "hi";
     r.sampling = NS_SAMPLING_CUSTOM;
     r.temperature = NAN;
@@ -404,7 +442,7 @@ static void chat_without_template(void) {
     ns_generator *g = load_generator(tiny("gen-notemplate"));
     ns_chat_message m[] = {{"user", "hi"}};
     ns_generate_request r;
-    ns_generate_request_init(&r);
+    ns_generate_request_init(&r, sizeof r);
     r.messages = m;
     r.message_count = 1;
     expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_UNSUPPORTED, "no chat template");
@@ -425,7 +463,7 @@ static void prompt_too_long(void) {
     prompt[0] = 0;
     for (size_t i = 0; i < info.context_length; i++) strcat(prompt, "x y ");
     ns_generate_request r;
-    ns_generate_request_init(&r);
+    ns_generate_request_init(&r, sizeof r);
     r.prompt = prompt;
     expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_CONTEXT_OVERFLOW, "context");
     free(prompt);
@@ -534,7 +572,7 @@ static int32_t append(const char *utf8, size_t len, void *user) {
 static void *generate_one(void *arg) {
     struct gen_job *job = arg;
     ns_generate_request r;
-    ns_generate_request_init(&r);
+    ns_generate_request_init(&r, sizeof r);
     r.prompt = "hello there";
     r.sampling = NS_SAMPLING_GREEDY;
     r.max_new_tokens = 24;
@@ -579,6 +617,8 @@ int main(int argc, char **argv) {
     CASE(struct_size_zero);
     CASE(struct_size_too_large);
     CASE(missing_model_folder);
+    CASE(init_sizes);
+    CASE(calls_during_thread_teardown);
     CASE_ARG(truncated_onnx);
     CASE_ARG(garbage_tokenizer);
     CASE(runtime_path_missing);
