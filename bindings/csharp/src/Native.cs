@@ -170,7 +170,7 @@ namespace NodeSpace
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     internal delegate void LogCallback(int level, IntPtr message, IntPtr userData);
 
-    internal delegate int StructInit(IntPtr options);
+    internal delegate int StructInit(IntPtr options, UIntPtr size);
 
     internal static unsafe class Native
     {
@@ -194,7 +194,7 @@ namespace NodeSpace
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)] internal static extern IntPtr ns_last_error_message();
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)] internal static extern int ns_debug_trigger_panic();
 
-        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)] internal static extern int ns_embedder_options_init(IntPtr options);
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)] internal static extern int ns_embedder_options_init(IntPtr options, UIntPtr size);
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int ns_embedder_new(ref EmbedderOptionsNative options, out EmbedderHandle embedder, ref ErrorDetail error);
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)] internal static extern UIntPtr ns_embedder_dimension(EmbedderHandle embedder);
@@ -204,11 +204,11 @@ namespace NodeSpace
                                                   float* output, UIntPtr outputLength, ref ErrorDetail error);
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)] internal static extern void ns_embedder_free(IntPtr embedder);
 
-        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)] internal static extern int ns_generator_options_init(IntPtr options);
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)] internal static extern int ns_generator_options_init(IntPtr options, UIntPtr size);
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int ns_generator_new(ref GeneratorOptionsNative options, out GeneratorHandle generator, ref ErrorDetail error);
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)] internal static extern int ns_generator_get_info(GeneratorHandle generator, ref GeneratorInfoNative info);
-        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)] internal static extern int ns_generate_request_init(IntPtr request);
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)] internal static extern int ns_generate_request_init(IntPtr request, UIntPtr size);
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int ns_generate_stream(GeneratorHandle generator, ref GenerateRequestNative request, ChunkCallback onChunk,
                                                       IntPtr userData, ref GenerationStatsNative stats, ref ErrorDetail error);
@@ -219,7 +219,7 @@ namespace NodeSpace
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)] internal static extern int ns_cancel_token_reset(CancelTokenHandle token);
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)] internal static extern void ns_cancel_token_free(IntPtr token);
 
-        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)] internal static extern int ns_runtime_options_init(IntPtr options);
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)] internal static extern int ns_runtime_options_init(IntPtr options, UIntPtr size);
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)] internal static extern int ns_runtime_init(ref RuntimeOptionsNative options);
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)] internal static extern int ns_runtime_version(byte* buffer, UIntPtr capacity);
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)] internal static extern int ns_set_log_callback(LogCallback callback, IntPtr userData, int maxLevel);
@@ -285,25 +285,22 @@ namespace NodeSpace
         }
 
         /// <summary>
-        /// Defaults of an option struct from the library's _init function. The _init functions
-        /// write the library's whole struct, which may be larger than ours when the library is
-        /// newer than this binding; so they write into a generous scratch block, and we keep the
-        /// prefix we know. <paramref name="structSize"/> is what to put in struct_size: ours, or
-        /// the library's when it is older (smaller), so that it accepts the struct (the fields it
-        /// does not know are then not sent). <paramref name="librarySize"/> is the library's own.
+        /// Defaults of an option struct from the library's _init function, which takes our
+        /// struct size and fills what both sides know. <paramref name="structSize"/> is the
+        /// struct_size it set (ours, or the library's when it is older);
+        /// <paramref name="librarySize"/> is the same value, kept for the layout test.
         /// </summary>
         internal static T Defaults<T>(StructInit init, out uint structSize, out uint librarySize) where T : struct
         {
-            const int Scratch = 4096;
-            IntPtr block = Marshal.AllocHGlobal(Scratch);
+            // _init takes our size: an older or newer library fills the fields both know and
+            // sets struct_size to that many bytes.
+            int ours = Marshal.SizeOf(typeof(T));
+            IntPtr block = Marshal.AllocHGlobal(ours);
             try
             {
-                byte* bytes = (byte*)block;
-                for (int i = 0; i < Scratch; i++) bytes[i] = 0;
-                Check(init(block));
-                librarySize = *(uint*)block;
-                uint ours = (uint)Marshal.SizeOf(typeof(T));
-                structSize = Math.Min(ours, librarySize);
+                Check(init(block, (UIntPtr)ours));
+                structSize = *(uint*)block;
+                librarySize = structSize;
                 return (T)Marshal.PtrToStructure(block, typeof(T));
             }
             finally

@@ -35,22 +35,18 @@ function callAsync(func, ...args) {
 }
 
 /**
- * Defaults of a versioned options struct, from the library's own _init function.
- *
- * _init writes sizeof(the library's struct), which may be larger than the struct declared
- * here when the library is newer: it writes into a generous scratch buffer, and the
- * struct_size we pass is the smaller of the two sizes (the library accepts older, smaller
- * structs; fields we do not know keep its defaults).
+ * Defaults of a versioned options struct, from the library's own _init function: it takes
+ * the size of the struct declared here and fills the fields both sides know (an older
+ * library sets struct_size to its smaller size).
  */
 function optionDefaults(fn, initName, type) {
+  // The _init functions take our struct size: an older or newer library fills what both know.
   const scratch = new Arena();
   try {
-    const ptr = scratch.alloc(Math.max(4096, koffi.sizeof(type)));
-    checkSync(fn, fn[initName](ptr));
-    const value = koffi.decode(ptr, type);
-    const libSize = koffi.decode(ptr, 'uint32_t');
-    value.struct_size = Math.min(libSize, koffi.sizeof(type));
-    return value;
+    const size = koffi.sizeof(type);
+    const ptr = scratch.alloc(size);
+    checkSync(fn, fn[initName](ptr, size));
+    return koffi.decode(ptr, type);
   } finally {
     scratch.free();
   }

@@ -21,11 +21,12 @@ async function init(options = {}) {
   if (options.onnxRuntime) {
     const arena = new Arena();
     try {
-      const ptr = arena.alloc(Math.max(4096, koffi.sizeof(T.runtimeOptions)));
-      checkSync(fn, fn.ns_runtime_options_init(ptr));
-      const libSize = koffi.decode(ptr, 'uint32_t');
+      const size = koffi.sizeof(T.runtimeOptions);
+      const ptr = arena.alloc(size);
+      checkSync(fn, fn.ns_runtime_options_init(ptr, size));
+      const filled = koffi.decode(ptr, T.runtimeOptions);
       koffi.encode(ptr, T.runtimeOptions, {
-        struct_size: Math.min(libSize, koffi.sizeof(T.runtimeOptions)),
+        struct_size: filled.struct_size,
         onnxruntime_path: arena.cstring(options.onnxRuntime, 'option "onnxRuntime"'),
       });
       const status = await callAsync(fn.ns_runtime_init, ptr);
