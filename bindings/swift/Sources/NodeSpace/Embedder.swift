@@ -21,7 +21,7 @@ public final class Embedder: @unchecked Sendable {
         let arena = NativeArena()
         defer { arena.release() }
         var native = ns_embedder_options()
-        try check(ns_embedder_options_init(&native))
+        try check(ns_embedder_options_init(&native, MemoryLayout<ns_embedder_options>.size))
         native.model_path = try arena.cString(options.modelPath, "options.modelPath")
         native.variant = try arena.optionalCString(options.variant, "options.variant")
         native.device = options.device.rawValue

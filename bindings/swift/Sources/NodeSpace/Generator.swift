@@ -21,7 +21,7 @@ public final class Generator: @unchecked Sendable {
         let arena = NativeArena()
         defer { arena.release() }
         var native = ns_generator_options()
-        try check(ns_generator_options_init(&native))
+        try check(ns_generator_options_init(&native, MemoryLayout<ns_generator_options>.size))
         native.model_path = try arena.cString(options.modelPath, "options.modelPath")
         native.variant = try arena.optionalCString(options.variant, "options.variant")
         native.device = options.device.rawValue
@@ -204,7 +204,7 @@ public final class Generator: @unchecked Sendable {
 
     private func nativeRequest(_ request: GenerationRequest, arena: NativeArena) throws(NodeSpaceError) -> ns_generate_request {
         var native = ns_generate_request()
-        try check(ns_generate_request_init(&native))
+        try check(ns_generate_request_init(&native, MemoryLayout<ns_generate_request>.size))
         switch request.prompt {
         case .text(let prompt):
             native.prompt = try arena.cString(prompt, "request.prompt")

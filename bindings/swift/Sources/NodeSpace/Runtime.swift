@@ -30,7 +30,7 @@ public enum NodeSpaceRuntime {
         let arena = NativeArena()
         defer { arena.release() }
         var options = ns_runtime_options()
-        try check(ns_runtime_options_init(&options))
+        try check(ns_runtime_options_init(&options, MemoryLayout<ns_runtime_options>.size))
         options.onnxruntime_path = try arena.optionalCString(onnxRuntimePath, "onnxRuntimePath")
         try check(ns_runtime_init(&options))
     }
