@@ -111,15 +111,16 @@ const EMBEDDER_INFO_V1: usize = size_of::<ns_embedder_info>();
 pub struct ns_embedder {
     magic: u64,
     embedder: Embedder,
-    model_file: CString,
-    provider: CString,
-    fallback_reason: Option<CString>,
+    described: Described,
 }
 
 impl Handle for ns_embedder {
     const MAGIC: u64 = 0x4e53_454d_4245_4444;
     fn magic(&self) -> u64 {
         self.magic
+    }
+    fn poison(&mut self) {
+        self.magic = 0;
     }
 }
 
@@ -188,14 +189,8 @@ pub extern "C" fn ns_embedder_new(options: *const ns_embedder_options, out: *mut
             options.max_batch_size = o.max_batch_size as usize;
         }
         let embedder = Embedder::new(options)?;
-        let info = embedder.info();
-        let handle = Box::new(ns_embedder {
-            magic: ns_embedder::MAGIC,
-            model_file: cstring(&info.model_path.display().to_string()),
-            provider: cstring(&info.provider.name),
-            fallback_reason: info.provider.fallback_reason.as_deref().map(cstring),
-            embedder,
-        });
+        let described = Described::new(&embedder.info().model_path, &embedder.info().provider);
+        let handle = Box::new(ns_embedder { magic: ns_embedder::MAGIC, embedder, described });
         *out = Box::into_raw(handle);
         Ok(())
     })
@@ -231,9 +226,9 @@ pub extern "C" fn ns_embedder_get_info(embedder: *const ns_embedder, info: *mut 
                 Some(Pooling::Max) => NS_POOLING_MAX,
             },
             normalize: i32::from(i.normalize),
-            model_file: handle.model_file.as_ptr(),
-            provider: handle.provider.as_ptr(),
-            fallback_reason: handle.fallback_reason.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            model_file: handle.described.model_file(),
+            provider: handle.described.provider(),
+            fallback_reason: handle.described.fallback_reason(),
         };
         write_versioned(info, value, EMBEDDER_INFO_V1, "ns_embedder_info")
     })
@@ -314,15 +309,5 @@ pub extern "C" fn ns_embed_batch(
 /// not been reused, but that is not guaranteed).
 #[no_mangle]
 pub extern "C" fn ns_embedder_free(embedder: *mut ns_embedder) {
-    guard(std::ptr::null_mut(), || {
-        if embedder.is_null() {
-            return Ok(());
-        }
-        live(embedder, "embedder")?;
-        // SAFETY: a live handle made by Box::into_raw in ns_embedder_new.
-        let mut handle = unsafe { Box::from_raw(embedder) };
-        handle.magic = 0;
-        drop(handle);
-        Ok(())
-    });
+    free_handle(embedder, "embedder");
 }

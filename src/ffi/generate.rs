@@ -1,6 +1,6 @@
 //! C ABI: text generation and cancellation.
 
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, c_void};
 use std::mem::{offset_of, size_of};
 
 use super::embed::{cstring, device_from, NS_DEVICE_AUTO};
@@ -196,15 +196,16 @@ const GENERATOR_INFO_V1: usize = size_of::<ns_generator_info>();
 pub struct ns_generator {
     magic: u64,
     generator: Generator,
-    model_file: CString,
-    provider: CString,
-    fallback_reason: Option<CString>,
+    described: Described,
 }
 
 impl Handle for ns_generator {
     const MAGIC: u64 = 0x4e53_4745_4e45_5241;
     fn magic(&self) -> u64 {
         self.magic
+    }
+    fn poison(&mut self) {
+        self.magic = 0;
     }
 }
 
@@ -218,6 +219,9 @@ impl Handle for ns_cancel_token {
     const MAGIC: u64 = 0x4e53_4341_4e43_454c;
     fn magic(&self) -> u64 {
         self.magic
+    }
+    fn poison(&mut self) {
+        self.magic = 0;
     }
 }
 
@@ -254,14 +258,8 @@ pub extern "C" fn ns_generator_new(options: *const ns_generator_options, out: *m
         }
         options.reuse_prefix = o.reuse_prefix != 0;
         let generator = Generator::new(options)?;
-        let info = generator.info();
-        let handle = Box::new(ns_generator {
-            magic: ns_generator::MAGIC,
-            model_file: cstring(&info.model_path.display().to_string()),
-            provider: cstring(&info.provider.name),
-            fallback_reason: info.provider.fallback_reason.as_deref().map(cstring),
-            generator,
-        });
+        let described = Described::new(&generator.info().model_path, &generator.info().provider);
+        let handle = Box::new(ns_generator { magic: ns_generator::MAGIC, generator, described });
         *out = Box::into_raw(handle);
         Ok(())
     })
@@ -280,9 +278,9 @@ pub extern "C" fn ns_generator_get_info(generator: *const ns_generator, info: *m
             kv_heads: i.kv_heads,
             head_dim: i.head_dim,
             has_chat_template: i32::from(i.has_chat_template),
-            model_file: handle.model_file.as_ptr(),
-            provider: handle.provider.as_ptr(),
-            fallback_reason: handle.fallback_reason.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            model_file: handle.described.model_file(),
+            provider: handle.described.provider(),
+            fallback_reason: handle.described.fallback_reason(),
         };
         write_versioned(info, value, GENERATOR_INFO_V1, "ns_generator_info")
     })
@@ -443,17 +441,7 @@ pub extern "C" fn ns_generate_stream(
 /// Free a generator. NULL is a no-op. No call may be running on it.
 #[no_mangle]
 pub extern "C" fn ns_generator_free(generator: *mut ns_generator) {
-    guard(std::ptr::null_mut(), || {
-        if generator.is_null() {
-            return Ok(());
-        }
-        live(generator, "generator")?;
-        // SAFETY: a live handle made by Box::into_raw in ns_generator_new.
-        let mut handle = unsafe { Box::from_raw(generator) };
-        handle.magic = 0;
-        drop(handle);
-        Ok(())
-    });
+    free_handle(generator, "generator");
 }
 
 /// Make a cancel token (free it with ns_cancel_token_free). Put it in a request's `cancel`
@@ -490,15 +478,5 @@ pub extern "C" fn ns_cancel_token_reset(token: *const ns_cancel_token) -> ns_sta
 /// Free a cancel token. NULL is a no-op. No generation may be using it.
 #[no_mangle]
 pub extern "C" fn ns_cancel_token_free(token: *mut ns_cancel_token) {
-    guard(std::ptr::null_mut(), || {
-        if token.is_null() {
-            return Ok(());
-        }
-        live(token, "token")?;
-        // SAFETY: a live handle made by Box::into_raw in ns_cancel_token_new.
-        let mut handle = unsafe { Box::from_raw(token) };
-        handle.magic = 0;
-        drop(handle);
-        Ok(())
-    });
+    free_handle(token, "token");
 }

@@ -271,6 +271,50 @@ pub(crate) fn live<'a, T: Handle>(ptr: *const T, what: &str) -> FfiResult<&'a T>
 pub(crate) trait Handle {
     const MAGIC: u64;
     fn magic(&self) -> u64;
+    /// Clear the magic number, so that a later use of the freed pointer is detected while
+    /// its memory has not been reused.
+    fn poison(&mut self);
+}
+
+/// The `_free` functions: NULL is a no-op, a live handle is poisoned and dropped.
+pub(crate) fn free_handle<T: Handle>(ptr: *mut T, what: &str) {
+    guard(std::ptr::null_mut(), || {
+        if ptr.is_null() {
+            return Ok(());
+        }
+        live(ptr, what)?;
+        // SAFETY: a live handle, made by Box::into_raw in its constructor.
+        let mut handle = unsafe { Box::from_raw(ptr) };
+        handle.poison();
+        drop(handle);
+        Ok(())
+    });
+}
+
+/// What a model handle says about itself, as C strings it owns (valid until it is freed).
+pub(crate) struct Described {
+    model_file: CString,
+    provider: CString,
+    fallback_reason: Option<CString>,
+}
+
+impl Described {
+    pub fn new(model_file: &std::path::Path, provider: &crate::runtime::ActiveProvider) -> Self {
+        Self {
+            model_file: embed::cstring(&model_file.display().to_string()),
+            provider: embed::cstring(&provider.name),
+            fallback_reason: provider.fallback_reason.as_deref().map(embed::cstring),
+        }
+    }
+    pub fn model_file(&self) -> *const c_char {
+        self.model_file.as_ptr()
+    }
+    pub fn provider(&self) -> *const c_char {
+        self.provider.as_ptr()
+    }
+    pub fn fallback_reason(&self) -> *const c_char {
+        self.fallback_reason.as_ref().map_or(std::ptr::null(), |s| s.as_ptr())
+    }
 }
 
 /// Version of the library, e.g. "0.1.0". Static string; never free it.
