@@ -395,6 +395,14 @@ typedef struct ns_generate_request {
    * Optional cancel token (see ns_cancel_token_new); NULL for none.
    */
   const struct ns_cancel_token *cancel;
+  /**
+   * Optional, added after the first release (callers built against that header leave
+   * it out and keep working): a buffer of `token_ids_capacity` entries that receives the
+   * generated token ids, in order (the first min(capacity, generated tokens)). NULL for
+   * none.
+   */
+  uint32_t *token_ids_out;
+  size_t token_ids_capacity;
 } ns_generate_request;
 
 /**

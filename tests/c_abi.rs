@@ -130,6 +130,16 @@ fn garbage_tokenizer() {
 }
 
 #[test]
+fn token_ids_and_older_request() {
+    let expected = read_json(&tiny("gen-llama").join("expected.json"));
+    let case0 = &expected["cases"][0];
+    assert_eq!(case0["prompt"], "hello world");
+    let ids: Vec<String> = case0["generated_ids"].as_array().unwrap().iter().map(|v| v.to_string()).collect();
+    let ids = ids.join(",");
+    case("token_ids_and_older_request", Some(Path::new(&ids)));
+}
+
+#[test]
 fn runtime_of_the_wrong_version() {
     let lib = lib_dir().join("c-tests/libfake_onnxruntime.so");
     std::fs::create_dir_all(lib.parent().unwrap()).unwrap();

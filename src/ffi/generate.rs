@@ -108,8 +108,15 @@ pub struct ns_generate_request {
     pub stop_count: usize,
     /// Optional cancel token (see ns_cancel_token_new); NULL for none.
     pub cancel: *const ns_cancel_token,
+    /// Optional, added after the first release (callers built against that header leave
+    /// it out and keep working): a buffer of `token_ids_capacity` entries that receives the
+    /// generated token ids, in order (the first min(capacity, generated tokens)). NULL for
+    /// none.
+    pub token_ids_out: *mut u32,
+    pub token_ids_capacity: usize,
 }
 
+/// The first released layout ended after `cancel`: callers built against it keep working.
 const GENERATE_REQUEST_V1: usize = offset_of!(ns_generate_request, cancel) + size_of::<*const ns_cancel_token>();
 
 impl Default for ns_generate_request {
@@ -132,6 +139,8 @@ impl Default for ns_generate_request {
             stop: std::ptr::null(),
             stop_count: 0,
             cancel: std::ptr::null(),
+            token_ids_out: std::ptr::null_mut(),
+            token_ids_capacity: 0,
         }
     }
 }
@@ -295,7 +304,13 @@ pub extern "C" fn ns_generate_request_init(request: *mut ns_generate_request, si
     guard(std::ptr::null_mut(), || init_versioned(request, size, ns_generate_request::default(), GENERATE_REQUEST_V1, "ns_generate_request"))
 }
 
-fn read_request(request: *const ns_generate_request) -> FfiResult<(GenerateRequest, Option<CancelHandle>)> {
+/// Where the caller wants the generated token ids.
+struct TokenOut {
+    ptr: *mut u32,
+    capacity: usize,
+}
+
+fn read_request(request: *const ns_generate_request) -> FfiResult<(GenerateRequest, Option<CancelHandle>, TokenOut)> {
     let r = read_versioned(request, ns_generate_request::default(), GENERATE_REQUEST_V1, "ns_generate_request")?;
     let prompt = match (r.prompt.is_null(), r.messages.is_null()) {
         (false, true) => Prompt::Text(req_str(r.prompt, "request.prompt")?.to_string()),
@@ -349,7 +364,10 @@ fn read_request(request: *const ns_generate_request) -> FfiResult<(GenerateReque
         }
     }
     let cancel = if r.cancel.is_null() { None } else { Some(live(r.cancel, "request.cancel")?.handle.clone()) };
-    Ok((req, cancel))
+    if r.token_ids_out.is_null() && r.token_ids_capacity > 0 {
+        return Err(fail(NS_ERR_NULL_POINTER, "request.token_ids_out is NULL but token_ids_capacity is not 0"));
+    }
+    Ok((req, cancel, TokenOut { ptr: r.token_ids_out, capacity: r.token_ids_capacity }))
 }
 
 /// Generate text for `request`, calling `on_chunk` with each piece as it is produced.
@@ -387,7 +405,7 @@ pub extern "C" fn ns_generate_stream(
             // Zeroed first, so that a call failing before it starts reports stop_reason 0.
             write_versioned(stats, ns_generation_stats::default(), GENERATION_STATS_V1, "ns_generation_stats")?;
         }
-        let (request, cancel) = read_request(request)?;
+        let (request, cancel, token_out) = read_request(request)?;
         let mut callback_panicked = false;
         let mut forward = |chunk: &str| -> Flow {
             let Some(callback) = on_chunk else { return Flow::Continue };
@@ -404,6 +422,11 @@ pub extern "C" fn ns_generate_stream(
             }
         };
         let result = handle.generator.generate(&request, cancel.as_ref(), &mut forward)?;
+        let n = result.tokens.len().min(token_out.capacity);
+        if n > 0 {
+            // SAFETY: the caller's buffer holds token_ids_capacity entries.
+            unsafe { std::ptr::copy_nonoverlapping(result.tokens.as_ptr(), token_out.ptr, n) };
+        }
         if !stats.is_null() {
             let s = &result.stats;
             let value = ns_generation_stats {

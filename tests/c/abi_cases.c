@@ -6,6 +6,7 @@
  * Environment: NS_TINY = models/tiny folder.
  */
 #include <math.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -508,6 +509,47 @@ static void log_callback(void) {
     ns_embedder_free(e);
 }
 
+/* argv: the expected greedy ids of "hello world" (comma-separated, from expected.json).
+ * The ids come back through request.token_ids_out; a caller built against the first
+ * released ns_generate_request (without those fields) still works. */
+static void token_ids_and_older_request(const char *expected) {
+    ns_generator *g = load_generator(tiny("gen-llama"));
+    uint32_t want[64];
+    size_t n_want = 0;
+    for (const char *p = expected; *p && n_want < 64; p++) {
+        want[n_want++] = (uint32_t)strtoul(p, (char **)&p, 10);
+        if (!*p) break;
+    }
+    uint32_t ids[64] = {0};
+    ns_generate_request r;
+    ns_generate_request_init(&r, sizeof r);
+    r.prompt = "hello world";
+    r.sampling = NS_SAMPLING_GREEDY;
+    r.max_new_tokens = (uint32_t)n_want;
+    r.token_ids_out = ids;
+    r.token_ids_capacity = 64;
+    ns_generation_stats st;
+    st.struct_size = sizeof st;
+    expect(ns_generate_stream(g, &r, NULL, NULL, &st, NULL), NS_OK, NULL);
+    CHECK(st.generated_tokens == n_want, "generated %zu, want %zu", st.generated_tokens, n_want);
+    CHECK(memcmp(ids, want, n_want * sizeof(uint32_t)) == 0, "token ids differ from the reference");
+    /* An older caller: its struct ends before token_ids_out. */
+    struct older {
+        char bytes[offsetof(ns_generate_request, token_ids_out)];
+    } old;
+    ns_generate_request_init((ns_generate_request *)&old, sizeof old);
+    ns_generate_request *o = (ns_generate_request *)&old;
+    CHECK(o->struct_size == sizeof old, "older struct_size %u", o->struct_size);
+    o->prompt = "hello world";
+    o->sampling = NS_SAMPLING_GREEDY;
+    o->max_new_tokens = (uint32_t)n_want;
+    expect(ns_generate_stream(g, o, NULL, NULL, &st, NULL), NS_OK, NULL);
+    CHECK(st.generated_tokens == n_want, "older request generated %zu", st.generated_tokens);
+    r.token_ids_out = NULL;
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_NULL_POINTER, "token_ids_out is NULL");
+    ns_generator_free(g);
+}
+
 /* ---- threads ----------------------------------------------------------------------- */
 
 #define THREADS 8
@@ -634,6 +676,7 @@ int main(int argc, char **argv) {
     CASE(prompt_too_long);
     CASE(use_after_free_detected);
     CASE(log_callback);
+    CASE_ARG(token_ids_and_older_request);
     CASE(threads_share_embedder);
     CASE(two_generations_at_once);
     else {

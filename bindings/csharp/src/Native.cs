@@ -141,6 +141,8 @@ namespace NodeSpace
         public IntPtr stop;
         public UIntPtr stop_count;
         public IntPtr cancel;
+        public IntPtr token_ids_out;
+        public UIntPtr token_ids_capacity;
     }
 
     [StructLayout(LayoutKind.Sequential)]

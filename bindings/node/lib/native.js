@@ -102,6 +102,8 @@ function declareTypes() {
     stop: 'void *',
     stop_count: 'size_t',
     cancel: 'void *',
+    token_ids_out: 'uint32_t *',
+    token_ids_capacity: 'size_t',
   });
   T.generationStats = koffi.struct('ns_generation_stats', {
     struct_size: 'uint32_t',
