@@ -10,7 +10,8 @@ fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-env-changed=NS_UPDATE_HEADER");
-    let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let crate_dir =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let config = match cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")) {
         Ok(config) => config,
         Err(e) => {
@@ -18,7 +19,11 @@ fn main() {
             return;
         }
     };
-    let bindings = match cbindgen::Builder::new().with_crate(&crate_dir).with_config(config).generate() {
+    let bindings = match cbindgen::Builder::new()
+        .with_crate(&crate_dir)
+        .with_config(config)
+        .generate()
+    {
         Ok(bindings) => bindings,
         Err(e) => {
             println!("cargo:warning=cbindgen could not generate nodespace.h: {e}");
@@ -26,7 +31,10 @@ fn main() {
         }
     };
     // OUT_DIR is target/<profile>/build/nodespace-<hash>/out.
-    if let Some(profile_dir) = std::env::var_os("OUT_DIR").map(PathBuf::from).and_then(|p| p.ancestors().nth(3).map(PathBuf::from)) {
+    if let Some(profile_dir) = std::env::var_os("OUT_DIR")
+        .map(PathBuf::from)
+        .and_then(|p| p.ancestors().nth(3).map(PathBuf::from))
+    {
         bindings.write_to_file(profile_dir.join("include/nodespace.h"));
     }
     if std::env::var_os("NS_UPDATE_HEADER").is_some_and(|v| v == "1") {

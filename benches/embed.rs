@@ -12,14 +12,26 @@ fn model() -> PathBuf {
     if real.is_dir() {
         real
     } else {
-        eprintln!("*** models/real/all-MiniLM-L6-v2 not installed: benchmarking the tiny model ***");
+        eprintln!(
+            "*** models/real/all-MiniLM-L6-v2 not installed: benchmarking the tiny model ***"
+        );
         root.join("models/tiny/embed-bert")
     }
 }
 
 fn texts(n: usize) -> Vec<String> {
-    let words = ["meeting", "budget", "launch", "notes", "team", "review", "plan", "vendors", "Friday", "fixes"];
-    (0..n).map(|i| (0..5 + (i * 7) % 40).map(|j| words[(i + j) % words.len()]).collect::<Vec<_>>().join(" ")).collect()
+    let words = [
+        "meeting", "budget", "launch", "notes", "team", "review", "plan", "vendors", "Friday",
+        "fixes",
+    ];
+    (0..n)
+        .map(|i| {
+            (0..5 + (i * 7) % 40)
+                .map(|j| words[(i + j) % words.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
 }
 
 fn bench(c: &mut Criterion) {
@@ -30,7 +42,13 @@ fn bench(c: &mut Criterion) {
     options.intra_threads = Some(2);
     let embedder = Embedder::new(options).expect("load the embedding model");
     let mut group = c.benchmark_group("embed");
-    group.bench_function("single_short_text", |b| b.iter(|| embedder.embed(&["The quarterly budget review moved to Friday."]).unwrap()));
+    group.bench_function("single_short_text", |b| {
+        b.iter(|| {
+            embedder
+                .embed(&["The quarterly budget review moved to Friday."])
+                .unwrap()
+        })
+    });
     let batch = texts(32);
     group.throughput(Throughput::Elements(32));
     group.bench_function("batch_32", |b| b.iter(|| embedder.embed(&batch).unwrap()));

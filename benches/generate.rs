@@ -3,7 +3,9 @@
 //! else the tiny decoder. Side-by-side ratios: scripts/bench_generate.py.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use nodespace::{ChatMessage, Flow, GenerateRequest, Generator, GeneratorOptions, Prompt, SamplingOptions};
+use nodespace::{
+    ChatMessage, Flow, GenerateRequest, Generator, GeneratorOptions, Prompt, SamplingOptions,
+};
 use std::path::PathBuf;
 
 fn model() -> PathBuf {
@@ -19,7 +21,10 @@ fn model() -> PathBuf {
 
 fn request(max_new_tokens: usize) -> GenerateRequest {
     let note = "Meeting notes, Tuesday: Ana presented the Q3 budget, which is 5% over plan. Ben will ask vendors for new quotes by Friday. The launch moves from May 2 to May 16 because QA found two blocking bugs.";
-    let mut r = GenerateRequest::new(Prompt::Chat(vec![ChatMessage::new("user", format!("Summarize: {note}"))]));
+    let mut r = GenerateRequest::new(Prompt::Chat(vec![ChatMessage::new(
+        "user",
+        format!("Summarize: {note}"),
+    )]));
     r.max_new_tokens = Some(max_new_tokens);
     r.sampling = Some(SamplingOptions::greedy());
     r
@@ -29,13 +34,26 @@ fn bench(c: &mut Criterion) {
     let mut options = GeneratorOptions::new(model());
     options.intra_threads = Some(2);
     options.reuse_prefix = false;
-    let generator = Generator::new(options).expect("load the generation model (set NS_ONNXRUNTIME_PATH: . scripts/env.sh)");
+    let generator = Generator::new(options)
+        .expect("load the generation model (set NS_ONNXRUNTIME_PATH: . scripts/env.sh)");
     let mut group = c.benchmark_group("generate");
     group.sample_size(10);
     let first = request(1);
-    group.bench_function("time_to_first_token", |b| b.iter(|| generator.generate(&first, None, &mut |_| Flow::Continue).unwrap()));
+    group.bench_function("time_to_first_token", |b| {
+        b.iter(|| {
+            generator
+                .generate(&first, None, &mut |_| Flow::Continue)
+                .unwrap()
+        })
+    });
     let decode = request(32);
-    group.bench_function("prefill_plus_32_tokens", |b| b.iter(|| generator.generate(&decode, None, &mut |_| Flow::Continue).unwrap()));
+    group.bench_function("prefill_plus_32_tokens", |b| {
+        b.iter(|| {
+            generator
+                .generate(&decode, None, &mut |_| Flow::Continue)
+                .unwrap()
+        })
+    });
     group.finish();
 }
 

@@ -10,14 +10,23 @@ use nodespace::{Embedder, EmbedderOptions};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let get = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let get = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let model = get("--model").expect("--model DIR");
     let file = get("--file").expect("--file SENTENCES");
     let threads: usize = get("--threads").map_or(2, |t| t.parse().unwrap());
     let single_runs: usize = get("--single-runs").map_or(200, |t| t.parse().unwrap());
     let rounds: usize = get("--rounds").map_or(3, |t| t.parse().unwrap());
 
-    let texts: Vec<String> = std::fs::read_to_string(&file).unwrap().lines().map(str::to_string).collect();
+    let texts: Vec<String> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
     let mut options = EmbedderOptions::new(&model);
     options.intra_threads = Some(threads);
     options.max_sessions = 1;

@@ -48,7 +48,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 
     pub fn kind(&self) -> ErrorKind {
@@ -78,7 +81,11 @@ impl Error {
 
     /// A filesystem failure on `path`; missing files get [`ErrorKind::ModelNotFound`].
     pub(crate) fn io(path: &Path, err: &std::io::Error) -> Self {
-        let kind = if err.kind() == std::io::ErrorKind::NotFound { ErrorKind::ModelNotFound } else { ErrorKind::Io };
+        let kind = if err.kind() == std::io::ErrorKind::NotFound {
+            ErrorKind::ModelNotFound
+        } else {
+            ErrorKind::Io
+        };
         Self::new(kind, format!("{}: {err}", path.display()))
     }
 

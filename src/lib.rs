@@ -6,8 +6,8 @@
 pub mod embed;
 pub mod error;
 pub mod ffi;
-pub mod log;
 pub mod generate;
+pub mod log;
 pub mod model;
 mod pool;
 pub mod runtime;
@@ -15,7 +15,8 @@ pub mod runtime;
 pub use embed::{Embedder, EmbedderInfo, EmbedderOptions, Pooling};
 pub use error::{Error, ErrorKind, Result};
 pub use generate::{
-    CancelHandle, ChatMessage, ChatTemplate, Flow, GenerateRequest, GenerationResult, GenerationStats, Generator, GeneratorInfo, GeneratorOptions,
-    Prompt, SamplingOptions, StopReason,
+    CancelHandle, ChatMessage, ChatTemplate, Flow, GenerateRequest, GenerationResult,
+    GenerationStats, Generator, GeneratorInfo, GeneratorOptions, Prompt, SamplingOptions,
+    StopReason,
 };
 pub use runtime::{configure, runtime_info, ActiveProvider, Device, RuntimeInfo, RuntimeOptions};

@@ -40,7 +40,9 @@ pub(crate) fn log(level: Level, message: impl AsRef<str>) {
     if let Some(logger) = guard.as_ref() {
         if level <= logger.max_level {
             // A panicking sink must not take the library down.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (logger.sink)(level, message.as_ref())));
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                (logger.sink)(level, message.as_ref())
+            }));
         }
     }
 }

@@ -23,10 +23,15 @@ impl ModelFolder {
             return Err(Error::invalid("the model path is empty"));
         }
         match std::fs::metadata(root) {
-            Ok(meta) if meta.is_dir() => Ok(Self { root: root.to_path_buf() }),
+            Ok(meta) if meta.is_dir() => Ok(Self {
+                root: root.to_path_buf(),
+            }),
             Ok(_) => Err(Error::new(
                 ErrorKind::ModelNotFound,
-                format!("{} is a file; expected a model folder (holding model.onnx or onnx/model.onnx)", root.display()),
+                format!(
+                    "{} is a file; expected a model folder (holding model.onnx or onnx/model.onnx)",
+                    root.display()
+                ),
             )),
             Err(e) => Err(Error::io(root, &e).context("model folder")),
         }
@@ -62,7 +67,9 @@ impl ModelFolder {
     /// The graph file for `variant` (None or "default": `model.onnx`). A variant is looked
     /// up as `model_{variant}.onnx`, then `{variant}.onnx`, in `onnx/` and then at the root.
     pub fn onnx_file(&self, variant: Option<&str>) -> Result<PathBuf> {
-        let variant = variant.map(str::trim).filter(|v| !v.is_empty() && *v != "default");
+        let variant = variant
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && *v != "default");
         let stems: Vec<String> = match variant {
             None => vec!["model".into()],
             Some(v) => {
@@ -83,7 +90,11 @@ impl ModelFolder {
         Err(Error::new(
             ErrorKind::ModelNotFound,
             if available.is_empty() {
-                format!("no .onnx file in {} or {}", self.root.display(), self.root.join("onnx").display())
+                format!(
+                    "no .onnx file in {} or {}",
+                    self.root.display(),
+                    self.root.join("onnx").display()
+                )
             } else {
                 format!(
                     "model variant '{wanted}' not found in {} (looked for {}); available variants: {}",
@@ -116,8 +127,12 @@ impl ModelFolder {
     pub fn tokenizer(&self) -> Result<Tokenizer> {
         let path = self.root.join("tokenizer.json");
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, &e).context("tokenizer"))?;
-        Tokenizer::from_bytes(&bytes)
-            .map_err(|e| Error::new(ErrorKind::Tokenizer, format!("cannot load tokenizer {}: {e}", path.display())))
+        Tokenizer::from_bytes(&bytes).map_err(|e| {
+            Error::new(
+                ErrorKind::Tokenizer,
+                format!("cannot load tokenizer {}: {e}", path.display()),
+            )
+        })
     }
 }
 

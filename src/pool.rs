@@ -35,7 +35,10 @@ impl SessionPool {
             model: model.to_path_buf(),
             config,
             max: max.max(1),
-            state: Mutex::new(PoolState { idle: Vec::new(), created: 1 }),
+            state: Mutex::new(PoolState {
+                idle: Vec::new(),
+                created: 1,
+            }),
             returned: Condvar::new(),
             provider,
         };
@@ -57,14 +60,20 @@ impl SessionPool {
         let mut state = self.state.lock();
         loop {
             if let Some(session) = state.idle.pop() {
-                return Ok(PooledSession { pool: self, session: Some(session) });
+                return Ok(PooledSession {
+                    pool: self,
+                    session: Some(session),
+                });
             }
             if state.created < self.max {
                 state.created += 1;
                 drop(state);
                 // Built outside the lock so that other threads keep using the idle sessions.
                 return match build_session(&self.model, &self.config) {
-                    Ok((session, _)) => Ok(PooledSession { pool: self, session: Some(session) }),
+                    Ok((session, _)) => Ok(PooledSession {
+                        pool: self,
+                        session: Some(session),
+                    }),
                     Err(err) => {
                         self.state.lock().created -= 1;
                         self.returned.notify_one();

@@ -88,7 +88,10 @@ static OPTIONS: Mutex<RuntimeOptions> = Mutex::new(RuntimeOptions { library_path
 /// running process) unless the options name the library already loaded.
 pub fn configure(options: RuntimeOptions) -> Result<()> {
     if let Some(rt) = RUNTIME.get() {
-        let same = options.library_path.as_deref().map_or(true, |p| same_file(p, &rt.info.library_path));
+        let same = options
+            .library_path
+            .as_deref()
+            .map_or(true, |p| same_file(p, &rt.info.library_path));
         if !same {
             return Err(Error::invalid(format!(
                 "ONNX Runtime is already loaded from {}; set the runtime path before the first model is loaded",
@@ -148,14 +151,27 @@ fn load_runtime() -> Result<Runtime> {
 
     let explicit_sources = [
         ("runtime option", explicit),
-        ("NS_ONNXRUNTIME_PATH", std::env::var_os("NS_ONNXRUNTIME_PATH").filter(|v| !v.is_empty()).map(PathBuf::from)),
-        ("ORT_DYLIB_PATH", std::env::var_os("ORT_DYLIB_PATH").filter(|v| !v.is_empty()).map(PathBuf::from)),
+        (
+            "NS_ONNXRUNTIME_PATH",
+            std::env::var_os("NS_ONNXRUNTIME_PATH")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+        ),
+        (
+            "ORT_DYLIB_PATH",
+            std::env::var_os("ORT_DYLIB_PATH")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+        ),
     ];
     for (source, path) in explicit_sources {
         if let Some(path) = path {
             // A path the user named must work: falling back silently would load some other build.
             return try_load(&path).map_err(|why| {
-                Error::new(ErrorKind::RuntimeNotFound, format!("ONNX Runtime from {source} {}: {why}", path.display()))
+                Error::new(
+                    ErrorKind::RuntimeNotFound,
+                    format!("ONNX Runtime from {source} {}: {why}", path.display()),
+                )
             });
         }
     }
@@ -164,7 +180,10 @@ fn load_runtime() -> Result<Runtime> {
     if let Some(dir) = own_library_dir() {
         dirs.push(dir);
     }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
         if !dirs.contains(&dir) {
             dirs.push(dir);
         }
@@ -176,7 +195,11 @@ fn load_runtime() -> Result<Runtime> {
                 Err(why) => tried.push(format!("{} ({why})", candidate.display())),
             }
         }
-        tried.push(format!("{}/{} (not found)", dir.display(), LIBRARY_NAMES[0]));
+        tried.push(format!(
+            "{}/{} (not found)",
+            dir.display(),
+            LIBRARY_NAMES[0]
+        ));
     }
     for name in LIBRARY_NAMES {
         match try_load(Path::new(name)) {
@@ -203,7 +226,11 @@ const LIBRARY_NAMES: &[&str] = &["libonnxruntime.so", "libonnxruntime.so.1"];
 /// Library files in `dir`: the plain names first, then versioned ones
 /// (`libonnxruntime.so.1.31.1`, `libonnxruntime.1.31.1.dylib`) as wheels and tarballs ship them.
 fn candidates_in(dir: &Path) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = LIBRARY_NAMES.iter().map(|n| dir.join(n)).filter(|p| p.is_file()).collect();
+    let mut found: Vec<PathBuf> = LIBRARY_NAMES
+        .iter()
+        .map(|n| dir.join(n))
+        .filter(|p| p.is_file())
+        .collect();
     if let Ok(entries) = std::fs::read_dir(dir) {
         let mut versioned: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -229,22 +256,44 @@ fn try_load(path: &Path) -> std::result::Result<Runtime, String> {
     let builder = std::panic::catch_unwind(|| ort::init_from(path))
         .map_err(|_| "ONNX Runtime panicked while loading".to_string())?
         .map_err(|e| e.to_string())?;
-    let forward: ort::logging::LoggerFunction = std::sync::Arc::new(|level, category, _id, _location, message| {
-        let level = match level {
-            OrtLogLevel::Fatal | OrtLogLevel::Error => Level::Error,
-            OrtLogLevel::Warning => Level::Warn,
-            OrtLogLevel::Info => Level::Info,
-            OrtLogLevel::Verbose => Level::Debug,
-        };
-        log::log(level, format!("onnxruntime [{category}]: {message}"));
-    });
-    let env = builder.with_name("nodespace").with_telemetry(false).with_logger(forward).build().map_err(|e| e.to_string())?;
+    let forward: ort::logging::LoggerFunction =
+        std::sync::Arc::new(|level, category, _id, _location, message| {
+            let level = match level {
+                OrtLogLevel::Fatal | OrtLogLevel::Error => Level::Error,
+                OrtLogLevel::Warning => Level::Warn,
+                OrtLogLevel::Info => Level::Info,
+                OrtLogLevel::Verbose => Level::Debug,
+            };
+            log::log(level, format!("onnxruntime [{category}]: {message}"));
+        });
+    let env = builder
+        .with_name("nodespace")
+        .with_telemetry(false)
+        .with_logger(forward)
+        .build()
+        .map_err(|e| e.to_string())?;
     // The logger above receives everything; ONNX Runtime filters by this level first.
     env.set_log_level(ort_level(log::max_level()));
     let version = ort_version(path);
-    let library_path = if path.is_absolute() { path.to_path_buf() } else { PathBuf::from(path) };
-    log::log(Level::Info, format!("loaded ONNX Runtime {version} from {}", library_path.display()));
-    Ok(Runtime { env, info: RuntimeInfo { library_path, version } })
+    let library_path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        PathBuf::from(path)
+    };
+    log::log(
+        Level::Info,
+        format!(
+            "loaded ONNX Runtime {version} from {}",
+            library_path.display()
+        ),
+    );
+    Ok(Runtime {
+        env,
+        info: RuntimeInfo {
+            library_path,
+            version,
+        },
+    })
 }
 
 /// The loaded library's version ("1.31.1"), asked from its `OrtGetApiBase`.
@@ -252,7 +301,9 @@ fn ort_version(path: &Path) -> String {
     #[cfg(unix)]
     unsafe {
         type GetApiBase = unsafe extern "C" fn() -> *const ort::sys::OrtApiBase;
-        let Ok(cpath) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else { return "unknown".into() };
+        let Ok(cpath) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+            return "unknown".into();
+        };
         // RTLD_NOLOAD: only look at the copy ort already loaded.
         let handle = libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD);
         if handle.is_null() {
@@ -267,7 +318,9 @@ fn ort_version(path: &Path) -> String {
             if base.is_null() {
                 "unknown".to_string()
             } else {
-                std::ffi::CStr::from_ptr(((*base).GetVersionString)()).to_string_lossy().into_owned()
+                std::ffi::CStr::from_ptr(((*base).GetVersionString)())
+                    .to_string_lossy()
+                    .into_owned()
             }
         };
         libc::dlclose(handle);
@@ -286,8 +339,12 @@ fn own_library_dir() -> Option<PathBuf> {
     #[cfg(unix)]
     unsafe {
         let mut info: libc::Dl_info = std::mem::zeroed();
-        if libc::dladdr(own_library_dir as *const libc::c_void, &mut info) != 0 && !info.dli_fname.is_null() {
-            let path = std::ffi::CStr::from_ptr(info.dli_fname).to_string_lossy().into_owned();
+        if libc::dladdr(own_library_dir as *const libc::c_void, &mut info) != 0
+            && !info.dli_fname.is_null()
+        {
+            let path = std::ffi::CStr::from_ptr(info.dli_fname)
+                .to_string_lossy()
+                .into_owned();
             let path = std::fs::canonicalize(&path).unwrap_or_else(|_| PathBuf::from(path));
             return path.parent().map(Path::to_path_buf);
         }
@@ -329,7 +386,10 @@ pub fn default_intra_threads() -> usize {
 }
 
 /// Build a session for `model`, on the requested device, falling back to CPU for `Auto`.
-pub(crate) fn build_session(model: &Path, config: &SessionConfig) -> Result<(Session, ActiveProvider)> {
+pub(crate) fn build_session(
+    model: &Path,
+    config: &SessionConfig,
+) -> Result<(Session, ActiveProvider)> {
     let wanted = match config.device {
         Device::Auto => platform_accelerator(),
         other => Some(other),
@@ -337,20 +397,36 @@ pub(crate) fn build_session(model: &Path, config: &SessionConfig) -> Result<(Ses
     let mut fallback_reason = None;
     if let Some(device) = wanted.filter(|d| *d != Device::Cpu) {
         match build_with(model, config, Some(device)) {
-            Ok(session) => return Ok((session, ActiveProvider { name: provider_name(device).into(), fallback_reason: None })),
+            Ok(session) => {
+                return Ok((
+                    session,
+                    ActiveProvider {
+                        name: provider_name(device).into(),
+                        fallback_reason: None,
+                    },
+                ))
+            }
             Err(err) if config.device == Device::Auto && err.kind() != ErrorKind::ModelNotFound => {
                 fallback_reason = Some(format!("auto fell back to CPU: {}", err.message()));
             }
             Err(err) => return Err(err),
         }
     } else if config.device == Device::Auto {
-        fallback_reason = Some("auto fell back to CPU: no accelerator provider is known for this platform".into());
+        fallback_reason = Some(
+            "auto fell back to CPU: no accelerator provider is known for this platform".into(),
+        );
     }
     let session = build_with(model, config, None)?;
     if let Some(reason) = &fallback_reason {
         log::log(Level::Info, format!("{}: {reason}", model.display()));
     }
-    Ok((session, ActiveProvider { name: "CPUExecutionProvider".into(), fallback_reason }))
+    Ok((
+        session,
+        ActiveProvider {
+            name: "CPUExecutionProvider".into(),
+            fallback_reason,
+        },
+    ))
 }
 
 fn platform_accelerator() -> Option<Device> {
@@ -399,7 +475,12 @@ fn build_with(model: &Path, config: &SessionConfig, device: Option<Device>) -> R
         let dispatch = accelerator(device, config)?;
         builder = builder
             .with_execution_providers([dispatch.error_on_failure()])
-            .map_err(|e| Error::new(ErrorKind::Unsupported, format!("{} could not be enabled: {e}", device.as_str())))?;
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Unsupported,
+                    format!("{} could not be enabled: {e}", device.as_str()),
+                )
+            })?;
     }
     commit(builder, model)
 }
@@ -410,13 +491,20 @@ fn accelerator(device: Device, config: &SessionConfig) -> Result<ep::ExecutionPr
     let missing = |feature: &str| {
         Error::new(
             ErrorKind::Unsupported,
-            format!("{} requested, but nodespace was built without the `{feature}` cargo feature", device.as_str()),
+            format!(
+                "{} requested, but nodespace was built without the `{feature}` cargo feature",
+                device.as_str()
+            ),
         )
     };
     let absent = || {
         Error::new(
             ErrorKind::Unsupported,
-            format!("{} requested, but the loaded ONNX Runtime has no {}", device.as_str(), provider_name(device)),
+            format!(
+                "{} requested, but the loaded ONNX Runtime has no {}",
+                device.as_str(),
+                provider_name(device)
+            ),
         )
     };
     let _ = config;
@@ -429,7 +517,8 @@ fn accelerator(device: Device, config: &SessionConfig) -> Result<ep::ExecutionPr
             }
             let mut coreml = ep::CoreML::default();
             if let Some(dir) = &config.coreml_cache_dir {
-                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, &e).context("CoreML model cache directory"))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::io(dir, &e).context("CoreML model cache directory"))?;
                 coreml = coreml.with_model_cache_dir(dir.display());
             }
             Ok(coreml.build())
@@ -463,15 +552,24 @@ fn accelerator(device: Device, config: &SessionConfig) -> Result<ep::ExecutionPr
 fn commit(mut builder: ort::session::builder::SessionBuilder, model: &Path) -> Result<Session> {
     let meta = std::fs::metadata(model).map_err(|e| Error::io(model, &e))?;
     if meta.len() == 0 {
-        return Err(Error::model_invalid(format!("{}: the model file is empty", model.display())));
+        return Err(Error::model_invalid(format!(
+            "{}: the model file is empty",
+            model.display()
+        )));
     }
     builder.commit_from_file(model).map_err(|e| {
         let msg = e.to_string();
-        let kind = if msg.contains("Protobuf parsing failed") || msg.contains("INVALID_PROTOBUF") || msg.contains("Load model") {
+        let kind = if msg.contains("Protobuf parsing failed")
+            || msg.contains("INVALID_PROTOBUF")
+            || msg.contains("Load model")
+        {
             ErrorKind::ModelInvalid
         } else {
             ErrorKind::Runtime
         };
-        Error::new(kind, format!("cannot load ONNX model {}: {msg}", model.display()))
+        Error::new(
+            kind,
+            format!("cannot load ONNX model {}: {msg}", model.display()),
+        )
     })
 }

@@ -17,8 +17,21 @@ fn lib_dir() -> PathBuf {
 }
 
 fn shared_library() -> PathBuf {
-    let lib = lib_dir().join(if cfg!(target_os = "macos") { "libnodespace.dylib" } else { "libnodespace.so" });
-    assert!(lib.exists(), "{} is missing: run `cargo build{}` before the tests", lib.display(), if cfg!(debug_assertions) { "" } else { " --release" });
+    let lib = lib_dir().join(if cfg!(target_os = "macos") {
+        "libnodespace.dylib"
+    } else {
+        "libnodespace.so"
+    });
+    assert!(
+        lib.exists(),
+        "{} is missing: run `cargo build{}` before the tests",
+        lib.display(),
+        if cfg!(debug_assertions) {
+            ""
+        } else {
+            " --release"
+        }
+    );
     lib
 }
 
@@ -30,7 +43,15 @@ fn compile(name: &str, sources: &[&str]) -> PathBuf {
     let lib_dir = shared_library().parent().unwrap().to_path_buf();
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let status = Command::new(&cc)
-        .args(["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-g", "-O1"])
+        .args([
+            "-std=c11",
+            "-D_GNU_SOURCE",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-g",
+            "-O1",
+        ])
         .arg(format!("-I{}", repo().join("include").display()))
         .args(sources.iter().map(|s| repo().join(s)))
         .arg(format!("-L{}", lib_dir.display()))
@@ -68,7 +89,10 @@ fn case(name: &str, arg: Option<&Path>) {
     }
     let (ok, stdout, stderr) = run(cases_exe(), &args);
     print!("{stdout}");
-    assert!(ok, "C case {name} failed (it must return a status, never crash or hang):\n{stdout}{stderr}");
+    assert!(
+        ok,
+        "C case {name} failed (it must return a status, never crash or hang):\n{stdout}{stderr}"
+    );
 }
 
 macro_rules! cases {
@@ -107,7 +131,12 @@ cases!(
 fn damaged_copy(model: &str, tag: &str, damage: impl FnOnce(&Path)) -> PathBuf {
     let dst = std::env::temp_dir().join(format!("nodespace-c-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dst);
-    let status = Command::new("cp").arg("-r").arg(tiny(model)).arg(&dst).status().unwrap();
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(tiny(model))
+        .arg(&dst)
+        .status()
+        .unwrap();
     assert!(status.success());
     damage(&dst);
     dst
@@ -125,7 +154,9 @@ fn truncated_onnx() {
 
 #[test]
 fn garbage_tokenizer() {
-    let dir = damaged_copy("embed-bert", "tokenizer", |d| std::fs::write(d.join("tokenizer.json"), b"\x00garbage{").unwrap());
+    let dir = damaged_copy("embed-bert", "tokenizer", |d| {
+        std::fs::write(d.join("tokenizer.json"), b"\x00garbage{").unwrap()
+    });
     case("garbage_tokenizer", Some(&dir));
 }
 
@@ -134,7 +165,12 @@ fn token_ids_and_older_request() {
     let expected = read_json(&tiny("gen-llama").join("expected.json"));
     let case0 = &expected["cases"][0];
     assert_eq!(case0["prompt"], "hello world");
-    let ids: Vec<String> = case0["generated_ids"].as_array().unwrap().iter().map(|v| v.to_string()).collect();
+    let ids: Vec<String> = case0["generated_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
     let ids = ids.join(",");
     case("token_ids_and_older_request", Some(Path::new(&ids)));
 }
@@ -156,10 +192,14 @@ fn runtime_of_the_wrong_version() {
 #[test]
 fn runtime_that_is_not_onnxruntime() {
     // Any shared library without OrtGetApiBase: the C library itself.
-    let libc = ["/lib/x86_64-linux-gnu/libc.so.6", "/lib/aarch64-linux-gnu/libc.so.6", "/usr/lib/libc.so.6"]
-        .into_iter()
-        .map(Path::new)
-        .find(|p| p.exists());
+    let libc = [
+        "/lib/x86_64-linux-gnu/libc.so.6",
+        "/lib/aarch64-linux-gnu/libc.so.6",
+        "/usr/lib/libc.so.6",
+    ]
+    .into_iter()
+    .map(Path::new)
+    .find(|p| p.exists());
     let Some(libc) = libc else {
         eprintln!("*** SKIPPED: no libc.so.6 at a known path ***");
         return;
@@ -170,14 +210,24 @@ fn runtime_that_is_not_onnxruntime() {
 #[test]
 fn cancel_mid_prefill() {
     // Needs a prompt whose prefill takes long enough to interrupt: the real SmolLM2.
-    let Some(model) = real("SmolLM2-135M-Instruct") else { return };
+    let Some(model) = real("SmolLM2-135M-Instruct") else {
+        return;
+    };
     case("cancel_mid_prefill", Some(&model));
 }
 
 #[test]
 fn embed_example() {
     let exe = compile("embed", &["examples/c/embed.c"]);
-    let (ok, stdout, stderr) = run(&exe, &[tiny("embed-bert").to_str().unwrap(), "a cat", "a cat", "stock prices fell"]);
+    let (ok, stdout, stderr) = run(
+        &exe,
+        &[
+            tiny("embed-bert").to_str().unwrap(),
+            "a cat",
+            "a cat",
+            "stock prices fell",
+        ],
+    );
     assert!(ok, "{stdout}{stderr}");
     assert!(stdout.contains("32 dimensions"), "{stdout}");
     // Identical texts have cosine 1; the matrix row of text 0 starts with two ones.
@@ -192,21 +242,39 @@ fn generate_example() {
     assert!(stderr.contains("generated"), "{stderr}");
     // Greedy output equals the Rust API's for the same chat.
     init();
-    let generator = nodespace::Generator::new(nodespace::GeneratorOptions::new(tiny("gen-llama"))).unwrap();
-    let mut request = nodespace::GenerateRequest::new(nodespace::Prompt::Chat(vec![nodespace::ChatMessage::new("user", "hello")]));
+    let generator =
+        nodespace::Generator::new(nodespace::GeneratorOptions::new(tiny("gen-llama"))).unwrap();
+    let mut request = nodespace::GenerateRequest::new(nodespace::Prompt::Chat(vec![
+        nodespace::ChatMessage::new("user", "hello"),
+    ]));
     request.max_new_tokens = Some(12);
     request.sampling = Some(nodespace::SamplingOptions::greedy());
-    let expected = generator.generate(&request, None, &mut |_| nodespace::Flow::Continue).unwrap();
+    let expected = generator
+        .generate(&request, None, &mut |_| nodespace::Flow::Continue)
+        .unwrap();
     assert_eq!(stdout.trim_end_matches('\n'), expected.text);
 }
 
 #[test]
 fn only_ns_symbols_are_exported() {
     let lib = shared_library();
-    let out = Command::new("nm").args(["-D", "--defined-only"]).arg(&lib).output().expect("nm is needed for this test");
+    let out = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(&lib)
+        .output()
+        .expect("nm is needed for this test");
     let listing = String::from_utf8_lossy(&out.stdout);
-    let symbols: Vec<&str> = listing.lines().filter_map(|l| l.split_whitespace().nth(2)).collect();
-    assert!(symbols.contains(&"ns_embed_batch"), "ns_embed_batch not exported:\n{listing}");
+    let symbols: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    assert!(
+        symbols.contains(&"ns_embed_batch"),
+        "ns_embed_batch not exported:\n{listing}"
+    );
     let foreign: Vec<&&str> = symbols.iter().filter(|s| !s.starts_with("ns_")).collect();
-    assert!(foreign.is_empty(), "symbols other than ns_* are exported: {foreign:?}");
+    assert!(
+        foreign.is_empty(),
+        "symbols other than ns_* are exported: {foreign:?}"
+    );
 }

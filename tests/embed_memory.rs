@@ -9,13 +9,41 @@ use nodespace::{Embedder, EmbedderOptions};
 
 /// 1000 sentences of mixed length (5 to ~300 words), deterministic.
 pub fn sentences() -> Vec<String> {
-    let words = ["meeting", "budget", "launch", "notes", "the", "team", "agreed", "to", "review", "quarterly", "plan", "with", "vendors", "before", "Friday", "and", "ship", "fixes"];
+    let words = [
+        "meeting",
+        "budget",
+        "launch",
+        "notes",
+        "the",
+        "team",
+        "agreed",
+        "to",
+        "review",
+        "quarterly",
+        "plan",
+        "with",
+        "vendors",
+        "before",
+        "Friday",
+        "and",
+        "ship",
+        "fixes",
+    ];
     let mut state = 12345u64;
     (0..1000)
         .map(|i| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            let len = if i % 50 == 0 { 300 } else { 5 + (state >> 33) as usize % 40 };
-            (0..len).map(|j| words[(j * 7 + i) % words.len()]).collect::<Vec<_>>().join(" ")
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = if i % 50 == 0 {
+                300
+            } else {
+                5 + (state >> 33) as usize % 40
+            };
+            (0..len)
+                .map(|j| words[(j * 7 + i) % words.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
         })
         .collect()
 }
@@ -23,7 +51,9 @@ pub fn sentences() -> Vec<String> {
 #[test]
 fn peak_rss_under_200_mb_for_1000_sentences() {
     init();
-    let Some(dir) = real("all-MiniLM-L6-v2") else { return };
+    let Some(dir) = real("all-MiniLM-L6-v2") else {
+        return;
+    };
     let Some(before) = peak_rss_mb() else {
         eprintln!("*** SKIPPED: no /proc/self/status on this platform ***");
         return;

@@ -14,7 +14,12 @@ fn load(name: &str) -> Embedder {
 fn expected(name: &str) -> (Vec<String>, Vec<Vec<f32>>, serde_json::Value) {
     let json = read_json(&tiny(name).join("expected.json"));
     let texts = strings(&json["texts"]);
-    let vectors = json["embeddings"].as_array().unwrap().iter().map(floats).collect();
+    let vectors = json["embeddings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(floats)
+        .collect();
     (texts, vectors, json)
 }
 
@@ -22,17 +27,33 @@ fn assert_matches(name: &str, got: &[Vec<f32>], want: &[Vec<f32>], tol: f32) {
     assert_eq!(got.len(), want.len());
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let diff = max_abs_diff(g, w);
-        assert!(diff <= tol, "{name}: text {i} differs from the reference by {diff}");
+        assert!(
+            diff <= tol,
+            "{name}: text {i} differs from the reference by {diff}"
+        );
     }
 }
 
 #[test]
 fn every_tiny_model_matches_its_reference() {
-    for name in ["embed-bert", "embed-bert-nott", "embed-pooled", "embed-decoder"] {
+    for name in [
+        "embed-bert",
+        "embed-bert-nott",
+        "embed-pooled",
+        "embed-decoder",
+    ] {
         let embedder = load(name);
         let (texts, want, json) = expected(name);
-        assert_eq!(embedder.dimension(), json["dimension"].as_u64().unwrap() as usize, "{name}");
-        assert_eq!(embedder.info().max_length, json["max_length"].as_u64().unwrap() as usize, "{name}");
+        assert_eq!(
+            embedder.dimension(),
+            json["dimension"].as_u64().unwrap() as usize,
+            "{name}"
+        );
+        assert_eq!(
+            embedder.info().max_length,
+            json["max_length"].as_u64().unwrap() as usize,
+            "{name}"
+        );
         // All texts at once: sorted, batched and padded internally, returned in input order.
         let got = embedder.embed(&texts).unwrap();
         assert_matches(name, &got, &want, 2e-5);
@@ -49,12 +70,18 @@ fn detected_settings() {
     assert_eq!(info.pooling, Some(Pooling::Mean));
     assert_eq!(info.output_name, "last_hidden_state");
     assert_eq!(info.provider.name, "CPUExecutionProvider");
-    assert!(info.provider.fallback_reason.is_some(), "auto on a CPU-only runtime must say why it fell back");
+    assert!(
+        info.provider.fallback_reason.is_some(),
+        "auto on a CPU-only runtime must say why it fell back"
+    );
     assert_eq!(load("embed-bert-nott").info().pooling, Some(Pooling::Cls));
     let pooled = load("embed-pooled").info().clone();
     assert_eq!(pooled.pooling, None);
     assert_eq!(pooled.output_name, "sentence_embedding");
-    assert_eq!(load("embed-decoder").info().pooling, Some(Pooling::LastToken));
+    assert_eq!(
+        load("embed-decoder").info().pooling,
+        Some(Pooling::LastToken)
+    );
 }
 
 #[test]
@@ -66,7 +93,10 @@ fn batching_does_not_change_results() {
         for (i, text) in texts.iter().enumerate() {
             let alone = embedder.embed(&[text]).unwrap();
             let diff = max_abs_diff(&alone[0], &together[i]);
-            assert!(diff < 1e-5, "{name}: text {i} alone vs batched differs by {diff}");
+            assert!(
+                diff < 1e-5,
+                "{name}: text {i} alone vs batched differs by {diff}"
+            );
         }
     }
 }
@@ -87,19 +117,33 @@ fn quantized_variant_is_selectable() {
     init();
     let json = read_json(&tiny("embed-bert").join("expected.json"));
     let variant = &json["variants"]["onnx/model_quantized.onnx"];
-    let want: Vec<Vec<f32>> = variant["embeddings"].as_array().unwrap().iter().map(floats).collect();
+    let want: Vec<Vec<f32>> = variant["embeddings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(floats)
+        .collect();
     let mut options = EmbedderOptions::new(tiny("embed-bert"));
     options.variant = Some("quantized".into());
     let embedder = Embedder::new(options).unwrap();
-    assert!(embedder.info().model_path.ends_with("onnx/model_quantized.onnx"));
+    assert!(embedder
+        .info()
+        .model_path
+        .ends_with("onnx/model_quantized.onnx"));
     let texts = strings(&json["texts"]);
     // One text per run matches the one-by-one reference exactly...
-    let alone: Vec<Vec<f32>> = texts.iter().map(|t| embedder.embed(&[t]).unwrap().remove(0)).collect();
+    let alone: Vec<Vec<f32>> = texts
+        .iter()
+        .map(|t| embedder.embed(&[t]).unwrap().remove(0))
+        .collect();
     assert_matches("embed-bert quantized", &alone, &want, 2e-5);
     // ...while in a batch, dynamic int8 quantization scales activations over the whole
     // batch (padding included), so vectors move slightly.
     for (g, w) in embedder.embed(&texts).unwrap().iter().zip(&want) {
-        assert!(cosine(g, w) > 0.999, "batched int8 vector too far from the reference");
+        assert!(
+            cosine(g, w) > 0.999,
+            "batched int8 vector too far from the reference"
+        );
     }
 }
 
@@ -112,14 +156,22 @@ fn prompts_from_sentence_transformers_config() {
         let mut options = EmbedderOptions::new(tiny("embed-bert-nott"));
         options.prompt_name = Some(name.into());
         let embedder = Embedder::new(options).unwrap();
-        let want: Vec<Vec<f32>> = json["prompted"][name]["embeddings"].as_array().unwrap().iter().map(floats).collect();
+        let want: Vec<Vec<f32>> = json["prompted"][name]["embeddings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(floats)
+            .collect();
         assert_matches(name, &embedder.embed(&texts).unwrap(), &want, 2e-5);
     }
     let mut options = EmbedderOptions::new(tiny("embed-bert-nott"));
     options.prompt_name = Some("document".into());
     let err = Embedder::new(options).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
-    assert!(err.message().contains("query") && err.message().contains("document"), "{err}");
+    assert!(
+        err.message().contains("query") && err.message().contains("document"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -146,7 +198,10 @@ fn normalize_off_and_matryoshka_truncation() {
     }
     let mut options = EmbedderOptions::new(tiny("embed-bert"));
     options.output_dimension = Some(33);
-    assert_eq!(Embedder::new(options).err().unwrap().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        Embedder::new(options).err().unwrap().kind(),
+        ErrorKind::InvalidArgument
+    );
 }
 
 #[test]
@@ -158,7 +213,10 @@ fn pooling_override() {
     assert_eq!(cls.info().pooling, Some(Pooling::Cls));
     let (texts, want, _) = expected("embed-bert");
     let got = cls.embed(&texts[..1]).unwrap();
-    assert!(cosine(&got[0], &want[0]) < 0.9999, "CLS pooling gave the mean-pooled vector");
+    assert!(
+        cosine(&got[0], &want[0]) < 0.9999,
+        "CLS pooling gave the mean-pooled vector"
+    );
 }
 
 #[test]
@@ -167,7 +225,15 @@ fn shared_between_threads_with_identical_results() {
     let (texts, _, _) = expected("embed-bert");
     let single = embedder.embed(&texts).unwrap();
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..8).map(|_| s.spawn(|| (0..5).map(|_| embedder.embed(&texts).unwrap()).collect::<Vec<_>>())).collect();
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..5)
+                        .map(|_| embedder.embed(&texts).unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
         for h in handles {
             for got in h.join().unwrap() {
                 assert_eq!(got, single, "a thread got different bits");
@@ -203,7 +269,10 @@ fn model_folder_errors() {
     options.variant = Some("int4".into());
     let err = Embedder::new(options).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::ModelNotFound);
-    assert!(err.message().contains("quantized"), "should list available variants: {err}");
+    assert!(
+        err.message().contains("quantized"),
+        "should list available variants: {err}"
+    );
 
     let dir = scratch_copy("embed-bert", "garbage-tokenizer");
     std::fs::write(dir.join("tokenizer.json"), "{ not json").unwrap();
@@ -212,10 +281,17 @@ fn model_folder_errors() {
     assert!(err.message().contains("tokenizer.json"), "{err}");
 
     let dir = scratch_copy("embed-bert", "bad-pooling");
-    std::fs::write(dir.join("1_Pooling/config.json"), r#"{"pooling_mode_mean_tokens": true, "pooling_mode_cls_token": true}"#).unwrap();
+    std::fs::write(
+        dir.join("1_Pooling/config.json"),
+        r#"{"pooling_mode_mean_tokens": true, "pooling_mode_cls_token": true}"#,
+    )
+    .unwrap();
     let err = Embedder::new(EmbedderOptions::new(&dir)).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::ModelInvalid);
-    assert!(err.message().contains("1_Pooling") && err.message().contains("several"), "{err}");
+    assert!(
+        err.message().contains("1_Pooling") && err.message().contains("several"),
+        "{err}"
+    );
 
     let dir = scratch_copy("embed-bert", "truncated-onnx");
     let model = dir.join("onnx/model.onnx");

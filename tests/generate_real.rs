@@ -7,16 +7,25 @@
 mod common;
 
 use common::*;
-use nodespace::{ChatMessage, Flow, GenerateRequest, Generator, GeneratorOptions, Prompt, SamplingOptions, StopReason};
+use nodespace::{
+    ChatMessage, Flow, GenerateRequest, Generator, GeneratorOptions, Prompt, SamplingOptions,
+    StopReason,
+};
 
 fn ids(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 #[test]
 fn greedy_tokens_match_transformers() {
     init();
-    let Some(dir) = real("SmolLM2-135M-Instruct") else { return };
+    let Some(dir) = real("SmolLM2-135M-Instruct") else {
+        return;
+    };
     let reference = read_json(&repo().join("tests/data/smollm2_greedy.json"));
     let generator = Generator::new(GeneratorOptions::new(dir)).unwrap();
     let cases = reference["cases"].as_array().unwrap();
@@ -29,15 +38,27 @@ fn greedy_tokens_match_transformers() {
             .map(|m| ChatMessage::new(m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
             .collect();
         let prompt = Prompt::Chat(messages);
-        assert_eq!(generator.render_chat(match &prompt {
-            Prompt::Chat(m) => m,
-            _ => unreachable!(),
-        }).unwrap(), case["prompt_text"].as_str().unwrap(), "case {i}: rendered prompt");
-        assert_eq!(generator.prompt_tokens(&prompt).unwrap(), ids(&case["prompt_ids"]), "case {i}: prompt ids");
+        assert_eq!(
+            generator
+                .render_chat(match &prompt {
+                    Prompt::Chat(m) => m,
+                    _ => unreachable!(),
+                })
+                .unwrap(),
+            case["prompt_text"].as_str().unwrap(),
+            "case {i}: rendered prompt"
+        );
+        assert_eq!(
+            generator.prompt_tokens(&prompt).unwrap(),
+            ids(&case["prompt_ids"]),
+            "case {i}: prompt ids"
+        );
         let mut want = ids(&case["generated_ids"]);
         let max_new_tokens = want.len();
         // transformers keeps the eos token in its output; nodespace stops before it.
-        let ended_by_eos = want.last().is_some_and(|t| generator.info().eos_token_ids.contains(t));
+        let ended_by_eos = want
+            .last()
+            .is_some_and(|t| generator.info().eos_token_ids.contains(t));
         if ended_by_eos {
             want.pop();
         }
@@ -51,7 +72,10 @@ fn greedy_tokens_match_transformers() {
                 Flow::Continue
             })
             .unwrap();
-        assert_eq!(result.tokens, want, "case {i}: generated ids differ from transformers");
+        assert_eq!(
+            result.tokens, want,
+            "case {i}: generated ids differ from transformers"
+        );
         assert_eq!(streamed, result.text);
         if ended_by_eos {
             assert_eq!(result.stop_reason, StopReason::Eos, "case {i}");

@@ -6,9 +6,18 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
-use nodespace::{CancelHandle, ChatMessage, ErrorKind, Flow, GenerateRequest, GenerationResult, Generator, GeneratorOptions, Prompt, SamplingOptions, StopReason};
+use nodespace::{
+    CancelHandle, ChatMessage, ErrorKind, Flow, GenerateRequest, GenerationResult, Generator,
+    GeneratorOptions, Prompt, SamplingOptions, StopReason,
+};
 
-const DECODERS: [&str; 5] = ["gen-llama", "gen-nopos", "gen-fp16kv", "gen-gemma", "gen-notemplate"];
+const DECODERS: [&str; 5] = [
+    "gen-llama",
+    "gen-nopos",
+    "gen-fp16kv",
+    "gen-gemma",
+    "gen-notemplate",
+];
 
 fn load(name: &str) -> Generator {
     init();
@@ -34,15 +43,31 @@ fn run(g: &Generator, r: &GenerateRequest) -> (GenerationResult, Vec<String>) {
 }
 
 fn ids(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array().unwrap_or_else(|| panic!("not a list: {v}")).iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 /// The prompt of an expected.json case: a raw `prompt` string or chat `messages`.
 fn case_prompt(case: &serde_json::Value) -> Prompt {
     if let Some(messages) = case.get("messages").and_then(|m| m.as_array()) {
-        Prompt::Chat(messages.iter().map(|m| ChatMessage::new(m["role"].as_str().unwrap(), m["content"].as_str().unwrap())).collect())
+        Prompt::Chat(
+            messages
+                .iter()
+                .map(|m| {
+                    ChatMessage::new(m["role"].as_str().unwrap(), m["content"].as_str().unwrap())
+                })
+                .collect(),
+        )
     } else {
-        Prompt::Text(case["prompt"].as_str().expect("case has a prompt or messages").to_string())
+        Prompt::Text(
+            case["prompt"]
+                .as_str()
+                .expect("case has a prompt or messages")
+                .to_string(),
+        )
     }
 }
 
@@ -51,16 +76,26 @@ fn greedy_ids_match_the_reference_for_every_decoder() {
     for name in DECODERS {
         let g = load(name);
         let expected = read_json(&tiny(name).join("expected.json"));
-        let cases = expected["cases"].as_array().unwrap_or_else(|| panic!("{name}: expected.json has no cases"));
+        let cases = expected["cases"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: expected.json has no cases"));
         assert!(!cases.is_empty());
         for (i, case) in cases.iter().enumerate() {
             let prompt = case_prompt(case);
             let want_prompt = ids(&case["prompt_ids"]);
-            assert_eq!(g.prompt_tokens(&prompt).unwrap(), want_prompt, "{name} case {i}: prompt ids");
+            assert_eq!(
+                g.prompt_tokens(&prompt).unwrap(),
+                want_prompt,
+                "{name} case {i}: prompt ids"
+            );
             let want = ids(&case["generated_ids"]);
             let (result, chunks) = run(&g, &greedy(prompt, want.len()));
             assert_eq!(result.tokens, want, "{name} case {i}: generated ids");
-            assert_eq!(chunks.concat(), result.text, "{name} case {i}: chunks != text");
+            assert_eq!(
+                chunks.concat(),
+                result.text,
+                "{name} case {i}: chunks != text"
+            );
         }
     }
 }
@@ -79,7 +114,13 @@ fn detected_graph_settings() {
 #[test]
 fn chat_without_template_is_a_clear_error_and_raw_prompts_work() {
     let g = load("gen-notemplate");
-    let err = g.generate(&greedy(Prompt::Chat(vec![ChatMessage::new("user", "hi")]), 4), None, &mut |_| Flow::Continue).unwrap_err();
+    let err = g
+        .generate(
+            &greedy(Prompt::Chat(vec![ChatMessage::new("user", "hi")]), 4),
+            None,
+            &mut |_| Flow::Continue,
+        )
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported);
     assert!(err.message().contains("no chat template"), "{err}");
     let (r, _) = run(&g, &greedy(Prompt::Text("hello".into()), 4));
@@ -90,7 +131,11 @@ fn chat_without_template_is_a_clear_error_and_raw_prompts_work() {
 fn stop_string_is_never_emitted_even_across_tokens() {
     let g = load("gen-llama");
     let (full, _) = run(&g, &greedy(Prompt::Text("hello world".into()), 24));
-    assert!(full.text.chars().count() >= 6, "reference text too short: {:?}", full.text);
+    assert!(
+        full.text.chars().count() >= 6,
+        "reference text too short: {:?}",
+        full.text
+    );
     // A stop string that starts inside the text, spanning whatever tokens it spans.
     let chars: Vec<char> = full.text.chars().collect();
     let start = chars.len() / 2;
@@ -124,14 +169,23 @@ fn sampling_is_reproducible_with_a_seed() {
     let g = load("gen-llama");
     let mut r = GenerateRequest::new(Prompt::Text("hello".into()));
     r.max_new_tokens = Some(20);
-    r.sampling = Some(SamplingOptions { temperature: 1.5, top_p: 0.95, top_k: 50, seed: Some(42), ..SamplingOptions::greedy() });
+    r.sampling = Some(SamplingOptions {
+        temperature: 1.5,
+        top_p: 0.95,
+        top_k: 50,
+        seed: Some(42),
+        ..SamplingOptions::greedy()
+    });
     let a = run(&g, &r).0.tokens;
     let b = run(&g, &r).0.tokens;
     assert_eq!(a, b);
     r.sampling.as_mut().unwrap().seed = Some(43);
     let c = run(&g, &r).0.tokens;
     let greedy_tokens = run(&g, &greedy(Prompt::Text("hello".into()), 20)).0.tokens;
-    assert!(c != a || a != greedy_tokens, "seeded sampling looks like greedy decoding");
+    assert!(
+        c != a || a != greedy_tokens,
+        "seeded sampling looks like greedy decoding"
+    );
 }
 
 #[test]
@@ -162,10 +216,20 @@ fn callback_stop_and_cancel_handle() {
     assert_eq!(result.stop_reason, StopReason::Cancelled);
     assert!(result.tokens.len() < 30);
     // Still cancelled: returns at once. After reset, it works again.
-    let again = g.generate(&r, Some(&cancel), &mut |_| Flow::Continue).unwrap();
-    assert_eq!((again.stop_reason, again.tokens.len()), (StopReason::Cancelled, 0));
+    let again = g
+        .generate(&r, Some(&cancel), &mut |_| Flow::Continue)
+        .unwrap();
+    assert_eq!(
+        (again.stop_reason, again.tokens.len()),
+        (StopReason::Cancelled, 0)
+    );
     cancel.reset();
-    assert_ne!(g.generate(&r, Some(&cancel), &mut |_| Flow::Continue).unwrap().stop_reason, StopReason::Cancelled);
+    assert_ne!(
+        g.generate(&r, Some(&cancel), &mut |_| Flow::Continue)
+            .unwrap()
+            .stop_reason,
+        StopReason::Cancelled
+    );
 }
 
 #[test]
@@ -173,13 +237,27 @@ fn context_limits() {
     let g = load("gen-llama");
     let context = g.info().context_length;
     let long = "x y ".repeat(context);
-    let err = g.generate(&greedy(Prompt::Text(long), 4), None, &mut |_| Flow::Continue).unwrap_err();
+    let err = g
+        .generate(&greedy(Prompt::Text(long), 4), None, &mut |_| {
+            Flow::Continue
+        })
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ContextOverflow);
     // A prompt that leaves little room stops at the context, not at max_new_tokens.
-    let tokens = g.prompt_tokens(&Prompt::Text("x y ".repeat(context / 8))).unwrap().len();
+    let tokens = g
+        .prompt_tokens(&Prompt::Text("x y ".repeat(context / 8)))
+        .unwrap()
+        .len();
     assert!(tokens < context, "test prompt already too long");
-    let (r, _) = run(&g, &greedy(Prompt::Text("x y ".repeat(context / 8)), context));
-    assert!(matches!(r.stop_reason, StopReason::ContextFull | StopReason::Eos), "{:?}", r.stop_reason);
+    let (r, _) = run(
+        &g,
+        &greedy(Prompt::Text("x y ".repeat(context / 8)), context),
+    );
+    assert!(
+        matches!(r.stop_reason, StopReason::ContextFull | StopReason::Eos),
+        "{:?}",
+        r.stop_reason
+    );
     assert!(tokens + r.tokens.len() <= context);
 }
 
@@ -188,7 +266,9 @@ fn concurrent_generations_are_independent() {
     let g = load("gen-llama");
     let solo = run(&g, &greedy(Prompt::Text("hello".into()), 20)).0.tokens;
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| run(&g, &greedy(Prompt::Text("hello".into()), 20)).0.tokens)).collect();
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| run(&g, &greedy(Prompt::Text("hello".into()), 20)).0.tokens))
+            .collect();
         for h in handles {
             assert_eq!(h.join().unwrap(), solo);
         }
@@ -199,7 +279,10 @@ fn concurrent_generations_are_independent() {
 fn invalid_sampling_values_are_rejected() {
     let g = load("gen-llama");
     let mut r = GenerateRequest::new(Prompt::Text("hi".into()));
-    r.sampling = Some(SamplingOptions { temperature: f32::NAN, ..SamplingOptions::greedy() });
+    r.sampling = Some(SamplingOptions {
+        temperature: f32::NAN,
+        ..SamplingOptions::greedy()
+    });
     let err = g.generate(&r, None, &mut |_| Flow::Continue).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     assert!(err.message().contains("temperature"));
@@ -218,12 +301,24 @@ fn follow_up_turn_reuses_the_kv_cache_with_identical_output() {
     chat.push(ChatMessage::new("user", "tell me more"));
     let reused = run(&with_reuse, &greedy(Prompt::Chat(chat.clone()), 12)).0;
     let fresh = run(&without, &greedy(Prompt::Chat(chat.clone()), 12)).0;
-    assert!(reused.stats.reused_prompt_tokens > first.prompt_tokens.len() / 2, "reused only {} tokens", reused.stats.reused_prompt_tokens);
+    assert!(
+        reused.stats.reused_prompt_tokens > first.prompt_tokens.len() / 2,
+        "reused only {} tokens",
+        reused.stats.reused_prompt_tokens
+    );
     assert_eq!(fresh.stats.reused_prompt_tokens, 0);
-    assert_eq!(reused.tokens, fresh.tokens, "reusing the cache changed the output");
+    assert_eq!(
+        reused.tokens, fresh.tokens,
+        "reusing the cache changed the output"
+    );
     // A different conversation shares only the template's start: still correct.
     let other = vec![ChatMessage::new("user", "something else")];
-    assert_eq!(run(&with_reuse, &greedy(Prompt::Chat(other.clone()), 12)).0.tokens, run(&without, &greedy(Prompt::Chat(other), 12)).0.tokens);
+    assert_eq!(
+        run(&with_reuse, &greedy(Prompt::Chat(other.clone()), 12))
+            .0
+            .tokens,
+        run(&without, &greedy(Prompt::Chat(other), 12)).0.tokens
+    );
 }
 
 #[test]
@@ -232,7 +327,11 @@ fn chunked_prefill_gives_the_same_tokens() {
     let mut options = GeneratorOptions::new(tiny("gen-llama"));
     options.prefill_chunk = 7;
     let chunked = Generator::new(options).unwrap();
-    let prompt = Prompt::Text("a prompt long enough to need several chunks of seven tokens each".into());
+    let prompt =
+        Prompt::Text("a prompt long enough to need several chunks of seven tokens each".into());
     assert!(whole.prompt_tokens(&prompt).unwrap().len() > 14);
-    assert_eq!(run(&chunked, &greedy(prompt.clone(), 16)).0.tokens, run(&whole, &greedy(prompt, 16)).0.tokens);
+    assert_eq!(
+        run(&chunked, &greedy(prompt.clone(), 16)).0.tokens,
+        run(&whole, &greedy(prompt, 16)).0.tokens
+    );
 }

@@ -9,10 +9,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use nodespace::{CancelHandle, Embedder, EmbedderOptions, ErrorKind, Flow, GenerateRequest, Generator, GeneratorOptions, Prompt, SamplingOptions, StopReason};
+use nodespace::{
+    CancelHandle, Embedder, EmbedderOptions, ErrorKind, Flow, GenerateRequest, Generator,
+    GeneratorOptions, Prompt, SamplingOptions, StopReason,
+};
 
 fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn embedder() -> Embedder {
@@ -32,7 +38,12 @@ fn greedy(text: &str, n: usize) -> GenerateRequest {
     r
 }
 
-const TEXTS: [&str; 4] = ["budget review", "a longer text about the launch plan and its risks", "", "東京 🍕"];
+const TEXTS: [&str; 4] = [
+    "budget review",
+    "a longer text about the launch plan and its risks",
+    "",
+    "東京 🍕",
+];
 
 /// 16 threads mix embeddings and generations on shared handles for a bounded time; every
 /// result equals the single-threaded one, and nothing deadlocks (a watchdog fails the test).
@@ -42,14 +53,20 @@ fn sixteen_threads_mixing_embed_and_generate() {
     let e = embedder();
     let g = generator();
     let want_vectors = e.embed(&TEXTS).unwrap();
-    let want_tokens = g.generate(&greedy("hello there", 8), None, &mut |_| Flow::Continue).unwrap().tokens;
+    let want_tokens = g
+        .generate(&greedy("hello there", 8), None, &mut |_| Flow::Continue)
+        .unwrap()
+        .tokens;
     let done = Arc::new(AtomicBool::new(false));
     let watchdog = {
         let done = done.clone();
         std::thread::spawn(move || {
             let deadline = Instant::now() + Duration::from_secs(seconds + 120);
             while !done.load(Ordering::SeqCst) {
-                assert!(Instant::now() < deadline, "stress test did not finish: deadlock?");
+                assert!(
+                    Instant::now() < deadline,
+                    "stress test did not finish: deadlock?"
+                );
                 std::thread::sleep(Duration::from_millis(100));
             }
         })
@@ -64,10 +81,16 @@ fn sixteen_threads_mixing_embed_and_generate() {
                 let mut i = t;
                 while Instant::now() < end {
                     if i % 3 == 0 {
-                        let r = g.generate(&greedy("hello there", 8), None, &mut |_| Flow::Continue).unwrap();
+                        let r = g
+                            .generate(&greedy("hello there", 8), None, &mut |_| Flow::Continue)
+                            .unwrap();
                         assert_eq!(&r.tokens, want_tokens, "thread {t}: generation differs");
                     } else {
-                        assert_eq!(&e.embed(&TEXTS).unwrap(), want_vectors, "thread {t}: vectors differ");
+                        assert_eq!(
+                            &e.embed(&TEXTS).unwrap(),
+                            want_vectors,
+                            "thread {t}: vectors differ"
+                        );
                     }
                     calls.fetch_add(1, Ordering::Relaxed);
                     i += 1;
@@ -77,7 +100,10 @@ fn sixteen_threads_mixing_embed_and_generate() {
     });
     done.store(true, Ordering::SeqCst);
     watchdog.join().unwrap();
-    eprintln!("stress: {} calls from 16 threads in {seconds} s, all equal to the single-threaded results", calls.load(Ordering::Relaxed));
+    eprintln!(
+        "stress: {} calls from 16 threads in {seconds} s, all equal to the single-threaded results",
+        calls.load(Ordering::Relaxed)
+    );
 }
 
 /// Cancel 1000 generations at random points (before the start, from another thread after a
@@ -87,9 +113,14 @@ fn sixteen_threads_mixing_embed_and_generate() {
 fn cancellation_at_random_points() {
     let rounds = env_number("NS_CANCEL_ROUNDS", 1000) as usize;
     let g = generator();
-    let want = g.generate(&greedy("hello there", 24), None, &mut |_| Flow::Continue).unwrap().tokens;
+    let want = g
+        .generate(&greedy("hello there", 24), None, &mut |_| Flow::Continue)
+        .unwrap()
+        .tokens;
     // Long enough (100 tokens) for a cancel from another thread to land mid-generation.
-    let full = g.generate(&greedy("hello there", 100), None, &mut |_| Flow::Continue).unwrap();
+    let full = g
+        .generate(&greedy("hello there", 100), None, &mut |_| Flow::Continue)
+        .unwrap();
     let mut rng = 0x2545_F491_4F6C_DD1Du64;
     let mut next = move || {
         rng ^= rng << 13;
@@ -106,14 +137,17 @@ fn cancellation_at_random_points() {
         let outcome = match round % 3 {
             0 => {
                 cancel.cancel();
-                let r = g.generate(&request, Some(&cancel), &mut |_| Flow::Continue).unwrap();
+                let r = g
+                    .generate(&request, Some(&cancel), &mut |_| Flow::Continue)
+                    .unwrap();
                 assert_eq!(r.tokens.len(), 0);
                 r.stop_reason
             }
             1 => {
                 // Both threads start together; the canceller spins for a random part of the
                 // generation's duration (sleep is too coarse for a tiny model), then cancels.
-                let delay = Duration::from_micros(next() % (full.stats.total_ms * 800.0) as u64 + 1);
+                let delay =
+                    Duration::from_micros(next() % (full.stats.total_ms * 800.0) as u64 + 1);
                 let barrier = std::sync::Barrier::new(2);
                 let cancelled_at = std::sync::Mutex::new(None);
                 let (r, returned) = std::thread::scope(|s| {
@@ -127,12 +161,15 @@ fn cancellation_at_random_points() {
                         cancel.cancel();
                     });
                     barrier.wait();
-                    let r = g.generate(&request, Some(&cancel), &mut |_| Flow::Continue).unwrap();
+                    let r = g
+                        .generate(&request, Some(&cancel), &mut |_| Flow::Continue)
+                        .unwrap();
                     (r, Instant::now())
                 });
                 if r.stop_reason == StopReason::Cancelled {
                     if let Some(at) = *cancelled_at.lock().unwrap() {
-                        latencies_us.push(returned.saturating_duration_since(at).as_secs_f64() * 1e6);
+                        latencies_us
+                            .push(returned.saturating_duration_since(at).as_secs_f64() * 1e6);
                     }
                 }
                 r.stop_reason
@@ -157,10 +194,21 @@ fn cancellation_at_random_points() {
             _ => finished[round % 3] += 1,
         }
     }
-    let after = g.generate(&greedy("hello there", 24), None, &mut |_| Flow::Continue).unwrap().tokens;
-    assert_eq!(after, want, "the generator changed after {rounds} cancellations");
+    let after = g
+        .generate(&greedy("hello there", 24), None, &mut |_| Flow::Continue)
+        .unwrap()
+        .tokens;
+    assert_eq!(
+        after, want,
+        "the generator changed after {rounds} cancellations"
+    );
     latencies_us.sort_by(f64::total_cmp);
-    let p = |q: f64| latencies_us.get(((latencies_us.len().max(1) - 1) as f64 * q) as usize).copied().unwrap_or(0.0);
+    let p = |q: f64| {
+        latencies_us
+            .get(((latencies_us.len().max(1) - 1) as f64 * q) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
     eprintln!(
         "cancellation: {rounds} rounds; cancelled before start / from another thread / in the callback: {cancelled:?}, finished before the cancel landed: {finished:?}; cancel -> return: P50 {:.0} us, P99 {:.0} us, max {:.0} us ({} timed)",
         p(0.5),
@@ -168,11 +216,20 @@ fn cancellation_at_random_points() {
         p(1.0),
         latencies_us.len()
     );
-    assert_eq!(finished[0], 0, "a pre-cancelled handle did not stop a generation");
-    assert_eq!(finished[2], 0, "a cancel from the callback did not stop a generation");
+    assert_eq!(
+        finished[0], 0,
+        "a pre-cancelled handle did not stop a generation"
+    );
+    assert_eq!(
+        finished[2], 0,
+        "a cancel from the callback did not stop a generation"
+    );
     // Tiny models finish in ~1 ms, so many cross-thread cancels arrive after the end; enough
     // must land mid-generation for the latency figure to mean something.
-    assert!(cancelled[1] >= rounds / 30, "too few cross-thread cancels landed mid-generation: {cancelled:?} {finished:?}");
+    assert!(
+        cancelled[1] >= rounds / 30,
+        "too few cross-thread cancels landed mid-generation: {cancelled:?} {finished:?}"
+    );
     assert!(p(0.99) < 50_000.0, "P99 cancel latency {:.0} us", p(0.99));
 }
 
@@ -184,29 +241,48 @@ fn inputs_far_beyond_the_limits() {
     let start = Instant::now();
     let v = e.embed(&[huge.as_str()]).unwrap();
     assert_eq!(v[0].len(), e.dimension());
-    eprintln!("limits: 1 MB text embedded (truncated to {} tokens) in {:?}", e.info().max_length, start.elapsed());
+    eprintln!(
+        "limits: 1 MB text embedded (truncated to {} tokens) in {:?}",
+        e.info().max_length,
+        start.elapsed()
+    );
     // 100,000 texts in one call: batched by the token budget, results in order.
     let many: Vec<String> = (0..100_000).map(|i| format!("note number {i}")).collect();
     let start = Instant::now();
     let vectors = e.embed(&many).unwrap();
     assert_eq!(vectors.len(), 100_000);
-    assert_eq!(vectors[77_777], e.embed(&[many[77_777].as_str()]).unwrap()[0]);
+    assert_eq!(
+        vectors[77_777],
+        e.embed(&[many[77_777].as_str()]).unwrap()[0]
+    );
     eprintln!("limits: 100,000-text batch in {:?}", start.elapsed());
     // 1 MB prompt: a clear context error, quickly.
     let g = generator();
     let start = Instant::now();
-    let err = g.generate(&greedy(&huge, 4), None, &mut |_| Flow::Continue).unwrap_err();
+    let err = g
+        .generate(&greedy(&huge, 4), None, &mut |_| Flow::Continue)
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ContextOverflow);
-    eprintln!("limits: 1 MB prompt rejected ({err}) in {:?}", start.elapsed());
+    eprintln!(
+        "limits: 1 MB prompt rejected ({err}) in {:?}",
+        start.elapsed()
+    );
     // Process-wide: meaningful when this test runs alone (`cargo test --test hardening inputs_far`).
     eprintln!("limits: peak RSS {:.0} MB", peak_rss_mb().unwrap_or(0.0));
 }
 
 /// A copy of a tiny model folder to damage.
 fn scratch(model: &str, tag: &str) -> std::path::PathBuf {
-    let dst = std::env::temp_dir().join(format!("nodespace-hardening-{tag}-{}", std::process::id()));
+    let dst =
+        std::env::temp_dir().join(format!("nodespace-hardening-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dst);
-    assert!(std::process::Command::new("cp").arg("-rL").arg(tiny(model)).arg(&dst).status().unwrap().success());
+    assert!(std::process::Command::new("cp")
+        .arg("-rL")
+        .arg(tiny(model))
+        .arg(&dst)
+        .status()
+        .unwrap()
+        .success());
     dst
 }
 
@@ -228,18 +304,34 @@ fn model_files_deleted_or_truncated_while_loaded() {
     for r in outcome {
         match r {
             Ok(v) => assert_eq!(v, before),
-            Err(err) => assert!(matches!(err.kind(), ErrorKind::ModelNotFound | ErrorKind::ModelInvalid), "{err}"),
+            Err(err) => assert!(
+                matches!(
+                    err.kind(),
+                    ErrorKind::ModelNotFound | ErrorKind::ModelInvalid
+                ),
+                "{err}"
+            ),
         }
     }
 
     let dir = scratch("gen-llama", "truncated");
     let g = Generator::new(GeneratorOptions::new(&dir)).unwrap();
-    let want = g.generate(&greedy("hi", 6), None, &mut |_| Flow::Continue).unwrap().tokens;
+    let want = g
+        .generate(&greedy("hi", 6), None, &mut |_| Flow::Continue)
+        .unwrap()
+        .tokens;
     let model = dir.join("onnx/model.onnx");
     let bytes = std::fs::read(&model).unwrap();
     std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
-    assert_eq!(g.generate(&greedy("hi", 6), None, &mut |_| Flow::Continue).unwrap().tokens, want);
-    let err = Generator::new(GeneratorOptions::new(&dir)).err().expect("loading a truncated model must fail");
+    assert_eq!(
+        g.generate(&greedy("hi", 6), None, &mut |_| Flow::Continue)
+            .unwrap()
+            .tokens,
+        want
+    );
+    let err = Generator::new(GeneratorOptions::new(&dir))
+        .err()
+        .expect("loading a truncated model must fail");
     assert_eq!(err.kind(), ErrorKind::ModelInvalid, "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -253,7 +345,11 @@ fn unreadable_files() {
     }
     use std::os::unix::fs::PermissionsExt;
     let dir = scratch("embed-bert", "unreadable");
-    std::fs::set_permissions(dir.join("tokenizer.json"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    std::fs::set_permissions(
+        dir.join("tokenizer.json"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
     let err = Embedder::new(EmbedderOptions::new(&dir)).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::Io, "{err}");
     assert!(err.message().contains("tokenizer.json"), "{err}");

@@ -6,7 +6,10 @@
 
 use std::io::{BufRead, Write};
 
-use nodespace::{ChatMessage, Flow, GenerateRequest, GenerationResult, Generator, GeneratorOptions, Prompt, SamplingOptions};
+use nodespace::{
+    ChatMessage, Flow, GenerateRequest, GenerationResult, Generator, GeneratorOptions, Prompt,
+    SamplingOptions,
+};
 use serde_json::json;
 
 use super::Args;
@@ -24,7 +27,14 @@ fn sampling(args: &Args) -> Result<Option<SamplingOptions>, String> {
     if args.has("--greedy") {
         return Ok(Some(SamplingOptions::greedy()));
     }
-    let flags = ["--temperature", "--top-k", "--top-p", "--min-p", "--seed", "--repetition-penalty"];
+    let flags = [
+        "--temperature",
+        "--top-k",
+        "--top-p",
+        "--min-p",
+        "--seed",
+        "--repetition-penalty",
+    ];
     if flags.iter().all(|f| args.get(f).is_none()) {
         return Ok(None);
     }
@@ -40,8 +50,21 @@ fn sampling(args: &Args) -> Result<Option<SamplingOptions>, String> {
 
 pub fn generate(args: &Args) -> Result<(), String> {
     args.check_known(&[
-        "--model", "--variant", "--device", "--threads", "--prompt", "--system", "--user", "--max-new-tokens", "--temperature",
-        "--top-k", "--top-p", "--min-p", "--seed", "--repetition-penalty", "--stop",
+        "--model",
+        "--variant",
+        "--device",
+        "--threads",
+        "--prompt",
+        "--system",
+        "--user",
+        "--max-new-tokens",
+        "--temperature",
+        "--top-k",
+        "--top-p",
+        "--min-p",
+        "--seed",
+        "--repetition-penalty",
+        "--stop",
     ])?;
     let prompt = match (args.get("--prompt"), args.get("--user")) {
         (Some(text), None) => Prompt::Text(text.to_string()),
@@ -53,7 +76,11 @@ pub fn generate(args: &Args) -> Result<(), String> {
             messages.push(ChatMessage::new("user", user));
             Prompt::Chat(messages)
         }
-        _ => return Err("give either --prompt TEXT or --user U (with an optional --system S)".into()),
+        _ => {
+            return Err(
+                "give either --prompt TEXT or --user U (with an optional --system S)".into(),
+            )
+        }
     };
     let generator = load(args)?;
     let mut request = GenerateRequest::new(prompt);
@@ -110,7 +137,14 @@ fn result_json(result: &GenerationResult) -> serde_json::Value {
 
 /// Interactive multi-turn chat on stdin/stdout; an empty line or EOF ends it.
 pub fn chat(args: &Args) -> Result<(), String> {
-    args.check_known(&["--model", "--variant", "--device", "--threads", "--system", "--max-new-tokens"])?;
+    args.check_known(&[
+        "--model",
+        "--variant",
+        "--device",
+        "--threads",
+        "--system",
+        "--max-new-tokens",
+    ])?;
     let generator = load(args)?;
     let mut messages = Vec::new();
     if let Some(system) = args.get("--system") {
@@ -123,7 +157,13 @@ pub fn chat(args: &Args) -> Result<(), String> {
         print!("you> ");
         let _ = stdout.flush();
         let mut line = String::new();
-        if stdin.lock().read_line(&mut line).map_err(|e| e.to_string())? == 0 || line.trim().is_empty() {
+        if stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?
+            == 0
+            || line.trim().is_empty()
+        {
             return Ok(());
         }
         messages.push(ChatMessage::new("user", line.trim_end()));

@@ -28,7 +28,11 @@ const SWITCHES: &[&str] = &["--json", "--greedy", "--no-normalize", "--help"];
 
 impl Args {
     fn parse(raw: impl Iterator<Item = String>) -> Result<Self, String> {
-        let mut args = Args { pairs: Vec::new(), switches: Vec::new(), positional: Vec::new() };
+        let mut args = Args {
+            pairs: Vec::new(),
+            switches: Vec::new(),
+            positional: Vec::new(),
+        };
         let mut raw = raw.peekable();
         while let Some(arg) = raw.next() {
             if arg == "--" {
@@ -36,7 +40,9 @@ impl Args {
             } else if SWITCHES.contains(&arg.as_str()) {
                 args.switches.push(arg);
             } else if let Some(flag) = arg.strip_prefix("--") {
-                let value = raw.next().ok_or_else(|| format!("--{flag} needs a value"))?;
+                let value = raw
+                    .next()
+                    .ok_or_else(|| format!("--{flag} needs a value"))?;
                 args.pairs.push((format!("--{flag}"), value));
             } else {
                 args.positional.push(arg);
@@ -46,11 +52,19 @@ impl Args {
     }
 
     pub fn get(&self, flag: &str) -> Option<&str> {
-        self.pairs.iter().rev().find(|(f, _)| f == flag).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(f, _)| f == flag)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn all(&self, flag: &str) -> Vec<String> {
-        self.pairs.iter().filter(|(f, _)| f == flag).map(|(_, v)| v.clone()).collect()
+        self.pairs
+            .iter()
+            .filter(|(f, _)| f == flag)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     pub fn has(&self, switch: &str) -> bool {
@@ -61,11 +75,14 @@ impl Args {
     where
         T::Err: std::fmt::Display,
     {
-        self.get(flag).map(|v| v.parse::<T>().map_err(|e| format!("{flag} {v}: {e}"))).transpose()
+        self.get(flag)
+            .map(|v| v.parse::<T>().map_err(|e| format!("{flag} {v}: {e}")))
+            .transpose()
     }
 
     pub fn model(&self) -> Result<&str, String> {
-        self.get("--model").ok_or_else(|| "--model DIR is required".to_string())
+        self.get("--model")
+            .ok_or_else(|| "--model DIR is required".to_string())
     }
 
     pub fn device(&self) -> Result<Device, String> {
@@ -120,13 +137,22 @@ fn load_embedder(args: &Args) -> Result<Embedder, String> {
 }
 
 fn embed(args: &Args) -> Result<(), String> {
-    args.check_known(&["--model", "--variant", "--device", "--prompt-name", "--file", "--threads"])?;
+    args.check_known(&[
+        "--model",
+        "--variant",
+        "--device",
+        "--prompt-name",
+        "--file",
+        "--threads",
+    ])?;
     let mut texts: Vec<String> = args.positional.clone();
     if let Some(file) = args.get("--file") {
         let reader: Box<dyn BufRead> = if file == "-" {
             Box::new(std::io::stdin().lock())
         } else {
-            Box::new(std::io::BufReader::new(std::fs::File::open(file).map_err(|e| format!("{file}: {e}"))?))
+            Box::new(std::io::BufReader::new(
+                std::fs::File::open(file).map_err(|e| format!("{file}: {e}"))?,
+            ))
         };
         for line in reader.lines() {
             texts.push(line.map_err(|e| format!("{file}: {e}"))?);
@@ -140,37 +166,71 @@ fn embed(args: &Args) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     if args.has("--json") {
         for v in &vectors {
-            writeln!(out, "{}", serde_json::to_string(v).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(v).map_err(|e| e.to_string())?
+            )
+            .map_err(|e| e.to_string())?;
         }
         return Ok(());
     }
     let info = embedder.info();
-    writeln!(out, "{} texts -> {} dimensions ({})", texts.len(), info.dimension, info.provider.name).ok();
+    writeln!(
+        out,
+        "{} texts -> {} dimensions ({})",
+        texts.len(),
+        info.dimension,
+        info.provider.name
+    )
+    .ok();
     writeln!(out, "cosine similarity:").ok();
     for (i, a) in vectors.iter().enumerate() {
-        let row: Vec<String> = vectors.iter().map(|b| format!("{:6.3}", cosine(a, b))).collect();
+        let row: Vec<String> = vectors
+            .iter()
+            .map(|b| format!("{:6.3}", cosine(a, b)))
+            .collect();
         writeln!(out, "  [{i}] {}  {}", row.join(" "), preview(&texts[i])).ok();
     }
     Ok(())
 }
 
 fn info(args: &Args) -> Result<(), String> {
-    args.check_known(&["--model", "--variant", "--device", "--prompt-name", "--threads"])?;
+    args.check_known(&[
+        "--model",
+        "--variant",
+        "--device",
+        "--prompt-name",
+        "--threads",
+    ])?;
     let embedder = load_embedder(args)?;
     let info = embedder.info();
     let runtime = nodespace::runtime_info().map_err(|e| e.to_string())?;
     println!("model:       {}", info.model_path.display());
     println!("dimension:   {}", info.dimension);
-    println!("pooling:     {}", info.pooling.map_or("in graph (sentence_embedding)", |p| p.as_str()));
+    println!(
+        "pooling:     {}",
+        info.pooling
+            .map_or("in graph (sentence_embedding)", |p| p.as_str())
+    );
     println!("normalize:   {}", info.normalize);
     println!("max length:  {} tokens", info.max_length);
     println!("output:      {}", info.output_name);
-    println!("prompt:      {}", info.prompt.as_deref().map_or("none".to_string(), |p| format!("{p:?}")));
+    println!(
+        "prompt:      {}",
+        info.prompt
+            .as_deref()
+            .map_or("none".to_string(), |p| format!("{p:?}"))
+    );
     println!("provider:    {}", info.provider.name);
     if let Some(reason) = &info.provider.fallback_reason {
         println!("fallback:    {reason}");
     }
-    println!("onnxruntime: {} ({})", runtime.version, runtime.library_path.display());
+    println!(
+        "onnxruntime: {} ({})",
+        runtime.version,
+        runtime.library_path.display()
+    );
     Ok(())
 }
 

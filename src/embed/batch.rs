@@ -16,7 +16,9 @@ pub(crate) fn plan(lengths: &[usize], token_budget: usize, max_rows: usize) -> V
     for index in order {
         let len = lengths[index].max(1);
         let new_width = width.max(len);
-        if !current.is_empty() && ((current.len() + 1) * new_width > token_budget || current.len() >= max_rows) {
+        if !current.is_empty()
+            && ((current.len() + 1) * new_width > token_budget || current.len() >= max_rows)
+        {
             batches.push(std::mem::take(&mut current));
             width = 0;
         }
@@ -42,7 +44,10 @@ mod tests {
         assert_eq!(seen, (0..lengths.len()).collect::<Vec<_>>());
         for batch in &batches {
             let width = batch.iter().map(|&i| lengths[i]).max().unwrap();
-            assert!(batch.len() == 1 || batch.len() * width <= 512, "batch {batch:?} over budget");
+            assert!(
+                batch.len() == 1 || batch.len() * width <= 512,
+                "batch {batch:?} over budget"
+            );
         }
         // The long text does not share a batch with the short ones.
         let long = batches.iter().find(|b| b.contains(&1)).unwrap();
@@ -53,7 +58,10 @@ mod tests {
     fn max_rows_caps_batches() {
         let lengths = vec![2; 10];
         let batches = plan(&lengths, 1000, 4);
-        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), vec![4, 4, 2]);
+        assert_eq!(
+            batches.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![4, 4, 2]
+        );
     }
 
     #[test]

@@ -31,9 +31,12 @@ pub(crate) fn read(folder: &ModelFolder) -> Result<FolderSettings> {
     let modules = folder.read_json("modules.json")?;
     let mut pooling_dir = "1_Pooling".to_string();
     if let Some(modules) = &modules {
-        let list = modules
-            .as_array()
-            .ok_or_else(|| Error::model_invalid(format!("{}: expected a JSON list", folder.root().join("modules.json").display())))?;
+        let list = modules.as_array().ok_or_else(|| {
+            Error::model_invalid(format!(
+                "{}: expected a JSON list",
+                folder.root().join("modules.json").display()
+            ))
+        })?;
         for module in list {
             let kind = module.str_field("type").unwrap_or("");
             let path = module.str_field("path").unwrap_or("");
@@ -65,7 +68,8 @@ pub(crate) fn read(folder: &ModelFolder) -> Result<FolderSettings> {
     }
     if let Some(tc) = folder.read_json("tokenizer_config.json")? {
         // Tokenizers without a limit store a huge sentinel (1e30): ignore those.
-        settings.tokenizer_max_length = tc.usize_field("model_max_length").filter(|&n| n <= 1 << 20);
+        settings.tokenizer_max_length =
+            tc.usize_field("model_max_length").filter(|&n| n <= 1 << 20);
     }
     if let Some(config) = folder.read_json("config.json")? {
         settings.max_position_embeddings = config.usize_field("max_position_embeddings");
@@ -86,9 +90,14 @@ fn parse_pooling(config: &Value) -> Result<Pooling> {
         ("pooling_mode_weightedmean_tokens", None),
     ];
     if !config.is_object() {
-        return Err(Error::model_invalid("invalid pooling config: expected a JSON object"));
+        return Err(Error::model_invalid(
+            "invalid pooling config: expected a JSON object",
+        ));
     }
-    let on: Vec<&(&str, Option<Pooling>)> = MODES.iter().filter(|(key, _)| config.bool_field(key) == Some(true)).collect();
+    let on: Vec<&(&str, Option<Pooling>)> = MODES
+        .iter()
+        .filter(|(key, _)| config.bool_field(key) == Some(true))
+        .collect();
     match on.as_slice() {
         [] => Err(Error::model_invalid(
             "invalid pooling config: no pooling mode is enabled (expected one of pooling_mode_mean_tokens, \
@@ -110,14 +119,23 @@ mod tests {
 
     #[test]
     fn pooling_modes() {
-        assert_eq!(parse_pooling(&json!({"pooling_mode_mean_tokens": true})).unwrap(), Pooling::Mean);
         assert_eq!(
-            parse_pooling(&json!({"pooling_mode_lasttoken": true, "pooling_mode_mean_tokens": false})).unwrap(),
+            parse_pooling(&json!({"pooling_mode_mean_tokens": true})).unwrap(),
+            Pooling::Mean
+        );
+        assert_eq!(
+            parse_pooling(
+                &json!({"pooling_mode_lasttoken": true, "pooling_mode_mean_tokens": false})
+            )
+            .unwrap(),
             Pooling::LastToken
         );
         let none = parse_pooling(&json!({"pooling_mode_mean_tokens": false})).unwrap_err();
         assert!(none.message().contains("no pooling mode"));
-        let two = parse_pooling(&json!({"pooling_mode_mean_tokens": true, "pooling_mode_cls_token": true})).unwrap_err();
+        let two = parse_pooling(
+            &json!({"pooling_mode_mean_tokens": true, "pooling_mode_cls_token": true}),
+        )
+        .unwrap_err();
         assert!(two.message().contains("several"));
         assert!(parse_pooling(&json!([1, 2])).is_err());
     }

@@ -127,26 +127,48 @@ impl Embedder {
         if max_length == 0 {
             return Err(Error::invalid("max_length must be at least 1"));
         }
-        let max_length = settings.max_position_embeddings.map_or(max_length, |limit| max_length.min(limit));
+        let max_length = settings
+            .max_position_embeddings
+            .map_or(max_length, |limit| max_length.min(limit));
         let (pad_id, pad_left) = padding_of(&tokenizer);
         tokenizer
-            .with_truncation(Some(TruncationParams { max_length, ..Default::default() }))
+            .with_truncation(Some(TruncationParams {
+                max_length,
+                ..Default::default()
+            }))
             .map_err(|e| Error::new(ErrorKind::Tokenizer, format!("cannot set truncation: {e}")))?;
         tokenizer.with_padding(None);
 
-        let prompt_name = options.prompt_name.clone().or(settings.default_prompt_name.clone());
+        let prompt_name = options
+            .prompt_name
+            .clone()
+            .or(settings.default_prompt_name.clone());
         let prompt = match prompt_name {
             None => None,
             Some(name) => Some(settings.prompts.get(&name).cloned().ok_or_else(|| {
                 Error::invalid(format!(
                     "prompt '{name}' is not defined by {}; defined prompts: {}",
-                    folder.root().join("config_sentence_transformers.json").display(),
-                    if settings.prompts.is_empty() { "none".to_string() } else { settings.prompts.keys().cloned().collect::<Vec<_>>().join(", ") }
+                    folder
+                        .root()
+                        .join("config_sentence_transformers.json")
+                        .display(),
+                    if settings.prompts.is_empty() {
+                        "none".to_string()
+                    } else {
+                        settings
+                            .prompts
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
                 ))
             })?),
         };
         if options.batch_token_budget == 0 || options.max_batch_size == 0 {
-            return Err(Error::invalid("batch_token_budget and max_batch_size must be at least 1"));
+            return Err(Error::invalid(
+                "batch_token_budget and max_batch_size must be at least 1",
+            ));
         }
 
         let session_config = SessionConfig {
@@ -167,7 +189,16 @@ impl Embedder {
                 ),
             ));
         }
-        let pooling = if pooled_output { None } else { Some(options.pooling.or(settings.pooling).unwrap_or(Pooling::Mean)) };
+        let pooling = if pooled_output {
+            None
+        } else {
+            Some(
+                options
+                    .pooling
+                    .or(settings.pooling)
+                    .unwrap_or(Pooling::Mean),
+            )
+        };
 
         let mut embedder = Self {
             pool,
@@ -180,7 +211,10 @@ impl Embedder {
                 max_length,
                 output_name,
                 prompt,
-                provider: ActiveProvider { name: String::new(), fallback_reason: None },
+                provider: ActiveProvider {
+                    name: String::new(),
+                    fallback_reason: None,
+                },
             },
             inputs,
             hidden: static_width.or(settings.hidden_size).unwrap_or(0),
@@ -201,7 +235,10 @@ impl Embedder {
             None => embedder.hidden,
             Some(0) => return Err(Error::invalid("output_dimension must be at least 1")),
             Some(d) if d > embedder.hidden => {
-                return Err(Error::invalid(format!("output_dimension {d} is larger than the model's {} dimensions", embedder.hidden)))
+                return Err(Error::invalid(format!(
+                    "output_dimension {d} is larger than the model's {} dimensions",
+                    embedder.hidden
+                )))
             }
             Some(d) => d,
         };
@@ -234,7 +271,12 @@ impl Embedder {
         if out.len() < needed {
             return Err(Error::new(
                 ErrorKind::BufferTooSmall,
-                format!("output buffer holds {} floats; {} texts x {} dimensions need {needed}", out.len(), texts.len(), self.dimension()),
+                format!(
+                    "output buffer holds {} floats; {} texts x {} dimensions need {needed}",
+                    out.len(),
+                    texts.len(),
+                    self.dimension()
+                ),
             ));
         }
         let encodings = self.tokenize(texts)?;
@@ -262,16 +304,32 @@ impl Embedder {
                 self.tokenizer
                     .encode(input.as_ref(), true)
                     .map(|encoding| encoding.get_ids().to_vec())
-                    .map_err(|e| Error::new(ErrorKind::Tokenizer, format!("cannot tokenize text {i}: {e}")))
+                    .map_err(|e| {
+                        Error::new(
+                            ErrorKind::Tokenizer,
+                            format!("cannot tokenize text {i}: {e}"),
+                        )
+                    })
             })
             .collect()
     }
 
     /// Run one batch (`rows` index `encodings`) and, when `out` is given, write each row's
     /// vector at its index. Returns the width of the graph output's last axis.
-    fn run_batch(&self, session: &mut Session, encodings: &[Vec<u32>], rows: &[usize], out: Option<&mut [f32]>) -> Result<usize> {
+    fn run_batch(
+        &self,
+        session: &mut Session,
+        encodings: &[Vec<u32>],
+        rows: &[usize],
+        out: Option<&mut [f32]>,
+    ) -> Result<usize> {
         let batch = rows.len();
-        let width = rows.iter().map(|&r| encodings[r].len()).max().unwrap_or(0).max(1);
+        let width = rows
+            .iter()
+            .map(|&r| encodings[r].len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let mut ids = vec![self.pad_id; batch * width];
         let mut mask = vec![0i64; batch * width];
         let mut positions = vec![0i64; batch * width];
@@ -287,7 +345,9 @@ impl Embedder {
         }
         let shape = [batch, width];
         let tensor = |data: Vec<i64>| -> Result<SessionInputValue<'static>> {
-            Ok(Tensor::from_array((shape, data)).map_err(|e| Error::runtime("creating an input tensor", e))?.into())
+            Ok(Tensor::from_array((shape, data))
+                .map_err(|e| Error::runtime("creating an input tensor", e))?
+                .into())
         };
         let mut feed: Vec<(Cow<str>, SessionInputValue)> = vec![("input_ids".into(), tensor(ids)?)];
         if self.inputs.attention_mask {
@@ -299,9 +359,9 @@ impl Embedder {
         if self.inputs.position_ids {
             feed.push(("position_ids".into(), tensor(positions)?));
         }
-        let outputs = session
-            .run(feed)
-            .map_err(|e| Error::runtime(format!("running {}", self.info.model_path.display()), e))?;
+        let outputs = session.run(feed).map_err(|e| {
+            Error::runtime(format!("running {}", self.info.model_path.display()), e)
+        })?;
         let value = &outputs[self.info.output_name.as_str()];
         let (out_shape, data) = extract_f32(value, &self.info.output_name)?;
         let hidden = *out_shape.last().unwrap_or(&0) as usize;
@@ -312,7 +372,11 @@ impl Embedder {
                 self.info.output_name,
                 self.info.model_path.display(),
                 out_shape,
-                if self.pooled_output { "[batch, dim]" } else { "[batch, tokens, dim]" }
+                if self.pooled_output {
+                    "[batch, dim]"
+                } else {
+                    "[batch, tokens, dim]"
+                }
             )));
         }
         let Some(out) = out else { return Ok(hidden) };
@@ -326,7 +390,13 @@ impl Embedder {
                 let rows_hidden = &data[b * seq * hidden..(b + 1) * seq * hidden];
                 let row_mask = &mask[b * width..(b + 1) * width];
                 let pooling = self.info.pooling.unwrap_or(Pooling::Mean);
-                pooling::pool(pooling, rows_hidden, &row_mask[..seq.min(width)], hidden, &mut pooled);
+                pooling::pool(
+                    pooling,
+                    rows_hidden,
+                    &row_mask[..seq.min(width)],
+                    hidden,
+                    &mut pooled,
+                );
             }
             let target = &mut out[r * dim..(r + 1) * dim];
             target.copy_from_slice(&pooled[..dim]);
@@ -341,17 +411,29 @@ impl Embedder {
 /// Pad id and side from `tokenizer.json`'s padding section (Qwen3-Embedding pads left).
 fn padding_of(tokenizer: &Tokenizer) -> (i64, bool) {
     match tokenizer.get_padding() {
-        Some(p) => (i64::from(p.pad_id), matches!(p.direction, PaddingDirection::Left)),
+        Some(p) => (
+            i64::from(p.pad_id),
+            matches!(p.direction, PaddingDirection::Left),
+        ),
         None => (0, false),
     }
 }
 
-const EMBED_INPUTS: [&str; 4] = ["input_ids", "attention_mask", "token_type_ids", "position_ids"];
+const EMBED_INPUTS: [&str; 4] = [
+    "input_ids",
+    "attention_mask",
+    "token_type_ids",
+    "position_ids",
+];
 
 fn graph_inputs(session: &Session, model: &Path) -> Result<GraphInputs> {
     let names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
     if let Some(other) = names.iter().find(|n| !EMBED_INPUTS.contains(n)) {
-        let hint = if other.starts_with("past_key_values") { " (this looks like a text-generation model)" } else { "" };
+        let hint = if other.starts_with("past_key_values") {
+            " (this looks like a text-generation model)"
+        } else {
+            ""
+        };
         return Err(Error::model_invalid(format!(
             "{} is not an embedding model: graph input '{other}' is not one of {}{hint}",
             model.display(),
@@ -379,14 +461,23 @@ fn graph_output(session: &Session, model: &Path) -> Result<(String, bool, Option
     let outputs = session.outputs();
     let float_rank = |dtype: &ValueType| -> Option<(usize, Option<usize>)> {
         match dtype {
-            ValueType::Tensor { ty: TensorElementType::Float32 | TensorElementType::Float16, shape, .. } => {
-                Some((shape.len(), shape.last().copied().filter(|&d| d > 0).map(|d| d as usize)))
-            }
+            ValueType::Tensor {
+                ty: TensorElementType::Float32 | TensorElementType::Float16,
+                shape,
+                ..
+            } => Some((
+                shape.len(),
+                shape.last().copied().filter(|&d| d > 0).map(|d| d as usize),
+            )),
             _ => None,
         }
     };
     let find = |name: &str, rank: usize| {
-        outputs.iter().find(|o| o.name() == name).and_then(|o| float_rank(o.dtype()).filter(|(r, _)| *r == rank).map(|(_, w)| w))
+        outputs.iter().find(|o| o.name() == name).and_then(|o| {
+            float_rank(o.dtype())
+                .filter(|(r, _)| *r == rank)
+                .map(|(_, w)| w)
+        })
     };
     if let Some(width) = find("sentence_embedding", 2) {
         return Ok(("sentence_embedding".into(), true, width));
@@ -403,9 +494,16 @@ fn graph_output(session: &Session, model: &Path) -> Result<(String, bool, Option
             model.display()
         )));
     }
-    let rank3: Vec<_> = outputs.iter().filter(|o| float_rank(o.dtype()).is_some_and(|(r, _)| r == 3)).collect();
+    let rank3: Vec<_> = outputs
+        .iter()
+        .filter(|o| float_rank(o.dtype()).is_some_and(|(r, _)| r == 3))
+        .collect();
     if let [only] = rank3.as_slice() {
-        return Ok((only.name().to_string(), false, float_rank(only.dtype()).and_then(|(_, w)| w)));
+        return Ok((
+            only.name().to_string(),
+            false,
+            float_rank(only.dtype()).and_then(|(_, w)| w),
+        ));
     }
     Err(Error::model_invalid(format!(
         "{} is not an embedding model: expected an output 'sentence_embedding' [batch, dim] or 'last_hidden_state' [batch, tokens, dim]; outputs: {}",
@@ -415,12 +513,20 @@ fn graph_output(session: &Session, model: &Path) -> Result<(String, bool, Option
 }
 
 /// Borrow or convert a float output (fp16 graphs) as f32.
-fn extract_f32<'a>(value: &'a ort::value::DynValue, name: &str) -> Result<(Vec<i64>, Cow<'a, [f32]>)> {
+fn extract_f32<'a>(
+    value: &'a ort::value::DynValue,
+    name: &str,
+) -> Result<(Vec<i64>, Cow<'a, [f32]>)> {
     if let Ok((shape, data)) = value.try_extract_tensor::<f32>() {
         return Ok((shape.to_vec(), Cow::Borrowed(data)));
     }
     if let Ok((shape, data)) = value.try_extract_tensor::<half::f16>() {
-        return Ok((shape.to_vec(), Cow::Owned(data.iter().map(|v| v.to_f32()).collect())));
+        return Ok((
+            shape.to_vec(),
+            Cow::Owned(data.iter().map(|v| v.to_f32()).collect()),
+        ));
     }
-    Err(Error::model_invalid(format!("output '{name}' is not a float32 or float16 tensor")))
+    Err(Error::model_invalid(format!(
+        "output '{name}' is not a float32 or float16 tensor"
+    )))
 }

@@ -36,7 +36,9 @@ impl FromStr for Pooling {
             "cls" | "clstoken" => Ok(Pooling::Cls),
             "lasttoken" | "last" => Ok(Pooling::LastToken),
             "max" | "maxtokens" => Ok(Pooling::Max),
-            _ => Err(Error::invalid(format!("unknown pooling '{s}': expected mean, cls, lasttoken or max"))),
+            _ => Err(Error::invalid(format!(
+                "unknown pooling '{s}': expected mean, cls, lasttoken or max"
+            ))),
         }
     }
 }
@@ -45,7 +47,13 @@ impl FromStr for Pooling {
 /// (1 = real token). Writes `dim` values into `out`.
 pub(crate) fn pool(pooling: Pooling, hidden: &[f32], mask: &[i64], dim: usize, out: &mut [f32]) {
     debug_assert_eq!(hidden.len(), mask.len() * dim);
-    let rows = || hidden.chunks_exact(dim).zip(mask).filter(|(_, &m)| m != 0).map(|(row, _)| row);
+    let rows = || {
+        hidden
+            .chunks_exact(dim)
+            .zip(mask)
+            .filter(|(_, &m)| m != 0)
+            .map(|(row, _)| row)
+    };
     match pooling {
         Pooling::Mean => {
             out.fill(0.0);

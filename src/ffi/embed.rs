@@ -60,7 +60,8 @@ pub struct ns_embedder_options {
     pub max_batch_size: u32,
 }
 
-const EMBEDDER_OPTIONS_V1: usize = offset_of!(ns_embedder_options, max_batch_size) + size_of::<u32>();
+const EMBEDDER_OPTIONS_V1: usize =
+    offset_of!(ns_embedder_options, max_batch_size) + size_of::<u32>();
 
 impl Default for ns_embedder_options {
     fn default() -> Self {
@@ -131,7 +132,12 @@ pub(crate) fn device_from(value: i32) -> FfiResult<Device> {
         NS_DEVICE_COREML => Device::CoreMl,
         NS_DEVICE_DIRECTML => Device::DirectMl,
         NS_DEVICE_CUDA => Device::Cuda,
-        other => return Err(fail(NS_ERR_INVALID_ARGUMENT, format!("device {other} is not one of the NS_DEVICE_* values"))),
+        other => {
+            return Err(fail(
+                NS_ERR_INVALID_ARGUMENT,
+                format!("device {other} is not one of the NS_DEVICE_* values"),
+            ))
+        }
     })
 }
 
@@ -144,8 +150,19 @@ pub(crate) fn cstring(text: &str) -> CString {
 /// against a newer header gets this library's fields (the rest zeroed) and struct_size
 /// set to what this library knows. Statuses: NS_ERR_NULL_POINTER, NS_ERR_STRUCT_SIZE.
 #[no_mangle]
-pub extern "C" fn ns_embedder_options_init(options: *mut ns_embedder_options, size: usize) -> ns_status {
-    guard(std::ptr::null_mut(), || init_versioned(options, size, ns_embedder_options::default(), EMBEDDER_OPTIONS_V1, "ns_embedder_options"))
+pub extern "C" fn ns_embedder_options_init(
+    options: *mut ns_embedder_options,
+    size: usize,
+) -> ns_status {
+    guard(std::ptr::null_mut(), || {
+        init_versioned(
+            options,
+            size,
+            ns_embedder_options::default(),
+            EMBEDDER_OPTIONS_V1,
+            "ns_embedder_options",
+        )
+    })
 }
 
 /// Load an embedding model. On success `*out` is a new embedder (free it with
@@ -158,11 +175,20 @@ pub extern "C" fn ns_embedder_options_init(options: *mut ns_embedder_options, si
 /// `error` (may be NULL) receives a copy of the status and message. Thread-safe; slow
 /// (loads the model): call it off the UI thread.
 #[no_mangle]
-pub extern "C" fn ns_embedder_new(options: *const ns_embedder_options, out: *mut *mut ns_embedder, error: *mut ns_error_detail) -> ns_status {
+pub extern "C" fn ns_embedder_new(
+    options: *const ns_embedder_options,
+    out: *mut *mut ns_embedder,
+    error: *mut ns_error_detail,
+) -> ns_status {
     guard(error, || {
         let out = non_null_mut(out, "out")?;
         *out = std::ptr::null_mut();
-        let o = read_versioned(options, ns_embedder_options::default(), EMBEDDER_OPTIONS_V1, "ns_embedder_options")?;
+        let o = read_versioned(
+            options,
+            ns_embedder_options::default(),
+            EMBEDDER_OPTIONS_V1,
+            "ns_embedder_options",
+        )?;
         let mut options = EmbedderOptions::new(req_str(o.model_path, "options.model_path")?);
         options.variant = opt_str(o.variant, "options.variant")?.map(str::to_string);
         options.device = device_from(o.device)?;
@@ -176,7 +202,12 @@ pub extern "C" fn ns_embedder_new(options: *const ns_embedder_options, out: *mut
             NS_POOLING_CLS => Some(Pooling::Cls),
             NS_POOLING_LAST_TOKEN => Some(Pooling::LastToken),
             NS_POOLING_MAX => Some(Pooling::Max),
-            other => return Err(fail(NS_ERR_INVALID_ARGUMENT, format!("pooling {other} is not one of the NS_POOLING_* values"))),
+            other => {
+                return Err(fail(
+                    NS_ERR_INVALID_ARGUMENT,
+                    format!("pooling {other} is not one of the NS_POOLING_* values"),
+                ))
+            }
         };
         options.normalize = o.normalize != 0;
         options.max_length = (o.max_length > 0).then_some(o.max_length as usize);
@@ -190,7 +221,11 @@ pub extern "C" fn ns_embedder_new(options: *const ns_embedder_options, out: *mut
         }
         let embedder = Embedder::new(options)?;
         let described = Described::new(&embedder.info().model_path, &embedder.info().provider);
-        let handle = Box::new(ns_embedder { magic: ns_embedder::MAGIC, embedder, described });
+        let handle = Box::new(ns_embedder {
+            magic: ns_embedder::MAGIC,
+            embedder,
+            described,
+        });
         *out = Box::into_raw(handle);
         Ok(())
     })
@@ -210,7 +245,10 @@ pub extern "C" fn ns_embedder_dimension(embedder: *const ns_embedder) -> usize {
 /// Describe what `embedder` detected and runs with. Set `info->struct_size` first.
 /// Statuses: NS_ERR_NULL_POINTER, NS_ERR_STRUCT_SIZE, NS_ERR_INVALID_ARGUMENT (freed handle).
 #[no_mangle]
-pub extern "C" fn ns_embedder_get_info(embedder: *const ns_embedder, info: *mut ns_embedder_info) -> ns_status {
+pub extern "C" fn ns_embedder_get_info(
+    embedder: *const ns_embedder,
+    info: *mut ns_embedder_info,
+) -> ns_status {
     guard(std::ptr::null_mut(), || {
         let handle = live(embedder, "embedder")?;
         let i = handle.embedder.info();
@@ -262,14 +300,18 @@ pub extern "C" fn ns_embed_batch(
             return Err(fail(NS_ERR_NULL_POINTER, "texts is NULL"));
         }
         if count == 0 {
-            return Err(fail(NS_ERR_INVALID_ARGUMENT, "count is 0: there are no texts to embed"));
+            return Err(fail(
+                NS_ERR_INVALID_ARGUMENT,
+                "count is 0: there are no texts to embed",
+            ));
         }
         if out.is_null() {
             return Err(fail(NS_ERR_NULL_POINTER, "out is NULL"));
         }
         // SAFETY: the caller passes `count` text pointers (and lengths when non-NULL).
         let pointers = unsafe { std::slice::from_raw_parts(texts, count) };
-        let sizes = (!lengths.is_null()).then(|| unsafe { std::slice::from_raw_parts(lengths, count) });
+        let sizes =
+            (!lengths.is_null()).then(|| unsafe { std::slice::from_raw_parts(lengths, count) });
         let mut strs: Vec<&str> = Vec::with_capacity(count);
         for (i, &ptr) in pointers.iter().enumerate() {
             let what = format!("texts[{i}]");
@@ -284,17 +326,25 @@ pub extern "C" fn ns_embed_batch(
                         }
                     } else {
                         // SAFETY: the caller's text holds lengths[i] bytes.
-                        utf8(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), sizes[i]) }, &what)?
+                        utf8(
+                            unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), sizes[i]) },
+                            &what,
+                        )?
                     }
                 }
             };
             strs.push(text);
         }
-        let needed = count.checked_mul(handle.embedder.dimension()).unwrap_or(usize::MAX);
+        let needed = count
+            .checked_mul(handle.embedder.dimension())
+            .unwrap_or(usize::MAX);
         if out_len < needed {
             return Err(fail(
                 NS_ERR_BUFFER_TOO_SMALL,
-                format!("out holds {out_len} floats; {count} texts x {} dimensions need {needed}", handle.embedder.dimension()),
+                format!(
+                    "out holds {out_len} floats; {count} texts x {} dimensions need {needed}",
+                    handle.embedder.dimension()
+                ),
             ));
         }
         // SAFETY: the caller's buffer holds out_len floats.

@@ -5,7 +5,10 @@ use std::mem::{offset_of, size_of};
 
 use super::embed::{cstring, device_from, NS_DEVICE_AUTO};
 use super::*;
-use crate::generate::{CancelHandle, ChatMessage, Flow, GenerateRequest, Generator, GeneratorOptions, Prompt, SamplingOptions, StopReason};
+use crate::generate::{
+    CancelHandle, ChatMessage, Flow, GenerateRequest, Generator, GeneratorOptions, Prompt,
+    SamplingOptions, StopReason,
+};
 
 /// How to load a generation model. Initialize with ns_generator_options_init.
 #[repr(C)]
@@ -31,7 +34,8 @@ pub struct ns_generator_options {
     pub reuse_prefix: i32,
 }
 
-const GENERATOR_OPTIONS_V1: usize = offset_of!(ns_generator_options, reuse_prefix) + size_of::<i32>();
+const GENERATOR_OPTIONS_V1: usize =
+    offset_of!(ns_generator_options, reuse_prefix) + size_of::<i32>();
 
 impl Default for ns_generator_options {
     fn default() -> Self {
@@ -72,7 +76,8 @@ pub const NS_STOP: i32 = 1;
 /// Receives generated text. `utf8` holds `len` bytes of whole UTF-8 characters, followed by
 /// a NUL; it is valid only during the call. Runs on the thread that called
 /// ns_generate_stream, never after it returns. Return NS_CONTINUE or NS_STOP.
-pub type ns_chunk_callback = Option<unsafe extern "C" fn(utf8: *const c_char, len: usize, user_data: *mut c_void) -> i32>;
+pub type ns_chunk_callback =
+    Option<unsafe extern "C" fn(utf8: *const c_char, len: usize, user_data: *mut c_void) -> i32>;
 
 /// A generation request. Initialize with ns_generate_request_init; give either `prompt`
 /// or `messages`.
@@ -117,7 +122,8 @@ pub struct ns_generate_request {
 }
 
 /// The first released layout ended after `cancel`: callers built against it keep working.
-const GENERATE_REQUEST_V1: usize = offset_of!(ns_generate_request, cancel) + size_of::<*const ns_cancel_token>();
+const GENERATE_REQUEST_V1: usize =
+    offset_of!(ns_generate_request, cancel) + size_of::<*const ns_cancel_token>();
 
 impl Default for ns_generate_request {
     fn default() -> Self {
@@ -239,8 +245,19 @@ impl Handle for ns_cancel_token {
 /// against a newer header gets this library's fields (the rest zeroed) and struct_size
 /// set to what this library knows. Statuses: NS_ERR_NULL_POINTER, NS_ERR_STRUCT_SIZE.
 #[no_mangle]
-pub extern "C" fn ns_generator_options_init(options: *mut ns_generator_options, size: usize) -> ns_status {
-    guard(std::ptr::null_mut(), || init_versioned(options, size, ns_generator_options::default(), GENERATOR_OPTIONS_V1, "ns_generator_options"))
+pub extern "C" fn ns_generator_options_init(
+    options: *mut ns_generator_options,
+    size: usize,
+) -> ns_status {
+    guard(std::ptr::null_mut(), || {
+        init_versioned(
+            options,
+            size,
+            ns_generator_options::default(),
+            GENERATOR_OPTIONS_V1,
+            "ns_generator_options",
+        )
+    })
 }
 
 /// Load a generation model. On success `*out` is a new generator (free it with
@@ -253,11 +270,20 @@ pub extern "C" fn ns_generator_options_init(options: *mut ns_generator_options, 
 /// NULL) receives a copy of the status and message. Thread-safe; slow: call it off the UI
 /// thread.
 #[no_mangle]
-pub extern "C" fn ns_generator_new(options: *const ns_generator_options, out: *mut *mut ns_generator, error: *mut ns_error_detail) -> ns_status {
+pub extern "C" fn ns_generator_new(
+    options: *const ns_generator_options,
+    out: *mut *mut ns_generator,
+    error: *mut ns_error_detail,
+) -> ns_status {
     guard(error, || {
         let out = non_null_mut(out, "out")?;
         *out = std::ptr::null_mut();
-        let o = read_versioned(options, ns_generator_options::default(), GENERATOR_OPTIONS_V1, "ns_generator_options")?;
+        let o = read_versioned(
+            options,
+            ns_generator_options::default(),
+            GENERATOR_OPTIONS_V1,
+            "ns_generator_options",
+        )?;
         let mut options = GeneratorOptions::new(req_str(o.model_path, "options.model_path")?);
         options.variant = opt_str(o.variant, "options.variant")?.map(str::to_string);
         options.device = device_from(o.device)?;
@@ -268,7 +294,11 @@ pub extern "C" fn ns_generator_new(options: *const ns_generator_options, out: *m
         options.reuse_prefix = o.reuse_prefix != 0;
         let generator = Generator::new(options)?;
         let described = Described::new(&generator.info().model_path, &generator.info().provider);
-        let handle = Box::new(ns_generator { magic: ns_generator::MAGIC, generator, described });
+        let handle = Box::new(ns_generator {
+            magic: ns_generator::MAGIC,
+            generator,
+            described,
+        });
         *out = Box::into_raw(handle);
         Ok(())
     })
@@ -276,7 +306,10 @@ pub extern "C" fn ns_generator_new(options: *const ns_generator_options, out: *m
 
 /// Describe what `generator` detected. Set `info->struct_size` first.
 #[no_mangle]
-pub extern "C" fn ns_generator_get_info(generator: *const ns_generator, info: *mut ns_generator_info) -> ns_status {
+pub extern "C" fn ns_generator_get_info(
+    generator: *const ns_generator,
+    info: *mut ns_generator_info,
+) -> ns_status {
     guard(std::ptr::null_mut(), || {
         let handle = live(generator, "generator")?;
         let i = handle.generator.info();
@@ -300,8 +333,19 @@ pub extern "C" fn ns_generator_get_info(generator: *const ns_generator, info: *m
 /// against a newer header gets this library's fields (the rest zeroed) and struct_size
 /// set to what this library knows. Statuses: NS_ERR_NULL_POINTER, NS_ERR_STRUCT_SIZE.
 #[no_mangle]
-pub extern "C" fn ns_generate_request_init(request: *mut ns_generate_request, size: usize) -> ns_status {
-    guard(std::ptr::null_mut(), || init_versioned(request, size, ns_generate_request::default(), GENERATE_REQUEST_V1, "ns_generate_request"))
+pub extern "C" fn ns_generate_request_init(
+    request: *mut ns_generate_request,
+    size: usize,
+) -> ns_status {
+    guard(std::ptr::null_mut(), || {
+        init_versioned(
+            request,
+            size,
+            ns_generate_request::default(),
+            GENERATE_REQUEST_V1,
+            "ns_generate_request",
+        )
+    })
 }
 
 /// Where the caller wants the generated token ids.
@@ -310,8 +354,15 @@ struct TokenOut {
     capacity: usize,
 }
 
-fn read_request(request: *const ns_generate_request) -> FfiResult<(GenerateRequest, Option<CancelHandle>, TokenOut)> {
-    let r = read_versioned(request, ns_generate_request::default(), GENERATE_REQUEST_V1, "ns_generate_request")?;
+fn read_request(
+    request: *const ns_generate_request,
+) -> FfiResult<(GenerateRequest, Option<CancelHandle>, TokenOut)> {
+    let r = read_versioned(
+        request,
+        ns_generate_request::default(),
+        GENERATE_REQUEST_V1,
+        "ns_generate_request",
+    )?;
     let prompt = match (r.prompt.is_null(), r.messages.is_null()) {
         (false, true) => Prompt::Text(req_str(r.prompt, "request.prompt")?.to_string()),
         (true, false) => {
@@ -329,8 +380,18 @@ fn read_request(request: *const ns_generate_request) -> FfiResult<(GenerateReque
             }
             Prompt::Chat(chat)
         }
-        (true, true) => return Err(fail(NS_ERR_NULL_POINTER, "request has neither a prompt nor messages")),
-        (false, false) => return Err(fail(NS_ERR_INVALID_ARGUMENT, "request has both a prompt and messages: give one")),
+        (true, true) => {
+            return Err(fail(
+                NS_ERR_NULL_POINTER,
+                "request has neither a prompt nor messages",
+            ))
+        }
+        (false, false) => {
+            return Err(fail(
+                NS_ERR_INVALID_ARGUMENT,
+                "request has both a prompt and messages: give one",
+            ))
+        }
     };
     let mut req = GenerateRequest::new(prompt);
     req.max_new_tokens = (r.max_new_tokens > 0).then_some(r.max_new_tokens as usize);
@@ -351,23 +412,46 @@ fn read_request(request: *const ns_generate_request) -> FfiResult<(GenerateReque
             seed: (r.seed != 0).then_some(r.seed),
             ..SamplingOptions::greedy()
         })),
-        other => return Err(fail(NS_ERR_INVALID_ARGUMENT, format!("request.sampling {other} is not one of the NS_SAMPLING_* values"))),
+        other => {
+            return Err(fail(
+                NS_ERR_INVALID_ARGUMENT,
+                format!("request.sampling {other} is not one of the NS_SAMPLING_* values"),
+            ))
+        }
     };
     if r.stop_count > 0 {
         if r.stop.is_null() {
-            return Err(fail(NS_ERR_NULL_POINTER, "request.stop is NULL but stop_count is not 0"));
+            return Err(fail(
+                NS_ERR_NULL_POINTER,
+                "request.stop is NULL but stop_count is not 0",
+            ));
         }
         // SAFETY: the caller passes stop_count strings.
         let stops = unsafe { std::slice::from_raw_parts(r.stop, r.stop_count) };
         for (i, &s) in stops.iter().enumerate() {
-            req.stop.push(req_str(s, &format!("request.stop[{i}]"))?.to_string());
+            req.stop
+                .push(req_str(s, &format!("request.stop[{i}]"))?.to_string());
         }
     }
-    let cancel = if r.cancel.is_null() { None } else { Some(live(r.cancel, "request.cancel")?.handle.clone()) };
+    let cancel = if r.cancel.is_null() {
+        None
+    } else {
+        Some(live(r.cancel, "request.cancel")?.handle.clone())
+    };
     if r.token_ids_out.is_null() && r.token_ids_capacity > 0 {
-        return Err(fail(NS_ERR_NULL_POINTER, "request.token_ids_out is NULL but token_ids_capacity is not 0"));
+        return Err(fail(
+            NS_ERR_NULL_POINTER,
+            "request.token_ids_out is NULL but token_ids_capacity is not 0",
+        ));
     }
-    Ok((req, cancel, TokenOut { ptr: r.token_ids_out, capacity: r.token_ids_capacity }))
+    Ok((
+        req,
+        cancel,
+        TokenOut {
+            ptr: r.token_ids_out,
+            capacity: r.token_ids_capacity,
+        },
+    ))
 }
 
 /// Generate text for `request`, calling `on_chunk` with each piece as it is produced.
@@ -403,15 +487,24 @@ pub extern "C" fn ns_generate_stream(
         let handle = live(generator, "generator")?;
         if !stats.is_null() {
             // Zeroed first, so that a call failing before it starts reports stop_reason 0.
-            write_versioned(stats, ns_generation_stats::default(), GENERATION_STATS_V1, "ns_generation_stats")?;
+            write_versioned(
+                stats,
+                ns_generation_stats::default(),
+                GENERATION_STATS_V1,
+                "ns_generation_stats",
+            )?;
         }
         let (request, cancel, token_out) = read_request(request)?;
         let mut callback_panicked = false;
         let mut forward = |chunk: &str| -> Flow {
-            let Some(callback) = on_chunk else { return Flow::Continue };
+            let Some(callback) = on_chunk else {
+                return Flow::Continue;
+            };
             let text = cstring(chunk);
             // SAFETY: a C callback given by the caller; text outlives the call.
-            let verdict = std::panic::catch_unwind(|| unsafe { callback(text.as_ptr(), chunk.len(), user_data) });
+            let verdict = std::panic::catch_unwind(|| unsafe {
+                callback(text.as_ptr(), chunk.len(), user_data)
+            });
             match verdict {
                 Ok(NS_CONTINUE) => Flow::Continue,
                 Ok(_) => Flow::Stop,
@@ -421,7 +514,9 @@ pub extern "C" fn ns_generate_stream(
                 }
             }
         };
-        let result = handle.generator.generate(&request, cancel.as_ref(), &mut forward)?;
+        let result = handle
+            .generator
+            .generate(&request, cancel.as_ref(), &mut forward)?;
         let n = result.tokens.len().min(token_out.capacity);
         if n > 0 {
             // SAFETY: the caller's buffer holds token_ids_capacity entries.
@@ -454,7 +549,10 @@ pub extern "C" fn ns_generate_stream(
         if result.stop_reason == StopReason::Cancelled {
             return Err(fail(
                 NS_ERR_CANCELLED,
-                format!("generation cancelled after {} tokens", result.stats.generated_tokens),
+                format!(
+                    "generation cancelled after {} tokens",
+                    result.stats.generated_tokens
+                ),
             ));
         }
         Ok(())
@@ -473,7 +571,10 @@ pub extern "C" fn ns_generator_free(generator: *mut ns_generator) {
 pub extern "C" fn ns_cancel_token_new(out: *mut *mut ns_cancel_token) -> ns_status {
     guard(std::ptr::null_mut(), || {
         let out = non_null_mut(out, "out")?;
-        *out = Box::into_raw(Box::new(ns_cancel_token { magic: ns_cancel_token::MAGIC, handle: CancelHandle::new() }));
+        *out = Box::into_raw(Box::new(ns_cancel_token {
+            magic: ns_cancel_token::MAGIC,
+            handle: CancelHandle::new(),
+        }));
         Ok(())
     })
 }

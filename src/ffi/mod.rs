@@ -108,14 +108,20 @@ pub(crate) struct FfiError {
 
 impl From<Error> for FfiError {
     fn from(e: Error) -> Self {
-        Self { status: status_of(e.kind()), message: e.message().to_string() }
+        Self {
+            status: status_of(e.kind()),
+            message: e.message().to_string(),
+        }
     }
 }
 
 pub(crate) type FfiResult<T = ()> = Result<T, FfiError>;
 
 pub(crate) fn fail(status: ns_status, message: impl Into<String>) -> FfiError {
-    FfiError { status, message: message.into() }
+    FfiError {
+        status,
+        message: message.into(),
+    }
 }
 
 fn set_last_error(message: &str) {
@@ -133,7 +139,10 @@ pub(crate) fn guard(detail: *mut ns_error_detail, body: impl FnOnce() -> FfiResu
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        Err(fail(NS_ERR_INTERNAL, format!("internal error (please report): {what}")))
+        Err(fail(
+            NS_ERR_INTERNAL,
+            format!("internal error (please report): {what}"),
+        ))
     });
     let (status, message) = match outcome {
         Ok(()) => (NS_OK, String::new()),
@@ -186,7 +195,13 @@ pub(crate) fn req_str<'a>(ptr: *const c_char, what: &str) -> FfiResult<&'a str> 
 
 pub(crate) fn utf8<'a>(bytes: &'a [u8], what: &str) -> FfiResult<&'a str> {
     std::str::from_utf8(bytes).map_err(|e| {
-        fail(NS_ERR_INVALID_UTF8, format!("{what} is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()))
+        fail(
+            NS_ERR_INVALID_UTF8,
+            format!(
+                "{what} is not valid UTF-8 (invalid byte at offset {})",
+                e.valid_up_to()
+            ),
+        )
     })
 }
 
@@ -194,13 +209,21 @@ pub(crate) fn utf8<'a>(bytes: &'a [u8], what: &str) -> FfiResult<&'a str> {
 /// are copied over `defaults`, the rest keep their defaults.
 ///
 /// `min_size` is the size of the first released version of the struct.
-pub(crate) fn read_versioned<T: Copy>(ptr: *const T, defaults: T, min_size: usize, what: &str) -> FfiResult<T> {
+pub(crate) fn read_versioned<T: Copy>(
+    ptr: *const T,
+    defaults: T,
+    min_size: usize,
+    what: &str,
+) -> FfiResult<T> {
     let caller = non_null(ptr, what)?;
     // SAFETY: every versioned struct starts with `uint32_t struct_size`.
     let size = unsafe { *(caller as *const T as *const u32) } as usize;
     let ours = std::mem::size_of::<T>();
     if size == 0 {
-        return Err(fail(NS_ERR_STRUCT_SIZE, format!("{what}.struct_size is 0: call its _init function first")));
+        return Err(fail(
+            NS_ERR_STRUCT_SIZE,
+            format!("{what}.struct_size is 0: call its _init function first"),
+        ));
     }
     if size < min_size || size > ours {
         return Err(fail(
@@ -210,14 +233,26 @@ pub(crate) fn read_versioned<T: Copy>(ptr: *const T, defaults: T, min_size: usiz
     }
     let mut out = defaults;
     // SAFETY: `size` bytes are readable in the caller's struct and fit in `out`.
-    unsafe { std::ptr::copy_nonoverlapping(caller as *const T as *const u8, &mut out as *mut T as *mut u8, size) };
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            caller as *const T as *const u8,
+            &mut out as *mut T as *mut u8,
+            size,
+        )
+    };
     Ok(out)
 }
 
 /// Fill a caller's options struct of `size` bytes with defaults: a caller built against an
 /// older header gets the fields it knows; one built against a newer header gets this
 /// library's fields, the rest zeroed, and struct_size set to the size this library knows.
-pub(crate) fn init_versioned<T: Copy>(ptr: *mut T, size: usize, defaults: T, min_size: usize, what: &str) -> FfiResult {
+pub(crate) fn init_versioned<T: Copy>(
+    ptr: *mut T,
+    size: usize,
+    defaults: T,
+    min_size: usize,
+    what: &str,
+) -> FfiResult {
     let caller = non_null_mut(ptr, what)?;
     let ours = std::mem::size_of::<T>();
     if size < min_size {
@@ -237,7 +272,12 @@ pub(crate) fn init_versioned<T: Copy>(ptr: *mut T, size: usize, defaults: T, min
 /// Write an info struct to a caller whose struct may be older (smaller) or newer (larger)
 /// than ours: the bytes both know are written, bytes only a newer caller knows are zeroed,
 /// and struct_size is set to the number of bytes the library filled.
-pub(crate) fn write_versioned<T: Copy>(ptr: *mut T, value: T, min_size: usize, what: &str) -> FfiResult {
+pub(crate) fn write_versioned<T: Copy>(
+    ptr: *mut T,
+    value: T,
+    min_size: usize,
+    what: &str,
+) -> FfiResult {
     let caller = non_null_mut(ptr, what)?;
     // SAFETY: every versioned struct starts with `uint32_t struct_size`.
     let size = unsafe { *(caller as *mut T as *const u32) } as usize;
@@ -263,7 +303,10 @@ pub(crate) fn write_versioned<T: Copy>(ptr: *mut T, value: T, min_size: usize, w
 pub(crate) fn live<'a, T: Handle>(ptr: *const T, what: &str) -> FfiResult<&'a T> {
     let handle = non_null(ptr, what)?;
     if handle.magic() != T::MAGIC {
-        return Err(fail(NS_ERR_INVALID_ARGUMENT, format!("{what} is not a live handle (already freed, or not a {what})")));
+        return Err(fail(
+            NS_ERR_INVALID_ARGUMENT,
+            format!("{what} is not a live handle (already freed, or not a {what})"),
+        ));
     }
     Ok(handle)
 }
@@ -313,7 +356,9 @@ impl Described {
         self.provider.as_ptr()
     }
     pub fn fallback_reason(&self) -> *const c_char {
-        self.fallback_reason.as_ref().map_or(std::ptr::null(), |s| s.as_ptr())
+        self.fallback_reason
+            .as_ref()
+            .map_or(std::ptr::null(), |s| s.as_ptr())
     }
 }
 
@@ -361,14 +406,18 @@ pub extern "C" fn ns_status_string(status: ns_status) -> *const c_char {
 /// call. Thread-safe (each thread has its own).
 #[no_mangle]
 pub extern "C" fn ns_last_error_message() -> *const c_char {
-    LAST_ERROR.try_with(|e| e.borrow().as_ptr()).unwrap_or(c"".as_ptr())
+    LAST_ERROR
+        .try_with(|e| e.borrow().as_ptr())
+        .unwrap_or(c"".as_ptr())
 }
 
 /// Test hook: panics inside the library and returns what every entry point returns then,
 /// NS_ERR_INTERNAL, proving that no panic crosses the C boundary.
 #[no_mangle]
 pub extern "C" fn ns_debug_trigger_panic() -> ns_status {
-    guard(std::ptr::null_mut(), || panic!("ns_debug_trigger_panic was called"))
+    guard(std::ptr::null_mut(), || {
+        panic!("ns_debug_trigger_panic was called")
+    })
 }
 
 #[cfg(test)]
@@ -389,19 +438,41 @@ mod tests {
         a: u32,
     }
     const V1: usize = std::mem::size_of::<OptionsV1>();
-    const DEFAULTS: OptionsV2 = OptionsV2 { struct_size: 16, a: 0, b: 77 };
+    const DEFAULTS: OptionsV2 = OptionsV2 {
+        struct_size: 16,
+        a: 0,
+        b: 77,
+    };
 
     #[test]
     fn older_smaller_struct_keeps_working() {
-        let old = OptionsV1 { struct_size: V1 as u32, a: 5 };
-        let read = read_versioned(&old as *const OptionsV1 as *const OptionsV2, DEFAULTS, V1, "options").ok().unwrap();
-        assert_eq!((read.a, read.b), (5, 77), "fields the old caller does not know keep their defaults");
+        let old = OptionsV1 {
+            struct_size: V1 as u32,
+            a: 5,
+        };
+        let read = read_versioned(
+            &old as *const OptionsV1 as *const OptionsV2,
+            DEFAULTS,
+            V1,
+            "options",
+        )
+        .ok()
+        .unwrap();
+        assert_eq!(
+            (read.a, read.b),
+            (5, 77),
+            "fields the old caller does not know keep their defaults"
+        );
     }
 
     #[test]
     fn unknown_sizes_are_rejected() {
         for size in [0u32, 4, 24] {
-            let v = OptionsV2 { struct_size: size, a: 1, b: 2 };
+            let v = OptionsV2 {
+                struct_size: size,
+                a: 1,
+                b: 2,
+            };
             let err = read_versioned(&v, DEFAULTS, V1, "options").err().unwrap();
             assert_eq!(err.status, NS_ERR_STRUCT_SIZE);
             assert!(err.message.contains("struct_size"));
@@ -410,10 +481,34 @@ mod tests {
 
     #[test]
     fn info_written_only_up_to_the_callers_size() {
-        let mut old = [OptionsV1 { struct_size: V1 as u32, a: 0 }, OptionsV1 { struct_size: 999, a: 999 }];
-        write_versioned(old.as_mut_ptr() as *mut OptionsV2, OptionsV2 { struct_size: 16, a: 9, b: 9 }, V1, "info").ok().unwrap();
+        let mut old = [
+            OptionsV1 {
+                struct_size: V1 as u32,
+                a: 0,
+            },
+            OptionsV1 {
+                struct_size: 999,
+                a: 999,
+            },
+        ];
+        write_versioned(
+            old.as_mut_ptr() as *mut OptionsV2,
+            OptionsV2 {
+                struct_size: 16,
+                a: 9,
+                b: 9,
+            },
+            V1,
+            "info",
+        )
+        .ok()
+        .unwrap();
         assert_eq!((old[0].struct_size, old[0].a), (V1 as u32, 9));
-        assert_eq!((old[1].struct_size, old[1].a), (999, 999), "wrote past the caller's struct");
+        assert_eq!(
+            (old[1].struct_size, old[1].a),
+            (999, 999),
+            "wrote past the caller's struct"
+        );
     }
 
     #[test]
@@ -421,18 +516,38 @@ mod tests {
         // A caller with a 24-byte struct (one field more than this library knows).
         let mut newer = [0xAAu8; 24];
         newer[..4].copy_from_slice(&24u32.to_ne_bytes());
-        write_versioned(newer.as_mut_ptr() as *mut OptionsV2, OptionsV2 { struct_size: 16, a: 9, b: 9 }, V1, "info").ok().unwrap();
-        assert_eq!(u32::from_ne_bytes(newer[..4].try_into().unwrap()), 16, "struct_size tells what was filled");
+        write_versioned(
+            newer.as_mut_ptr() as *mut OptionsV2,
+            OptionsV2 {
+                struct_size: 16,
+                a: 9,
+                b: 9,
+            },
+            V1,
+            "info",
+        )
+        .ok()
+        .unwrap();
+        assert_eq!(
+            u32::from_ne_bytes(newer[..4].try_into().unwrap()),
+            16,
+            "struct_size tells what was filled"
+        );
         assert_eq!(u32::from_ne_bytes(newer[4..8].try_into().unwrap()), 9);
         assert_eq!(&newer[16..], &[0; 8], "unknown fields are zeroed");
     }
 
     #[test]
     fn error_detail_is_cut_at_a_character_boundary() {
-        let mut detail = ns_error_detail { status: 0, message: [1; NS_ERROR_DETAIL_CAPACITY] };
+        let mut detail = ns_error_detail {
+            status: 0,
+            message: [1; NS_ERROR_DETAIL_CAPACITY],
+        };
         let long = "é".repeat(NS_ERROR_DETAIL_CAPACITY);
         write_detail(&mut detail, NS_ERR_IO, &long);
-        let text = unsafe { CStr::from_ptr(detail.message.as_ptr()) }.to_str().expect("valid UTF-8");
+        let text = unsafe { CStr::from_ptr(detail.message.as_ptr()) }
+            .to_str()
+            .expect("valid UTF-8");
         assert_eq!(text.len(), NS_ERROR_DETAIL_CAPACITY - 2);
         assert_eq!(detail.status, NS_ERR_IO);
     }

@@ -20,15 +20,30 @@ pub struct ns_runtime_options {
     pub onnxruntime_path: *const c_char,
 }
 
-const RUNTIME_OPTIONS_V1: usize = offset_of!(ns_runtime_options, onnxruntime_path) + std::mem::size_of::<*const c_char>();
+const RUNTIME_OPTIONS_V1: usize =
+    offset_of!(ns_runtime_options, onnxruntime_path) + std::mem::size_of::<*const c_char>();
 
 /// Fill `options` with defaults and set its struct_size. Pass sizeof(*options) as `size`: a
 /// caller built against an older (smaller) header gets the fields it knows, one built
 /// against a newer header gets this library's fields (the rest zeroed) and struct_size
 /// set to what this library knows. Statuses: NS_ERR_NULL_POINTER, NS_ERR_STRUCT_SIZE.
 #[no_mangle]
-pub extern "C" fn ns_runtime_options_init(options: *mut ns_runtime_options, size: usize) -> ns_status {
-    guard(std::ptr::null_mut(), || init_versioned(options, size, ns_runtime_options { struct_size: std::mem::size_of::<ns_runtime_options>() as u32, onnxruntime_path: std::ptr::null() }, RUNTIME_OPTIONS_V1, "ns_runtime_options"))
+pub extern "C" fn ns_runtime_options_init(
+    options: *mut ns_runtime_options,
+    size: usize,
+) -> ns_status {
+    guard(std::ptr::null_mut(), || {
+        init_versioned(
+            options,
+            size,
+            ns_runtime_options {
+                struct_size: std::mem::size_of::<ns_runtime_options>() as u32,
+                onnxruntime_path: std::ptr::null(),
+            },
+            RUNTIME_OPTIONS_V1,
+            "ns_runtime_options",
+        )
+    })
 }
 
 /// Apply process-wide settings and load ONNX Runtime now (instead of at the first model
@@ -41,10 +56,15 @@ pub extern "C" fn ns_runtime_options_init(options: *mut ns_runtime_options, size
 #[no_mangle]
 pub extern "C" fn ns_runtime_init(options: *const ns_runtime_options) -> ns_status {
     guard(std::ptr::null_mut(), || {
-        let defaults = ns_runtime_options { struct_size: 0, onnxruntime_path: std::ptr::null() };
+        let defaults = ns_runtime_options {
+            struct_size: 0,
+            onnxruntime_path: std::ptr::null(),
+        };
         let o = read_versioned(options, defaults, RUNTIME_OPTIONS_V1, "ns_runtime_options")?;
         let path = opt_str(o.onnxruntime_path, "onnxruntime_path")?.filter(|p| !p.is_empty());
-        runtime::configure(RuntimeOptions { library_path: path.map(PathBuf::from) })?;
+        runtime::configure(RuntimeOptions {
+            library_path: path.map(PathBuf::from),
+        })?;
         runtime::runtime_info()?;
         Ok(())
     })
@@ -65,11 +85,21 @@ pub extern "C" fn ns_runtime_version(buffer: *mut c_char, capacity: usize) -> ns
 /// Copy `text` and a NUL into a caller's buffer of `capacity` bytes.
 pub(crate) fn copy_out(text: &str, buffer: &mut c_char, capacity: usize) -> FfiResult {
     if text.len() + 1 > capacity {
-        return Err(fail(NS_ERR_BUFFER_TOO_SMALL, format!("buffer holds {capacity} bytes; {} are needed", text.len() + 1)));
+        return Err(fail(
+            NS_ERR_BUFFER_TOO_SMALL,
+            format!(
+                "buffer holds {capacity} bytes; {} are needed",
+                text.len() + 1
+            ),
+        ));
     }
     // SAFETY: the caller's buffer holds `capacity` bytes (documented contract).
     unsafe {
-        std::ptr::copy_nonoverlapping(text.as_ptr(), (buffer as *mut c_char).cast::<u8>(), text.len());
+        std::ptr::copy_nonoverlapping(
+            text.as_ptr(),
+            (buffer as *mut c_char).cast::<u8>(),
+            text.len(),
+        );
         *(buffer as *mut c_char).add(text.len()) = 0;
     }
     Ok(())
@@ -84,7 +114,9 @@ pub const NS_LOG_DEBUG: i32 = 4;
 /// Receives a log message (UTF-8, NUL-terminated, valid only during the call) with its
 /// NS_LOG_* level. Called on whichever thread logs, possibly several at once, and possibly
 /// from inside other nodespace calls: it must be thread-safe and must not call nodespace.
-pub type ns_log_callback = Option<unsafe extern "C" fn(level: i32, message: *const c_char, user_data: *mut std::ffi::c_void)>;
+pub type ns_log_callback = Option<
+    unsafe extern "C" fn(level: i32, message: *const c_char, user_data: *mut std::ffi::c_void),
+>;
 
 struct CallbackContext(*mut std::ffi::c_void);
 // SAFETY: the caller promises (documented) that the callback and its user data may be used
@@ -96,7 +128,11 @@ unsafe impl Sync for CallbackContext {}
 /// own log, up to `max_level` (NS_LOG_*), to `callback`; NULL removes it. May be called at
 /// any time; thread-safe. Statuses: NS_ERR_INVALID_ARGUMENT for an unknown level.
 #[no_mangle]
-pub extern "C" fn ns_set_log_callback(callback: ns_log_callback, user_data: *mut std::ffi::c_void, max_level: i32) -> ns_status {
+pub extern "C" fn ns_set_log_callback(
+    callback: ns_log_callback,
+    user_data: *mut std::ffi::c_void,
+    max_level: i32,
+) -> ns_status {
     use crate::log::{set_logger, Level};
     guard(std::ptr::null_mut(), || {
         let level = match max_level {
@@ -104,7 +140,12 @@ pub extern "C" fn ns_set_log_callback(callback: ns_log_callback, user_data: *mut
             NS_LOG_WARN => Level::Warn,
             NS_LOG_INFO => Level::Info,
             NS_LOG_DEBUG => Level::Debug,
-            other => return Err(fail(NS_ERR_INVALID_ARGUMENT, format!("max_level {other} is not one of the NS_LOG_* values"))),
+            other => {
+                return Err(fail(
+                    NS_ERR_INVALID_ARGUMENT,
+                    format!("max_level {other} is not one of the NS_LOG_* values"),
+                ))
+            }
         };
         let Some(callback) = callback else {
             set_logger(None, level);

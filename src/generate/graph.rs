@@ -36,20 +36,34 @@ impl DecoderGraph {
         let names: Vec<&str> = inputs.iter().map(|i| i.name()).collect();
         let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
         let not_decoder = |why: String| {
-            Error::model_invalid(format!("{} is not a decoder model with a KV cache: {why}", model.display()))
+            Error::model_invalid(format!(
+                "{} is not a decoder model with a KV cache: {why}",
+                model.display()
+            ))
         };
         if !names.contains(&"input_ids") {
-            return Err(not_decoder(format!("it has no 'input_ids' input (inputs: {})", names.join(", "))));
+            return Err(not_decoder(format!(
+                "it has no 'input_ids' input (inputs: {})",
+                names.join(", ")
+            )));
         }
         if !outputs.contains(&"logits") {
-            let hint = if outputs.iter().any(|o| *o == "last_hidden_state" || *o == "sentence_embedding") {
+            let hint = if outputs
+                .iter()
+                .any(|o| *o == "last_hidden_state" || *o == "sentence_embedding")
+            {
                 " (this looks like an embedding model)"
             } else {
                 ""
             };
-            return Err(not_decoder(format!("it has no 'logits' output (outputs: {}){hint}", outputs.join(", "))));
+            return Err(not_decoder(format!(
+                "it has no 'logits' output (outputs: {}){hint}",
+                outputs.join(", ")
+            )));
         }
-        let layers = (0..).take_while(|i| names.contains(&format!("past_key_values.{i}.key").as_str())).count();
+        let layers = (0..)
+            .take_while(|i| names.contains(&format!("past_key_values.{i}.key").as_str()))
+            .count();
         if layers == 0 {
             return Err(not_decoder("it has no 'past_key_values.0.key' input; export it with past key values (e.g. Optimum's text-generation-with-past)".into()));
         }
@@ -65,24 +79,48 @@ impl DecoderGraph {
                 }
             }
         }
-        let past = inputs.iter().find(|i| i.name() == "past_key_values.0.key").expect("checked above");
+        let past = inputs
+            .iter()
+            .find(|i| i.name() == "past_key_values.0.key")
+            .expect("checked above");
         let (kv_f16, dims) = match past.dtype() {
-            ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } => (false, shape.to_vec()),
-            ValueType::Tensor { ty: TensorElementType::Float16, shape, .. } => (true, shape.to_vec()),
-            other => return Err(not_decoder(format!("past_key_values.0.key has type {other}; expected float32 or float16"))),
+            ValueType::Tensor {
+                ty: TensorElementType::Float32,
+                shape,
+                ..
+            } => (false, shape.to_vec()),
+            ValueType::Tensor {
+                ty: TensorElementType::Float16,
+                shape,
+                ..
+            } => (true, shape.to_vec()),
+            other => {
+                return Err(not_decoder(format!(
+                    "past_key_values.0.key has type {other}; expected float32 or float16"
+                )))
+            }
         };
         if dims.len() != 4 {
-            return Err(not_decoder(format!("past_key_values.0.key has rank {}; expected [batch, kv_heads, past, head_dim]", dims.len())));
+            return Err(not_decoder(format!(
+                "past_key_values.0.key has rank {}; expected [batch, kv_heads, past, head_dim]",
+                dims.len()
+            )));
         }
         let heads = config.and_then(|c| c.usize_field("num_attention_heads"));
         let kv_heads = positive(dims[1])
             .or_else(|| config.and_then(|c| c.usize_field("num_key_value_heads")))
             .or(heads)
-            .ok_or_else(|| not_decoder("the number of KV heads is neither in the graph nor in config.json".into()))?;
+            .ok_or_else(|| {
+                not_decoder(
+                    "the number of KV heads is neither in the graph nor in config.json".into(),
+                )
+            })?;
         let head_dim = positive(dims[3])
             .or_else(|| config.and_then(|c| c.usize_field("head_dim")))
             .or_else(|| Some(config?.usize_field("hidden_size")? / heads?))
-            .ok_or_else(|| not_decoder("the head size is neither in the graph nor in config.json".into()))?;
+            .ok_or_else(|| {
+                not_decoder("the head size is neither in the graph nor in config.json".into())
+            })?;
         let model_type = config.and_then(|c| c.str_field("model_type")).unwrap_or("");
         Ok(Self {
             layers,
@@ -112,7 +150,10 @@ pub(crate) struct KvCache {
 
 impl KvCache {
     pub fn new() -> Self {
-        Self { values: Vec::new(), tokens: Vec::new() }
+        Self {
+            values: Vec::new(),
+            tokens: Vec::new(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -137,17 +178,27 @@ impl KvCache {
         let total = self.len();
         let heads = graph.kv_heads;
         let row = graph.head_dim;
-        let cut = |data: &[f32]| -> Vec<f32> { data.chunks_exact(total * row).flat_map(|head| head[..keep * row].iter().copied()).collect() };
+        let cut = |data: &[f32]| -> Vec<f32> {
+            data.chunks_exact(total * row)
+                .flat_map(|head| head[..keep * row].iter().copied())
+                .collect()
+        };
         let shape = vec![1usize, heads, keep, row];
         let mut values = Vec::with_capacity(self.values.len());
         for value in &self.values {
             let kept: DynValue = if graph.kv_f16 {
-                let (_, data) = value.try_extract_tensor::<half::f16>().map_err(|e| Error::runtime("reading the KV cache", e))?;
-                let data: Vec<half::f16> =
-                    data.chunks_exact(total * row).flat_map(|head| head[..keep * row].iter().copied()).collect();
+                let (_, data) = value
+                    .try_extract_tensor::<half::f16>()
+                    .map_err(|e| Error::runtime("reading the KV cache", e))?;
+                let data: Vec<half::f16> = data
+                    .chunks_exact(total * row)
+                    .flat_map(|head| head[..keep * row].iter().copied())
+                    .collect();
                 Tensor::from_array((shape.clone(), data)).map(|t| t.into_dyn())
             } else {
-                let (_, data) = value.try_extract_tensor::<f32>().map_err(|e| Error::runtime("reading the KV cache", e))?;
+                let (_, data) = value
+                    .try_extract_tensor::<f32>()
+                    .map_err(|e| Error::runtime("reading the KV cache", e))?;
                 Tensor::from_array((shape.clone(), cut(data))).map(|t| t.into_dyn())
             }
             .map_err(|e| Error::runtime("copying the KV cache", e))?;
@@ -167,24 +218,42 @@ pub(crate) enum Step {
 }
 
 /// Run `ids` through the graph after the tokens in `cache`, updating it.
-pub(crate) fn forward(session: &mut Session, graph: &DecoderGraph, ids: &[u32], cache: &mut KvCache, run: &RunOptions) -> Result<Step> {
+pub(crate) fn forward(
+    session: &mut Session,
+    graph: &DecoderGraph,
+    ids: &[u32],
+    cache: &mut KvCache,
+    run: &RunOptions,
+) -> Result<Step> {
     let n = ids.len();
     let past = cache.len();
     let total = past + n;
     let int_tensor = |shape: Vec<usize>, data: Vec<i64>| -> Result<SessionInputValue<'static>> {
-        Ok(Tensor::from_array((shape, data)).map_err(|e| Error::runtime("creating an input tensor", e))?.into())
+        Ok(Tensor::from_array((shape, data))
+            .map_err(|e| Error::runtime("creating an input tensor", e))?
+            .into())
     };
     let mut feed: Vec<(Cow<str>, SessionInputValue)> = Vec::with_capacity(4 + 2 * graph.layers);
-    feed.push(("input_ids".into(), int_tensor(vec![1, n], ids.iter().map(|&t| i64::from(t)).collect())?));
+    feed.push((
+        "input_ids".into(),
+        int_tensor(vec![1, n], ids.iter().map(|&t| i64::from(t)).collect())?,
+    ));
     if graph.attention_mask {
-        feed.push(("attention_mask".into(), int_tensor(vec![1, total], vec![1; total])?));
+        feed.push((
+            "attention_mask".into(),
+            int_tensor(vec![1, total], vec![1; total])?,
+        ));
     }
     if graph.position_ids {
         let start = graph.position_offset + past as i64;
-        feed.push(("position_ids".into(), int_tensor(vec![1, n], (start..start + n as i64).collect())?));
+        feed.push((
+            "position_ids".into(),
+            int_tensor(vec![1, n], (start..start + n as i64).collect())?,
+        ));
     }
     if graph.use_cache_branch {
-        let flag = Tensor::from_array((vec![1usize], vec![past > 0])).map_err(|e| Error::runtime("creating use_cache_branch", e))?;
+        let flag = Tensor::from_array((vec![1usize], vec![past > 0]))
+            .map_err(|e| Error::runtime("creating use_cache_branch", e))?;
         feed.push(("use_cache_branch".into(), flag.into()));
     }
     if graph.num_logits_to_keep {
@@ -211,12 +280,20 @@ pub(crate) fn forward(session: &mut Session, graph: &DecoderGraph, ids: &[u32], 
             return Err(Error::runtime("running the decoder", e));
         }
     };
-    let logits = last_logits(outputs.get("logits").ok_or_else(|| Error::internal("graph returned no logits"))?)?;
+    let logits = last_logits(
+        outputs
+            .get("logits")
+            .ok_or_else(|| Error::internal("graph returned no logits"))?,
+    )?;
     let mut values = Vec::with_capacity(2 * graph.layers);
     for layer in 0..graph.layers {
         for part in ["key", "value"] {
             let name = format!("present.{layer}.{part}");
-            values.push(outputs.remove(name.as_str()).ok_or_else(|| Error::internal(format!("graph returned no {name}")))?);
+            values.push(
+                outputs
+                    .remove(name.as_str())
+                    .ok_or_else(|| Error::internal(format!("graph returned no {name}")))?,
+            );
         }
     }
     cache.values = values;
@@ -241,7 +318,10 @@ fn last_logits(value: &DynValue) -> Result<Vec<f32>> {
     let row = |shape: &[i64], len: usize| -> Result<std::ops::Range<usize>> {
         let vocab = *shape.last().unwrap_or(&0) as usize;
         if shape.len() != 3 || vocab == 0 || len < vocab {
-            return Err(Error::new(ErrorKind::ModelInvalid, format!("logits have shape {shape:?}; expected [1, tokens, vocab]")));
+            return Err(Error::new(
+                ErrorKind::ModelInvalid,
+                format!("logits have shape {shape:?}; expected [1, tokens, vocab]"),
+            ));
         }
         Ok(len - vocab..len)
     };

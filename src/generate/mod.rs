@@ -48,7 +48,15 @@ pub struct GeneratorOptions {
 
 impl GeneratorOptions {
     pub fn new(model_dir: impl Into<PathBuf>) -> Self {
-        Self { model_dir: model_dir.into(), variant: None, device: Device::Auto, intra_threads: None, max_sessions: 2, reuse_prefix: true, prefill_chunk: 512 }
+        Self {
+            model_dir: model_dir.into(),
+            variant: None,
+            device: Device::Auto,
+            intra_threads: None,
+            max_sessions: 2,
+            reuse_prefix: true,
+            prefill_chunk: 512,
+        }
     }
 }
 
@@ -75,7 +83,12 @@ pub struct GenerateRequest {
 
 impl GenerateRequest {
     pub fn new(prompt: Prompt) -> Self {
-        Self { prompt, max_new_tokens: None, sampling: None, stop: Vec::new() }
+        Self {
+            prompt,
+            max_new_tokens: None,
+            sampling: None,
+            stop: Vec::new(),
+        }
     }
 }
 
@@ -189,7 +202,11 @@ struct RunGuard<'a> {
 
 impl Drop for RunGuard<'_> {
     fn drop(&mut self) {
-        self.handle.0.runs.lock().retain(|r| !Arc::ptr_eq(r, &self.run));
+        self.handle
+            .0
+            .runs
+            .lock()
+            .retain(|r| !Arc::ptr_eq(r, &self.run));
     }
 }
 
@@ -248,10 +265,18 @@ impl Generator {
         pool.put(first);
         let graph = graph?;
 
-        let eos_token_ids = eos_ids(generation_config.as_ref(), config.as_ref(), tokenizer_config.as_ref(), &tokenizer);
+        let eos_token_ids = eos_ids(
+            generation_config.as_ref(),
+            config.as_ref(),
+            tokenizer_config.as_ref(),
+            &tokenizer,
+        );
         let context_length = config
             .as_ref()
-            .and_then(|c| c.usize_field("max_position_embeddings").or_else(|| c.usize_field("n_positions")))
+            .and_then(|c| {
+                c.usize_field("max_position_embeddings")
+                    .or_else(|| c.usize_field("n_positions"))
+            })
             .unwrap_or(2048);
         let defaults = defaults_from(generation_config.as_ref());
         let info = GeneratorInfo {
@@ -269,7 +294,16 @@ impl Generator {
         if options.prefill_chunk == 0 {
             return Err(Error::invalid("prefill_chunk must be at least 1"));
         }
-        Ok(Self { pool, tokenizer, graph, template, defaults, info, prefix, prefill_chunk: options.prefill_chunk })
+        Ok(Self {
+            pool,
+            tokenizer,
+            graph,
+            template,
+            defaults,
+            info,
+            prefix,
+            prefill_chunk: options.prefill_chunk,
+        })
     }
 
     pub fn info(&self) -> &GeneratorInfo {
@@ -286,7 +320,12 @@ impl Generator {
         let encoding = self
             .tokenizer
             .encode(text.as_str(), add_special)
-            .map_err(|e| Error::new(ErrorKind::Tokenizer, format!("cannot tokenize the prompt: {e}")))?;
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Tokenizer,
+                    format!("cannot tokenize the prompt: {e}"),
+                )
+            })?;
         Ok(encoding.get_ids().to_vec())
     }
 
@@ -316,9 +355,14 @@ impl Generator {
         on_chunk: &mut dyn FnMut(&str) -> Flow,
     ) -> Result<GenerationResult> {
         let start = Instant::now();
-        let sampling = request.sampling.clone().unwrap_or_else(|| self.defaults.sampling.clone());
+        let sampling = request
+            .sampling
+            .clone()
+            .unwrap_or_else(|| self.defaults.sampling.clone());
         sampling.validate()?;
-        let max_new_tokens = request.max_new_tokens.unwrap_or(self.defaults.max_new_tokens);
+        let max_new_tokens = request
+            .max_new_tokens
+            .unwrap_or(self.defaults.max_new_tokens);
         let prompt_tokens = self.prompt_tokens(&request.prompt)?;
         if prompt_tokens.is_empty() {
             return Err(Error::invalid("the prompt is empty: it has no tokens"));
@@ -341,14 +385,18 @@ impl Generator {
             prompt_tokens: prompt_tokens.clone(),
             tokens: Vec::new(),
             stop_reason: StopReason::MaxTokens,
-            stats: GenerationStats { prompt_tokens: prompt_tokens.len(), ..Default::default() },
+            stats: GenerationStats {
+                prompt_tokens: prompt_tokens.len(),
+                ..Default::default()
+            },
         };
         if cancel.is_cancelled() {
             result.stop_reason = StopReason::Cancelled;
             result.stats.total_ms = ms(start);
             return Ok(result);
         }
-        let run = Arc::new(RunOptions::new().map_err(|e| Error::runtime("creating run options", e))?);
+        let run =
+            Arc::new(RunOptions::new().map_err(|e| Error::runtime("creating run options", e))?);
         let _watch = cancel.watch(run.clone());
 
         let mut session = self.pool.acquire()?;
@@ -371,13 +419,14 @@ impl Generator {
                 result.stop_reason = StopReason::ContextFull;
                 break;
             }
-            let mut logits = match self.prefill_and_step(&mut session, &input, &mut cache, &run, cancel)? {
-                Step::Logits(logits) => logits,
-                Step::Cancelled => {
-                    result.stop_reason = StopReason::Cancelled;
-                    break;
-                }
-            };
+            let mut logits =
+                match self.prefill_and_step(&mut session, &input, &mut cache, &run, cancel)? {
+                    Step::Logits(logits) => logits,
+                    Step::Cancelled => {
+                        result.stop_reason = StopReason::Cancelled;
+                        break;
+                    }
+                };
             let token = sampler.sample(&mut logits);
             if first_token_at.is_none() {
                 first_token_at = Some(Instant::now());
@@ -403,7 +452,10 @@ impl Generator {
                 break;
             }
         }
-        if !matches!(result.stop_reason, StopReason::StopString | StopReason::Cancelled) {
+        if !matches!(
+            result.stop_reason,
+            StopReason::StopString | StopReason::Cancelled
+        ) {
             // Release what was held back: a partial character or a partial stop string.
             let tail = detok.finish()?;
             let mut rest = stops.push(&tail).emit;
@@ -439,7 +491,14 @@ impl Generator {
 
 impl Generator {
     /// Run `input` (a prompt, or one new token) and return the last position's logits.
-    fn prefill_and_step(&self, session: &mut ort::session::Session, input: &[u32], cache: &mut KvCache, run: &RunOptions, cancel: &CancelHandle) -> Result<Step> {
+    fn prefill_and_step(
+        &self,
+        session: &mut ort::session::Session,
+        input: &[u32],
+        cache: &mut KvCache,
+        run: &RunOptions,
+        cancel: &CancelHandle,
+    ) -> Result<Step> {
         let mut chunks = input.chunks(self.prefill_chunk).peekable();
         while let Some(chunk) = chunks.next() {
             if cancel.is_cancelled() {
@@ -457,9 +516,17 @@ impl Generator {
     /// with `prompt` (leaving at least one prompt token to run, for its logits); an empty
     /// cache when nothing is shared or reuse is off.
     fn reusable_cache(&self, prompt: &[u32]) -> Result<KvCache> {
-        let Some(cached) = self.prefix.as_ref().and_then(|slot| slot.lock().take()) else { return Ok(KvCache::new()) };
+        let Some(cached) = self.prefix.as_ref().and_then(|slot| slot.lock().take()) else {
+            return Ok(KvCache::new());
+        };
         let mut cache = cached;
-        let shared = cache.tokens.iter().zip(prompt).take_while(|(a, b)| a == b).count().min(prompt.len() - 1);
+        let shared = cache
+            .tokens
+            .iter()
+            .zip(prompt)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(prompt.len() - 1);
         cache.truncate(&self.graph, shared)?;
         Ok(cache)
     }
@@ -471,11 +538,20 @@ fn ms(since: Instant) -> f64 {
 
 /// End-of-sequence ids: `generation_config.json` (an id or a list), else `config.json`,
 /// else the tokenizer's `eos_token`.
-fn eos_ids(generation: Option<&Json>, config: Option<&Json>, tokenizer_config: Option<&Json>, tokenizer: &Tokenizer) -> Vec<u32> {
+fn eos_ids(
+    generation: Option<&Json>,
+    config: Option<&Json>,
+    tokenizer_config: Option<&Json>,
+    tokenizer: &Tokenizer,
+) -> Vec<u32> {
     let ids = |v: Option<&Json>| -> Vec<u32> {
         match v {
             Some(Json::Number(n)) => n.as_u64().map(|n| vec![n as u32]).unwrap_or_default(),
-            Some(Json::Array(list)) => list.iter().filter_map(Json::as_u64).map(|n| n as u32).collect(),
+            Some(Json::Array(list)) => list
+                .iter()
+                .filter_map(Json::as_u64)
+                .map(|n| n as u32)
+                .collect(),
             _ => Vec::new(),
         }
     };
@@ -496,7 +572,12 @@ fn eos_ids(generation: Option<&Json>, config: Option<&Json>, tokenizer_config: O
 
 fn defaults_from(generation: Option<&Json>) -> Defaults {
     let mut sampling = SamplingOptions::greedy();
-    let float = |key: &str| generation.and_then(|g| g.get(key)).and_then(Json::as_f64).map(|v| v as f32);
+    let float = |key: &str| {
+        generation
+            .and_then(|g| g.get(key))
+            .and_then(Json::as_f64)
+            .map(|v| v as f32)
+    };
     if generation.and_then(|g| g.bool_field("do_sample")) == Some(true) {
         sampling.temperature = float("temperature").unwrap_or(1.0);
         sampling.top_k = generation.and_then(|g| g.usize_field("top_k")).unwrap_or(0);
@@ -504,6 +585,11 @@ fn defaults_from(generation: Option<&Json>) -> Defaults {
         sampling.min_p = float("min_p").unwrap_or(0.0);
     }
     sampling.repetition_penalty = float("repetition_penalty").unwrap_or(1.0);
-    let max_new_tokens = generation.and_then(|g| g.usize_field("max_new_tokens")).unwrap_or(256);
-    Defaults { sampling, max_new_tokens }
+    let max_new_tokens = generation
+        .and_then(|g| g.usize_field("max_new_tokens"))
+        .unwrap_or(256);
+    Defaults {
+        sampling,
+        max_new_tokens,
+    }
 }

@@ -53,15 +53,47 @@ impl SamplingOptions {
             if v.is_finite() && ok {
                 Ok(())
             } else {
-                Err(Error::invalid(format!("{name} = {v} is invalid: expected {expected}")))
+                Err(Error::invalid(format!(
+                    "{name} = {v} is invalid: expected {expected}"
+                )))
             }
         };
-        check("temperature", self.temperature, self.temperature >= 0.0 && self.temperature <= 100.0, "a number from 0 (greedy) to 100")?;
-        check("top_p", self.top_p, self.top_p > 0.0 && self.top_p <= 1.0, "a number in (0, 1]")?;
-        check("min_p", self.min_p, (0.0..=1.0).contains(&self.min_p), "a number in [0, 1]")?;
-        check("repetition_penalty", self.repetition_penalty, self.repetition_penalty > 0.0 && self.repetition_penalty <= 100.0, "a number in (0, 100]")?;
-        check("presence_penalty", self.presence_penalty, self.presence_penalty.abs() <= 100.0, "a number in [-100, 100]")?;
-        check("frequency_penalty", self.frequency_penalty, self.frequency_penalty.abs() <= 100.0, "a number in [-100, 100]")?;
+        check(
+            "temperature",
+            self.temperature,
+            self.temperature >= 0.0 && self.temperature <= 100.0,
+            "a number from 0 (greedy) to 100",
+        )?;
+        check(
+            "top_p",
+            self.top_p,
+            self.top_p > 0.0 && self.top_p <= 1.0,
+            "a number in (0, 1]",
+        )?;
+        check(
+            "min_p",
+            self.min_p,
+            (0.0..=1.0).contains(&self.min_p),
+            "a number in [0, 1]",
+        )?;
+        check(
+            "repetition_penalty",
+            self.repetition_penalty,
+            self.repetition_penalty > 0.0 && self.repetition_penalty <= 100.0,
+            "a number in (0, 100]",
+        )?;
+        check(
+            "presence_penalty",
+            self.presence_penalty,
+            self.presence_penalty.abs() <= 100.0,
+            "a number in [-100, 100]",
+        )?;
+        check(
+            "frequency_penalty",
+            self.frequency_penalty,
+            self.frequency_penalty.abs() <= 100.0,
+            "a number in [-100, 100]",
+        )?;
         Ok(())
     }
 }
@@ -90,7 +122,11 @@ impl Sampler {
     /// Pick the next token from `logits` (modified in place by the penalties).
     pub fn sample(&mut self, logits: &mut [f32]) -> u32 {
         self.apply_penalties(logits);
-        let token = if self.options.is_greedy() { argmax(logits) } else { self.sample_random(logits) };
+        let token = if self.options.is_greedy() {
+            argmax(logits)
+        } else {
+            self.sample_random(logits)
+        };
         *self.generated_counts.entry(token).or_default() += 1;
         self.seen.insert(token);
         token
@@ -101,7 +137,11 @@ impl Sampler {
         if o.repetition_penalty != 1.0 {
             for &t in &self.seen {
                 if let Some(l) = logits.get_mut(t as usize) {
-                    *l = if *l > 0.0 { *l / o.repetition_penalty } else { *l * o.repetition_penalty };
+                    *l = if *l > 0.0 {
+                        *l / o.repetition_penalty
+                    } else {
+                        *l * o.repetition_penalty
+                    };
                 }
             }
         }
@@ -118,15 +158,29 @@ impl Sampler {
         let o = &self.options;
         let vocab = logits.len();
         // Candidates, most likely first: top-k bounds how many we ever sort.
-        let limit = if o.top_k > 0 { o.top_k.min(vocab) } else { vocab };
-        let mut take = if o.top_p < 1.0 || o.min_p > 0.0 { limit.min(64) } else { limit };
+        let limit = if o.top_k > 0 {
+            o.top_k.min(vocab)
+        } else {
+            vocab
+        };
+        let mut take = if o.top_p < 1.0 || o.min_p > 0.0 {
+            limit.min(64)
+        } else {
+            limit
+        };
         let max_logit = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let inv_t = 1.0 / o.temperature;
         // Softmax denominator over the whole vocabulary, so that top-p sees true probabilities.
-        let total: f64 = logits.iter().map(|&l| (((l - max_logit) * inv_t) as f64).exp()).sum();
+        let total: f64 = logits
+            .iter()
+            .map(|&l| (((l - max_logit) * inv_t) as f64).exp())
+            .sum();
         loop {
             let candidates = top_indices(logits, take);
-            let probs: Vec<f64> = candidates.iter().map(|&i| (((logits[i] - max_logit) * inv_t) as f64).exp() / total).collect();
+            let probs: Vec<f64> = candidates
+                .iter()
+                .map(|&i| (((logits[i] - max_logit) * inv_t) as f64).exp() / total)
+                .collect();
             let mut keep = candidates.len();
             if o.min_p > 0.0 {
                 let floor = probs[0] * o.min_p as f64;
@@ -192,7 +246,9 @@ fn top_indices(logits: &[f32], k: usize) -> Vec<usize> {
 fn fresh_seed() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
     nanos ^ COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
 }
 
@@ -231,19 +287,37 @@ mod tests {
     #[test]
     fn same_seed_same_tokens() {
         let logits: Vec<f32> = (0..500).map(|i| ((i * 37) % 101) as f32 / 10.0).collect();
-        let opts = SamplingOptions { temperature: 1.0, top_p: 0.9, seed: Some(7), ..SamplingOptions::greedy() };
+        let opts = SamplingOptions {
+            temperature: 1.0,
+            top_p: 0.9,
+            seed: Some(7),
+            ..SamplingOptions::greedy()
+        };
         let draw = |o: &SamplingOptions| {
             let mut s = sampler(o.clone());
-            (0..50).map(|_| s.sample(&mut logits.clone())).collect::<Vec<_>>()
+            (0..50)
+                .map(|_| s.sample(&mut logits.clone()))
+                .collect::<Vec<_>>()
         };
         assert_eq!(draw(&opts), draw(&opts));
-        assert_ne!(draw(&opts), draw(&SamplingOptions { seed: Some(8), ..opts.clone() }));
+        assert_ne!(
+            draw(&opts),
+            draw(&SamplingOptions {
+                seed: Some(8),
+                ..opts.clone()
+            })
+        );
     }
 
     #[test]
     fn top_k_one_is_greedy() {
         let logits: Vec<f32> = (0..100).map(|i| (i % 17) as f32).collect();
-        let mut s = sampler(SamplingOptions { temperature: 5.0, top_k: 1, seed: Some(1), ..SamplingOptions::greedy() });
+        let mut s = sampler(SamplingOptions {
+            temperature: 5.0,
+            top_k: 1,
+            seed: Some(1),
+            ..SamplingOptions::greedy()
+        });
         for _ in 0..20 {
             assert_eq!(s.sample(&mut logits.clone()), argmax(&logits));
         }
@@ -254,16 +328,33 @@ mod tests {
         // Token 0 has ~0.88 of the mass; top_p 0.5 must always pick it.
         let mut logits = vec![0.0f32; 1000];
         logits[0] = 15.0;
-        let mut s = sampler(SamplingOptions { temperature: 1.0, top_p: 0.5, seed: Some(3), ..SamplingOptions::greedy() });
+        let mut s = sampler(SamplingOptions {
+            temperature: 1.0,
+            top_p: 0.5,
+            seed: Some(3),
+            ..SamplingOptions::greedy()
+        });
         for _ in 0..50 {
             assert_eq!(s.sample(&mut logits.clone()), 0);
         }
         // A flat distribution needs more than 64 candidates to reach p = 0.9: all are reachable.
         let flat = vec![1.0f32; 1000];
-        let mut s = sampler(SamplingOptions { temperature: 1.0, top_p: 0.9, seed: Some(4), ..SamplingOptions::greedy() });
-        let picks: std::collections::HashSet<u32> = (0..400).map(|_| s.sample(&mut flat.clone())).collect();
-        assert!(picks.iter().any(|&t| t >= 64), "nucleus was cut at the first 64 candidates");
-        assert!(picks.iter().all(|&t| t < 900), "picked outside the 0.9 nucleus");
+        let mut s = sampler(SamplingOptions {
+            temperature: 1.0,
+            top_p: 0.9,
+            seed: Some(4),
+            ..SamplingOptions::greedy()
+        });
+        let picks: std::collections::HashSet<u32> =
+            (0..400).map(|_| s.sample(&mut flat.clone())).collect();
+        assert!(
+            picks.iter().any(|&t| t >= 64),
+            "nucleus was cut at the first 64 candidates"
+        );
+        assert!(
+            picks.iter().all(|&t| t < 900),
+            "picked outside the 0.9 nucleus"
+        );
     }
 
     #[test]
@@ -271,7 +362,12 @@ mod tests {
         let mut logits = vec![-10.0f32; 300];
         logits[5] = 2.0;
         logits[9] = 1.9;
-        let mut s = sampler(SamplingOptions { temperature: 1.0, min_p: 0.5, seed: Some(5), ..SamplingOptions::greedy() });
+        let mut s = sampler(SamplingOptions {
+            temperature: 1.0,
+            min_p: 0.5,
+            seed: Some(5),
+            ..SamplingOptions::greedy()
+        });
         for _ in 0..50 {
             let t = s.sample(&mut logits.clone());
             assert!(t == 5 || t == 9);
@@ -280,9 +376,18 @@ mod tests {
 
     #[test]
     fn penalties_change_greedy_choice() {
-        let mut s = Sampler::new(SamplingOptions { repetition_penalty: 2.0, ..SamplingOptions::greedy() }, &[0]);
+        let mut s = Sampler::new(
+            SamplingOptions {
+                repetition_penalty: 2.0,
+                ..SamplingOptions::greedy()
+            },
+            &[0],
+        );
         assert_eq!(s.sample(&mut [3.0, 2.0]), 1);
-        let mut s = sampler(SamplingOptions { frequency_penalty: 5.0, ..SamplingOptions::greedy() });
+        let mut s = sampler(SamplingOptions {
+            frequency_penalty: 5.0,
+            ..SamplingOptions::greedy()
+        });
         assert_eq!(s.sample(&mut [3.0, 2.0]), 0);
         assert_eq!(s.sample(&mut [3.0, 2.0]), 1);
     }
@@ -290,11 +395,26 @@ mod tests {
     #[test]
     fn validation_rejects_nan_and_negative() {
         for bad in [
-            SamplingOptions { temperature: f32::NAN, ..SamplingOptions::greedy() },
-            SamplingOptions { temperature: -1.0, ..SamplingOptions::greedy() },
-            SamplingOptions { top_p: 0.0, ..SamplingOptions::greedy() },
-            SamplingOptions { min_p: 2.0, ..SamplingOptions::greedy() },
-            SamplingOptions { repetition_penalty: f32::INFINITY, ..SamplingOptions::greedy() },
+            SamplingOptions {
+                temperature: f32::NAN,
+                ..SamplingOptions::greedy()
+            },
+            SamplingOptions {
+                temperature: -1.0,
+                ..SamplingOptions::greedy()
+            },
+            SamplingOptions {
+                top_p: 0.0,
+                ..SamplingOptions::greedy()
+            },
+            SamplingOptions {
+                min_p: 2.0,
+                ..SamplingOptions::greedy()
+            },
+            SamplingOptions {
+                repetition_penalty: f32::INFINITY,
+                ..SamplingOptions::greedy()
+            },
         ] {
             assert!(bad.validate().is_err(), "{bad:?} accepted");
         }

@@ -21,11 +21,18 @@ pub(crate) struct Detokenizer<'a> {
 
 impl<'a> Detokenizer<'a> {
     pub fn new(tokenizer: &'a Tokenizer) -> Self {
-        Self { tokenizer, ids: Vec::new(), prefix: 0, read: 0 }
+        Self {
+            tokenizer,
+            ids: Vec::new(),
+            prefix: 0,
+            read: 0,
+        }
     }
 
     fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.tokenizer.decode(ids, true).map_err(|e| Error::new(ErrorKind::Tokenizer, format!("cannot decode tokens: {e}")))
+        self.tokenizer
+            .decode(ids, true)
+            .map_err(|e| Error::new(ErrorKind::Tokenizer, format!("cannot decode tokens: {e}")))
     }
 
     /// Add a token; returns the text it completes (possibly empty).
@@ -33,7 +40,8 @@ impl<'a> Detokenizer<'a> {
         self.ids.push(id);
         let before = self.decode(&self.ids[self.prefix..self.read])?;
         let after = self.decode(&self.ids[self.prefix..])?;
-        if after.len() > before.len() && after.starts_with(&before) && !after.ends_with('\u{FFFD}') {
+        if after.len() > before.len() && after.starts_with(&before) && !after.ends_with('\u{FFFD}')
+        {
             let new = after[before.len()..].to_string();
             self.prefix = self.read;
             self.read = self.ids.len();
@@ -49,7 +57,10 @@ impl<'a> Detokenizer<'a> {
         let after = self.decode(&self.ids[self.prefix..])?;
         self.prefix = self.ids.len();
         self.read = self.ids.len();
-        Ok(after.strip_prefix(before.as_str()).map(str::to_string).unwrap_or_default())
+        Ok(after
+            .strip_prefix(before.as_str())
+            .map(str::to_string)
+            .unwrap_or_default())
     }
 }
 
@@ -68,7 +79,11 @@ pub(crate) struct Filtered {
 
 impl StopFilter {
     pub fn new(stops: Vec<String>) -> Self {
-        Self { stops: stops.into_iter().filter(|s| !s.is_empty()).collect(), text: String::new(), emitted: 0 }
+        Self {
+            stops: stops.into_iter().filter(|s| !s.is_empty()).collect(),
+            text: String::new(),
+            emitted: 0,
+        }
     }
 
     pub fn push(&mut self, new: &str) -> Filtered {
@@ -78,19 +93,29 @@ impl StopFilter {
         let found = self
             .stops
             .iter()
-            .filter_map(|s| self.text[search_from..].find(s.as_str()).map(|at| search_from + at))
+            .filter_map(|s| {
+                self.text[search_from..]
+                    .find(s.as_str())
+                    .map(|at| search_from + at)
+            })
             .min();
         if let Some(at) = found {
             let emit = self.text[self.emitted..at].to_string();
             self.text.truncate(at);
             self.emitted = at;
-            return Filtered { emit, stopped: true };
+            return Filtered {
+                emit,
+                stopped: true,
+            };
         }
         let hold = self.held_suffix();
         let end = self.text.len() - hold;
         let emit = self.text[self.emitted..end].to_string();
         self.emitted = end;
-        Filtered { emit, stopped: false }
+        Filtered {
+            emit,
+            stopped: false,
+        }
     }
 
     /// Length of the longest suffix of the unemitted text that is a proper prefix of a stop string.
@@ -102,7 +127,10 @@ impl StopFilter {
                 if len <= longest {
                     break;
                 }
-                if pending.is_char_boundary(pending.len() - len) && stop.is_char_boundary(len) && pending.ends_with(&stop[..len]) {
+                if pending.is_char_boundary(pending.len() - len)
+                    && stop.is_char_boundary(len)
+                    && pending.ends_with(&stop[..len])
+                {
                     longest = len;
                     break;
                 }

@@ -18,7 +18,10 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Self { role: role.into(), content: content.into() }
+        Self {
+            role: role.into(),
+            content: content.into(),
+        }
     }
 }
 
@@ -36,7 +39,11 @@ pub struct ChatTemplate {
 fn token_text(config: Option<&Json>, key: &str) -> String {
     match config.and_then(|c| c.get(key)) {
         Some(Json::String(s)) => s.clone(),
-        Some(Json::Object(o)) => o.get("content").and_then(Json::as_str).unwrap_or_default().to_string(),
+        Some(Json::Object(o)) => o
+            .get("content")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_string(),
         _ => String::new(),
     }
 }
@@ -53,9 +60,15 @@ impl ChatTemplate {
         } else if let Some(json) = folder.read_json("chat_template.json")? {
             template_source(json.get("chat_template"))
         } else {
-            template_source(tokenizer_config.as_ref().and_then(|c| c.get("chat_template")))
+            template_source(
+                tokenizer_config
+                    .as_ref()
+                    .and_then(|c| c.get("chat_template")),
+            )
         };
-        let Some(source) = source else { return Ok(None) };
+        let Some(source) = source else {
+            return Ok(None);
+        };
         let cfg = tokenizer_config.as_ref();
         Self::from_source(
             source,
@@ -68,7 +81,13 @@ impl ChatTemplate {
     }
 
     /// A template from its Jinja source and the special tokens it may print.
-    pub fn from_source(source: String, bos_token: String, eos_token: String, pad_token: String, unk_token: String) -> Result<Self> {
+    pub fn from_source(
+        source: String,
+        bos_token: String,
+        eos_token: String,
+        pad_token: String,
+        unk_token: String,
+    ) -> Result<Self> {
         let mut env = Environment::new();
         env.set_trim_blocks(true);
         // Templates come from model files: bound the work one render may do (a real chat
@@ -76,18 +95,39 @@ impl ChatTemplate {
         env.set_fuel(Some(5_000_000));
         env.set_lstrip_blocks(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |message: String| -> std::result::Result<Value, minijinja::Error> {
-            Err(minijinja::Error::new(JinjaErrorKind::InvalidOperation, message))
+        env.add_function(
+            "raise_exception",
+            |message: String| -> std::result::Result<Value, minijinja::Error> {
+                Err(minijinja::Error::new(
+                    JinjaErrorKind::InvalidOperation,
+                    message,
+                ))
+            },
+        );
+        env.add_function("strftime_now", |format: String| {
+            Ok::<_, minijinja::Error>(strftime_now(&format))
         });
-        env.add_function("strftime_now", |format: String| Ok::<_, minijinja::Error>(strftime_now(&format)));
-        env.add_template_owned("chat", source)
-            .map_err(|e| Error::new(ErrorKind::Template, format!("the model's chat template does not parse: {e:#}")))?;
-        Ok(Self { env, bos_token, eos_token, pad_token, unk_token })
+        env.add_template_owned("chat", source).map_err(|e| {
+            Error::new(
+                ErrorKind::Template,
+                format!("the model's chat template does not parse: {e:#}"),
+            )
+        })?;
+        Ok(Self {
+            env,
+            bos_token,
+            eos_token,
+            pad_token,
+            unk_token,
+        })
     }
 
     /// Render `messages`; `add_generation_prompt` opens the assistant's turn.
     pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
-        let template = self.env.get_template("chat").map_err(|e| Error::internal(e.to_string()))?;
+        let template = self
+            .env
+            .get_template("chat")
+            .map_err(|e| Error::internal(e.to_string()))?;
         template
             .render(minijinja::context! {
                 messages => messages,
@@ -97,7 +137,15 @@ impl ChatTemplate {
                 pad_token => &self.pad_token,
                 unk_token => &self.unk_token,
             })
-            .map_err(|e| Error::new(ErrorKind::Template, format!("chat template failed: {}", e.detail().unwrap_or(&e.to_string()))))
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Template,
+                    format!(
+                        "chat template failed: {}",
+                        e.detail().unwrap_or(&e.to_string())
+                    ),
+                )
+            })
     }
 }
 
@@ -118,13 +166,36 @@ fn template_source(value: Option<&Json>) -> Option<String> {
 /// `strftime_now(format)`: the current UTC date and time, for templates that print the
 /// date in the system prompt (Llama 3). Supports the common `%` fields.
 fn strftime_now(format: &str) -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     format_time(secs, format)
 }
 
 fn format_time(secs: i64, format: &str) -> String {
-    const MONTHS: [&str; 12] = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
-    const DAYS: [&str; 7] = ["Thursday", "Friday", "Saturday", "Sunday", "Monday", "Tuesday", "Wednesday"];
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    const DAYS: [&str; 7] = [
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+    ];
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -176,7 +247,14 @@ mod tests {
     const CHATML: &str = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are helpful.<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
     fn template(source: &str) -> ChatTemplate {
-        ChatTemplate::from_source(source.into(), "<s>".into(), "</s>".into(), String::new(), String::new()).unwrap()
+        ChatTemplate::from_source(
+            source.into(),
+            "<s>".into(),
+            "</s>".into(),
+            String::new(),
+            String::new(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -184,15 +262,32 @@ mod tests {
         let t = template(CHATML);
         let out = t.render(&[ChatMessage::new("user", "Hi")], true).unwrap();
         assert_eq!(out, "<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
-        let out = t.render(&[ChatMessage::new("system", "S"), ChatMessage::new("user", "Hi")], false).unwrap();
-        assert_eq!(out, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n");
+        let out = t
+            .render(
+                &[
+                    ChatMessage::new("system", "S"),
+                    ChatMessage::new("user", "Hi"),
+                ],
+                false,
+            )
+            .unwrap();
+        assert_eq!(
+            out,
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+        );
     }
 
     #[test]
     fn helpers_hf_templates_use() {
         let t = template("{{ bos_token }}{% for m in messages %}{% if m.role not in ['user', 'assistant'] %}{{ raise_exception('bad role ' + m.role) }}{% endif %}{{ m.content.strip() | tojson }}{% endfor %}");
-        assert_eq!(t.render(&[ChatMessage::new("user", "  hi  ")], false).unwrap(), "<s>\"hi\"");
-        let err = t.render(&[ChatMessage::new("tool", "x")], false).unwrap_err();
+        assert_eq!(
+            t.render(&[ChatMessage::new("user", "  hi  ")], false)
+                .unwrap(),
+            "<s>\"hi\""
+        );
+        let err = t
+            .render(&[ChatMessage::new("tool", "x")], false)
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Template);
         assert!(err.message().contains("bad role tool"), "{}", err.message());
         let t = template("{{ strftime_now('%d %b %Y') }}");
@@ -201,13 +296,24 @@ mod tests {
 
     #[test]
     fn broken_template_is_a_template_error() {
-        let err = ChatTemplate::from_source("{% for %}".into(), String::new(), String::new(), String::new(), String::new()).err().unwrap();
+        let err = ChatTemplate::from_source(
+            "{% for %}".into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        )
+        .err()
+        .unwrap();
         assert_eq!(err.kind(), ErrorKind::Template);
     }
 
     #[test]
     fn dates() {
-        assert_eq!(format_time(0, "%Y-%m-%d %H:%M:%S %A"), "1970-01-01 00:00:00 Thursday");
+        assert_eq!(
+            format_time(0, "%Y-%m-%d %H:%M:%S %A"),
+            "1970-01-01 00:00:00 Thursday"
+        );
         assert_eq!(format_time(1_700_000_000, "%d %B %Y"), "14 November 2023");
     }
 }

@@ -14,7 +14,10 @@ pub fn tiny(name: &str) -> PathBuf {
 
 /// A real model under models/real, or `None` (with a loud notice) when it is not installed.
 pub fn real(name: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("NS_REAL_MODELS").map(PathBuf::from).unwrap_or_else(|| repo().join("models/real")).join(name);
+    let dir = std::env::var_os("NS_REAL_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("models/real"))
+        .join(name);
     if dir.is_dir() {
         Some(dir)
     } else {
@@ -23,7 +26,10 @@ pub fn real(name: &str) -> Option<PathBuf> {
             dir.display()
         );
         if std::env::var_os("NS_REQUIRE_REAL_MODELS").is_some() {
-            panic!("NS_REQUIRE_REAL_MODELS is set but {} is missing", dir.display());
+            panic!(
+                "NS_REQUIRE_REAL_MODELS is set but {} is missing",
+                dir.display()
+            );
         }
         None
     }
@@ -52,7 +58,10 @@ pub fn find_dev_onnxruntime() -> Option<PathBuf> {
         .map(|e| e.path().join("site-packages"))
         .collect();
     if let Ok(out) = std::process::Command::new("python3")
-        .args(["-c", "import onnxruntime, os; print(os.path.dirname(onnxruntime.__file__))"])
+        .args([
+            "-c",
+            "import onnxruntime, os; print(os.path.dirname(onnxruntime.__file__))",
+        ])
         .output()
     {
         let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -65,7 +74,9 @@ pub fn find_dev_onnxruntime() -> Option<PathBuf> {
         if let Ok(entries) = std::fs::read_dir(&capi) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with("libonnxruntime.so") || name.starts_with("libonnxruntime.") && name.ends_with(".dylib") {
+                if name.starts_with("libonnxruntime.so")
+                    || name.starts_with("libonnxruntime.") && name.ends_with(".dylib")
+                {
                     return Some(e.path());
                 }
             }
@@ -80,15 +91,27 @@ pub fn read_json(path: &Path) -> serde_json::Value {
 }
 
 pub fn floats(v: &serde_json::Value) -> Vec<f32> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
 }
 
 pub fn strings(v: &serde_json::Value) -> Vec<String> {
-    v.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
 }
 
 pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
     let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     dot / (na * nb)
@@ -96,12 +119,21 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "length differs");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// The process's peak resident memory in MB (Linux; None elsewhere).
 pub fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some(kb / 1024.0)
 }
