@@ -127,37 +127,20 @@ cases!(
     two_generations_at_once,
 );
 
-/// A scratch copy of a tiny model to damage.
-fn damaged_copy(model: &str, tag: &str, damage: impl FnOnce(&Path)) -> PathBuf {
-    let dst = std::env::temp_dir().join(format!("nodespace-c-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dst);
-    let status = Command::new("cp")
-        .arg("-r")
-        .arg(tiny(model))
-        .arg(&dst)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    damage(&dst);
-    dst
-}
-
 #[test]
 fn truncated_onnx() {
-    let dir = damaged_copy("embed-bert", "truncated", |d| {
-        let model = d.join("onnx/model.onnx");
-        let bytes = std::fs::read(&model).unwrap();
-        std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
-    });
-    case("truncated_onnx", Some(&dir));
+    let dir = ScratchModel::copy_of("embed-bert", "c-truncated");
+    let model = dir.join("onnx/model.onnx");
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
+    case("truncated_onnx", Some(&*dir));
 }
 
 #[test]
 fn garbage_tokenizer() {
-    let dir = damaged_copy("embed-bert", "tokenizer", |d| {
-        std::fs::write(d.join("tokenizer.json"), b"\x00garbage{").unwrap()
-    });
-    case("garbage_tokenizer", Some(&dir));
+    let dir = ScratchModel::copy_of("embed-bert", "c-tokenizer");
+    std::fs::write(dir.join("tokenizer.json"), b"\x00garbage{").unwrap();
+    case("garbage_tokenizer", Some(&*dir));
 }
 
 #[test]

@@ -274,30 +274,30 @@ fn model_folder_errors() {
         "should list available variants: {err}"
     );
 
-    let dir = scratch_copy("embed-bert", "garbage-tokenizer");
+    let dir = ScratchModel::copy_of("embed-bert", "garbage-tokenizer");
     std::fs::write(dir.join("tokenizer.json"), "{ not json").unwrap();
-    let err = Embedder::new(EmbedderOptions::new(&dir)).err().unwrap();
+    let err = Embedder::new(EmbedderOptions::new(&*dir)).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::Tokenizer);
     assert!(err.message().contains("tokenizer.json"), "{err}");
 
-    let dir = scratch_copy("embed-bert", "bad-pooling");
+    let dir = ScratchModel::copy_of("embed-bert", "bad-pooling");
     std::fs::write(
         dir.join("1_Pooling/config.json"),
         r#"{"pooling_mode_mean_tokens": true, "pooling_mode_cls_token": true}"#,
     )
     .unwrap();
-    let err = Embedder::new(EmbedderOptions::new(&dir)).err().unwrap();
+    let err = Embedder::new(EmbedderOptions::new(&*dir)).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::ModelInvalid);
     assert!(
         err.message().contains("1_Pooling") && err.message().contains("several"),
         "{err}"
     );
 
-    let dir = scratch_copy("embed-bert", "truncated-onnx");
+    let dir = ScratchModel::copy_of("embed-bert", "truncated-onnx");
     let model = dir.join("onnx/model.onnx");
     let bytes = std::fs::read(&model).unwrap();
     std::fs::write(&model, &bytes[..bytes.len() / 3]).unwrap();
-    let err = Embedder::new(EmbedderOptions::new(&dir)).err().unwrap();
+    let err = Embedder::new(EmbedderOptions::new(&*dir)).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::ModelInvalid, "{err}");
     assert!(err.message().contains("model.onnx"), "{err}");
 }
@@ -309,28 +309,7 @@ fn generation_model_is_rejected() {
     if !dir.exists() {
         panic!("models/tiny/gen-llama is missing: run models/make_tiny_decoders.py");
     }
-    let err = Embedder::new(EmbedderOptions::new(&dir)).err().unwrap();
+    let err = Embedder::new(EmbedderOptions::new(&*dir)).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::ModelInvalid);
     assert!(err.message().contains("not an embedding model"), "{err}");
-}
-
-/// A writable copy of a tiny model folder, to damage.
-fn scratch_copy(name: &str, tag: &str) -> std::path::PathBuf {
-    let dst = std::env::temp_dir().join(format!("nodespace-test-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dst);
-    copy_dir(&tiny(name), &dst);
-    dst
-}
-
-fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for entry in std::fs::read_dir(src).unwrap() {
-        let entry = entry.unwrap();
-        let target = dst.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }

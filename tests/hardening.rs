@@ -271,29 +271,14 @@ fn inputs_far_beyond_the_limits() {
     eprintln!("limits: peak RSS {:.0} MB", peak_rss_mb().unwrap_or(0.0));
 }
 
-/// A copy of a tiny model folder to damage.
-fn scratch(model: &str, tag: &str) -> std::path::PathBuf {
-    let dst =
-        std::env::temp_dir().join(format!("nodespace-hardening-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dst);
-    assert!(std::process::Command::new("cp")
-        .arg("-rL")
-        .arg(tiny(model))
-        .arg(&dst)
-        .status()
-        .unwrap()
-        .success());
-    dst
-}
-
 #[test]
 fn model_files_deleted_or_truncated_while_loaded() {
     init();
-    let dir = scratch("embed-bert", "deleted");
-    let e = Embedder::new(EmbedderOptions::new(&dir)).unwrap();
+    let dir = ScratchModel::copy_of("embed-bert", "deleted");
+    let e = Embedder::new(EmbedderOptions::new(&*dir)).unwrap();
     let before = e.embed(&TEXTS).unwrap();
     // ONNX Runtime holds the graph in memory: deleting the files changes nothing...
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&*dir).unwrap();
     assert_eq!(e.embed(&TEXTS).unwrap(), before);
     // ...until a new session is needed (a second concurrent call): a clear error, no crash.
     let outcome = std::thread::scope(|s| {
@@ -314,8 +299,8 @@ fn model_files_deleted_or_truncated_while_loaded() {
         }
     }
 
-    let dir = scratch("gen-llama", "truncated");
-    let g = Generator::new(GeneratorOptions::new(&dir)).unwrap();
+    let dir = ScratchModel::copy_of("gen-llama", "truncated");
+    let g = Generator::new(GeneratorOptions::new(&*dir)).unwrap();
     let want = g
         .generate(&greedy("hi", 6), None, &mut |_| Flow::Continue)
         .unwrap()
@@ -329,11 +314,10 @@ fn model_files_deleted_or_truncated_while_loaded() {
             .tokens,
         want
     );
-    let err = Generator::new(GeneratorOptions::new(&dir))
+    let err = Generator::new(GeneratorOptions::new(&*dir))
         .err()
         .expect("loading a truncated model must fail");
     assert_eq!(err.kind(), ErrorKind::ModelInvalid, "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -344,14 +328,13 @@ fn unreadable_files() {
         return;
     }
     use std::os::unix::fs::PermissionsExt;
-    let dir = scratch("embed-bert", "unreadable");
+    let dir = ScratchModel::copy_of("embed-bert", "unreadable");
     std::fs::set_permissions(
         dir.join("tokenizer.json"),
         std::fs::Permissions::from_mode(0o000),
     )
     .unwrap();
-    let err = Embedder::new(EmbedderOptions::new(&dir)).err().unwrap();
+    let err = Embedder::new(EmbedderOptions::new(&*dir)).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::Io, "{err}");
     assert!(err.message().contains("tokenizer.json"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

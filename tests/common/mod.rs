@@ -137,3 +137,42 @@ pub fn peak_rss_mb() -> Option<f64> {
         .ok()?;
     Some(kb / 1024.0)
 }
+
+/// A writable copy of a tiny model folder (to damage), removed when dropped.
+pub struct ScratchModel(PathBuf);
+
+impl ScratchModel {
+    pub fn copy_of(model: &str, tag: &str) -> Self {
+        let dst = std::env::temp_dir().join(format!("nodespace-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dst);
+        copy_dir(&tiny(model), &dst);
+        Self(dst)
+    }
+}
+
+impl std::ops::Deref for ScratchModel {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchModel {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Copies files (following links) so that damaging the copy never touches the original.
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let target = dst.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
