@@ -162,6 +162,7 @@ def build_fused_llama_graph(
     quant: Optional[Mapping[str, object]] = None,
     max_positions: int = 8192,
     accuracy_level: int = 4,
+    exact_minimum: bool = True,
     graph_name: str = "llama_fused",
     doc: str = "",
 ) -> onnx.ModelProto:
@@ -219,6 +220,14 @@ def build_fused_llama_graph(
             nb = k // 32
             b = g.init(f"{out}.q4", pack_nbits(q, 4))
             s = g.init(f"{out}.scales", d.reshape(-1))
+            if not exact_minimum:
+                # Approximation (not Q4_1-exact): the block minimum rounded to a 4-bit zero
+                # point, w ~ d*(q - round(-m/d)); no extra nodes.
+                z = np.clip(np.rint(-m / np.where(d == 0, 1, d)), 0, 15).astype(np.uint8)
+                z = np.concatenate([z, np.zeros((n, nb % 2), np.uint8)], axis=1)
+                zp = g.init(f"{out}.zp", z[:, 0::2] | (z[:, 1::2] << 4))
+                return g.op("MatMulNBits", [x, b, s, zp], out, domain=MS, K=k, N=n, bits=4, block_size=32,
+                            accuracy_level=accuracy_level)
             zp = g.init(f"{out}.zp", np.zeros((n, (nb + 1) // 2), np.uint8))
             main = g.op("MatMulNBits", [x, b, s, zp], f"{out}.qd", domain=MS, K=k, N=n, bits=4, block_size=32,
                         accuracy_level=accuracy_level)
