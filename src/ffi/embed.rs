@@ -189,13 +189,18 @@ pub extern "C" fn ns_embedder_new(
             EMBEDDER_OPTIONS_V1,
             "ns_embedder_options",
         )?;
-        let mut options = EmbedderOptions::new(req_str(o.model_path, "options.model_path")?);
-        options.variant = opt_str(o.variant, "options.variant")?.map(str::to_string);
-        options.device = device_from(o.device)?;
-        options.intra_threads = (o.intra_threads > 0).then_some(o.intra_threads as usize);
-        if o.max_sessions > 0 {
-            options.max_sessions = o.max_sessions as usize;
-        }
+        let m = model_fields(
+            o.model_path,
+            o.variant,
+            o.device,
+            o.intra_threads,
+            o.max_sessions,
+        )?;
+        let mut options = EmbedderOptions::new(m.path);
+        options.variant = m.variant;
+        options.device = m.device;
+        options.intra_threads = m.intra_threads;
+        options.max_sessions = m.max_sessions.unwrap_or(options.max_sessions);
         options.pooling = match o.pooling {
             NS_POOLING_DEFAULT => None,
             NS_POOLING_MEAN => Some(Pooling::Mean),

@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_void};
 use std::mem::{offset_of, size_of};
 
-use super::embed::{cstring, device_from, NS_DEVICE_AUTO};
+use super::embed::{cstring, NS_DEVICE_AUTO};
 use super::*;
 use crate::generate::{
     CancelHandle, ChatMessage, Flow, GenerateRequest, Generator, GeneratorOptions, Prompt,
@@ -284,13 +284,18 @@ pub extern "C" fn ns_generator_new(
             GENERATOR_OPTIONS_V1,
             "ns_generator_options",
         )?;
-        let mut options = GeneratorOptions::new(req_str(o.model_path, "options.model_path")?);
-        options.variant = opt_str(o.variant, "options.variant")?.map(str::to_string);
-        options.device = device_from(o.device)?;
-        options.intra_threads = (o.intra_threads > 0).then_some(o.intra_threads as usize);
-        if o.max_sessions > 0 {
-            options.max_sessions = o.max_sessions as usize;
-        }
+        let m = model_fields(
+            o.model_path,
+            o.variant,
+            o.device,
+            o.intra_threads,
+            o.max_sessions,
+        )?;
+        let mut options = GeneratorOptions::new(m.path);
+        options.variant = m.variant;
+        options.device = m.device;
+        options.intra_threads = m.intra_threads;
+        options.max_sessions = m.max_sessions.unwrap_or(options.max_sessions);
         options.reuse_prefix = o.reuse_prefix != 0;
         let generator = Generator::new(options)?;
         let described = Described::new(&generator.info().model_path, &generator.info().provider);

@@ -334,6 +334,31 @@ pub(crate) fn free_handle<T: Handle>(ptr: *mut T, what: &str) {
     });
 }
 
+/// The option fields every model loader shares, read from a C options struct.
+pub(crate) struct ModelFields {
+    pub path: String,
+    pub variant: Option<String>,
+    pub device: crate::runtime::Device,
+    pub intra_threads: Option<usize>,
+    pub max_sessions: Option<usize>,
+}
+
+pub(crate) fn model_fields(
+    model_path: *const c_char,
+    variant: *const c_char,
+    device: i32,
+    intra_threads: u32,
+    max_sessions: u32,
+) -> FfiResult<ModelFields> {
+    Ok(ModelFields {
+        path: req_str(model_path, "options.model_path")?.to_string(),
+        variant: opt_str(variant, "options.variant")?.map(str::to_string),
+        device: embed::device_from(device)?,
+        intra_threads: (intra_threads > 0).then_some(intra_threads as usize),
+        max_sessions: (max_sessions > 0).then_some(max_sessions as usize),
+    })
+}
+
 /// What a model handle says about itself, as C strings it owns (valid until it is freed).
 pub(crate) struct Described {
     model_file: CString,
