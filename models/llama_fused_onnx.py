@@ -320,4 +320,7 @@ def build_fused_llama_graph(
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS, MS_OPSET)],
                               producer_name="nodespace-models", producer_version="1", doc_string=doc)
     model.ir_version = IR_VERSION
+    # GroupQueryAttention reads past and writes present in one buffer when both are bound
+    # to it: the runtime then preallocates the cache instead of copying it every step.
+    helper.set_model_props(model, {"past_present_share_buffer": "1"})
     return model

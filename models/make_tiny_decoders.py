@@ -21,6 +21,10 @@ model folder:
                    prompts; eos [<eos>, <end_of_turn>].
   gen-notemplate/  no chat template (raw prompts only), no generation_config.json:
                    EOS comes from config.json (<|endoftext|> = 0).
+  gen-fused/       the fused contrib-op graph of llama_fused_onnx.py (GroupQueryAttention
+                   with past/present buffer sharing, SkipSimplifiedLayerNormalization;
+                   no position_ids input, logits of the last position only), head_dim 16
+                   (GroupQueryAttention's rotary needs a multiple of 16).
 
 The lm_head is built so greedy decoding never picks a special token or a piece
 of a UTF-8 character: the embeddings hold a constant in hidden dimension 0 that
@@ -62,6 +66,7 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, 
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from llama_fused_onnx import build_fused_llama_graph  # noqa: E402
 from llama_onnx import GraphOptions, LlamaConfig, build_llama_graph, greedy_kv  # noqa: E402
 
 HIDDEN = 32
@@ -75,7 +80,7 @@ ROPE_THETA = 10000.0
 RMS_EPS = 1e-5
 NEW_TOKENS = 24
 MIN_MARGIN = 0.02  # smallest allowed top-2 logit gap in the references
-SIZE_LIMIT = 1_000_000  # all gen-* folders together
+SIZE_LIMIT = 1_300_000  # all gen-* folders together
 
 RAW_PROMPTS = [
     "hello world",
@@ -231,7 +236,8 @@ def logit_bias(vocab: dict[str, int], specials: list[str]) -> np.ndarray:
 # ---- weights and the reference -----------------------------------------------------------
 
 
-def make_weights(seed: int, vocab_size: int, bias: np.ndarray, absolute_positions: bool = False, scales: dict | None = None) -> dict[str, np.ndarray]:
+def make_weights(seed: int, vocab_size: int, bias: np.ndarray, absolute_positions: bool = False, scales: dict | None = None,
+                 head_dim: int = HEAD_DIM) -> dict[str, np.ndarray]:
     # Small o_proj/down_proj keep the residual stream (and so the bias channel after the
     # final norm, 1 / rms(h) ~ 0.18..0.33) in a narrow range.
     sc = {"qk": 0.6, "v": 0.5, "o": 0.15, "mlp": 0.3, "down": 0.1, "head": 1.5, "bias_unit": 0.1}
@@ -253,10 +259,10 @@ def make_weights(seed: int, vocab_size: int, bias: np.ndarray, absolute_position
     for i in range(LAYERS):
         p = f"model.layers.{i}"
         w[f"{p}.input_layernorm.weight"] = norm_weight()
-        w[f"{p}.self_attn.q_proj.weight"] = normal((HEADS * HEAD_DIM, HIDDEN), sc["qk"])
-        w[f"{p}.self_attn.k_proj.weight"] = normal((KV_HEADS * HEAD_DIM, HIDDEN), sc["qk"])
-        w[f"{p}.self_attn.v_proj.weight"] = normal((KV_HEADS * HEAD_DIM, HIDDEN), sc["v"])
-        o = normal((HIDDEN, HEADS * HEAD_DIM), sc["o"])
+        w[f"{p}.self_attn.q_proj.weight"] = normal((HEADS * head_dim, HIDDEN), sc["qk"])
+        w[f"{p}.self_attn.k_proj.weight"] = normal((KV_HEADS * head_dim, HIDDEN), sc["qk"])
+        w[f"{p}.self_attn.v_proj.weight"] = normal((KV_HEADS * head_dim, HIDDEN), sc["v"])
+        o = normal((HIDDEN, HEADS * head_dim), sc["o"])
         o[0, :] = 0.0  # ... and do not write it
         w[f"{p}.self_attn.o_proj.weight"] = o
         w[f"{p}.post_attention_layernorm.weight"] = norm_weight()
@@ -285,6 +291,7 @@ def reference_logits(w: dict[str, np.ndarray], ids: list[int], positions: np.nda
     float64, no cache. ``table_offset``: the first position of the absolute position table."""
     f = {k: v.astype(np.float64) for k, v in w.items()}
     n = len(ids)
+    HEAD_DIM = w["model.layers.0.self_attn.k_proj.weight"].shape[0] // KV_HEADS  # noqa: N806
 
     def rms(x, weight):
         return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + RMS_EPS) * weight
@@ -350,6 +357,30 @@ def reference_greedy(w, prompt_ids: list[int], offset: int, kv_fp16: bool, fed_o
     return new, margin
 
 
+def greedy_shared_kv(session, prompt_ids: list[int], max_new_tokens: int, layers: int, kv_heads: int, head_dim: int,
+                     capacity: int = MAX_POS) -> list[int]:
+    """Greedy decoding with past and present bound to one preallocated buffer per layer
+    (onnxruntime IoBinding), as the runtime does for graphs marked past_present_share_buffer."""
+    binding = session.io_binding()
+    buffers = []
+    for i in range(layers):
+        for part in ("key", "value"):
+            buf = ort.OrtValue.ortvalue_from_numpy(np.zeros((1, kv_heads, capacity, head_dim), np.float32))
+            buffers.append(buf)
+            binding.bind_ortvalue_input(f"past_key_values.{i}.{part}", buf)
+            binding.bind_ortvalue_output(f"present.{i}.{part}", buf)
+    binding.bind_output("logits")
+    ids, total, out = list(prompt_ids), len(prompt_ids), []
+    for _ in range(max_new_tokens):
+        binding.bind_cpu_input("input_ids", np.array([ids], np.int64))
+        binding.bind_cpu_input("attention_mask", np.ones((1, total), np.int64))
+        session.run_with_iobinding(binding)
+        nxt = int(binding.get_outputs()[-1].numpy()[0, -1].argmax())
+        out.append(nxt)
+        ids, total = [nxt], total + 1
+    return out
+
+
 def render_chat(template: str, messages: list[dict], bos_token: str) -> str:
     """Render as transformers' apply_chat_template does (sandboxed jinja2, trim/lstrip blocks)."""
     from jinja2.exceptions import TemplateError
@@ -389,6 +420,8 @@ VARIANTS = {
     "gen-gemma": dict(seed=4000, options=GraphOptions(position_offset=1, absolute_positions=True), family="gemma", template="jinja",
                       generation={"bos_token_id": 2, "eos_token_id": [1, "<end_of_turn>"], "pad_token_id": 0}),
     "gen-notemplate": dict(seed=5000, options=GraphOptions(), family="chatml", template=None, generation=None),
+    "gen-fused": dict(seed=6000, options=GraphOptions(position_ids_input=False), family="chatml", template="tokenizer_config",
+                      generation={"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2}, fused=True, head_dim=16),
 }
 
 
@@ -396,7 +429,8 @@ def json_bytes(obj) -> bytes:
     return compact_json(obj).encode("utf-8")
 
 
-def choose_weights(name: str, seed: int, vocab_size: int, bias: np.ndarray, prompts: list[list[int]], options: GraphOptions):
+def choose_weights(name: str, seed: int, vocab_size: int, bias: np.ndarray, prompts: list[list[int]], options: GraphOptions,
+                   head_dim: int = HEAD_DIM):
     """The first seed from ``seed`` on whose greedy references are clear-cut.
 
     Accepted when, for every prompt, the 24 tokens hold no token with a negative bias
@@ -405,7 +439,7 @@ def choose_weights(name: str, seed: int, vocab_size: int, bias: np.ndarray, prom
     implementations cannot flip a token). Deterministic: same seeds tried in the same order.
     """
     for candidate in range(seed, seed + 200):
-        weights = make_weights(candidate, vocab_size, bias, options.absolute_positions)
+        weights = make_weights(candidate, vocab_size, bias, options.absolute_positions, head_dim=head_dim)
         refs = []
         for ids in prompts:
             generated, margin = reference_greedy(weights, ids, options.position_offset, options.kv_dtype == "float16")
@@ -460,7 +494,9 @@ def build_folder(name: str, spec: dict, out: Path) -> dict:
     # ---- weights and the numpy reference (no cache) ------------------------------------------
     bias = logit_bias(vocab, specials)
     assert (bias[eos_ids] < 0).all()
-    seed, weights, refs = choose_weights(name, spec["seed"], len(vocab), bias, [c["prompt_ids"] for c in cases], options)
+    head_dim = spec.get("head_dim", HEAD_DIM)
+    fused = spec.get("fused", False)
+    seed, weights, refs = choose_weights(name, spec["seed"], len(vocab), bias, [c["prompt_ids"] for c in cases], options, head_dim)
     for case, (generated, margin) in zip(cases, refs):
         case.update(generated_ids=generated, generated_text=tok.decode(generated, skip_special_tokens=False),
                     min_top2_margin=round(margin, 4))
@@ -475,19 +511,28 @@ def build_folder(name: str, spec: dict, out: Path) -> dict:
 
     # ---- the graph, checked with onnxruntime's KV-cache loop ----------------------------------
     cfg = LlamaConfig(hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS, num_key_value_heads=KV_HEADS,
-                      head_dim=HEAD_DIM, intermediate_size=INTERMEDIATE, vocab_size=len(vocab), rms_norm_eps=RMS_EPS,
+                      head_dim=head_dim, intermediate_size=INTERMEDIATE, vocab_size=len(vocab), rms_norm_eps=RMS_EPS,
                       rope_theta=ROPE_THETA, tie_word_embeddings=False)
-    model = build_llama_graph(cfg, weights, options, graph_name=name.replace("-", "_"),
-                              doc=f"nodespace tiny test decoder {name} (random weights, models/make_tiny_decoders.py)")
-    onnx.checker.check_model(model)
+    doc = f"nodespace tiny test decoder {name} (random weights, models/make_tiny_decoders.py)"
+    if fused:
+        model = build_fused_llama_graph(cfg, weights, max_positions=MAX_POS, graph_name=name.replace("-", "_"), doc=doc)
+    else:
+        model = build_llama_graph(cfg, weights, options, graph_name=name.replace("-", "_"), doc=doc)
+    if not fused:  # the checker does not know onnxruntime's contrib ops
+        onnx.checker.check_model(model)
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     session = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
     for case in cases:
         kv = greedy_kv(session, [case["prompt_ids"]], NEW_TOKENS, position_offset=options.position_offset)[0]
         assert kv == case["generated_ids"], f"{name}: onnxruntime KV-cache loop {kv} != numpy reference {case['generated_ids']}"
-    batched = greedy_kv(session, [c["prompt_ids"] for c in cases], NEW_TOKENS, position_offset=options.position_offset)
-    assert batched == [c["generated_ids"] for c in cases], f"{name}: left-padded batch differs from one prompt at a time"
+    if fused:  # no left padding in the fused graph; check the in-place (shared buffer) cache instead
+        for case in cases:
+            shared = greedy_shared_kv(session, case["prompt_ids"], NEW_TOKENS, LAYERS, KV_HEADS, head_dim)
+            assert shared == case["generated_ids"], f"{name}: shared-buffer KV loop {shared} != numpy reference"
+    else:
+        batched = greedy_kv(session, [c["prompt_ids"] for c in cases], NEW_TOKENS, position_offset=options.position_offset)
+        assert batched == [c["generated_ids"] for c in cases], f"{name}: left-padded batch differs from one prompt at a time"
 
     # ---- files -----------------------------------------------------------------------------
     config = {
@@ -498,7 +543,7 @@ def build_folder(name: str, spec: dict, out: Path) -> dict:
         "num_hidden_layers": LAYERS,
         "num_attention_heads": HEADS,
         "num_key_value_heads": KV_HEADS,
-        "head_dim": HEAD_DIM,
+        "head_dim": head_dim,
         "hidden_act": "silu",
         "max_position_embeddings": MAX_POS,
         "rms_norm_eps": RMS_EPS,
@@ -534,7 +579,8 @@ def build_folder(name: str, spec: dict, out: Path) -> dict:
     outputs = {o.name: {"type": o.type, "shape": o.shape} for o in session.get_outputs()}
     expected = {
         "model_file": "onnx/model.onnx",
-        "reference": "numpy float64 llama math, full recompute per step (no KV cache); an onnxruntime KV-cache loop gives the same ids, one prompt at a time and as one left-padded batch",
+        "reference": "numpy float64 llama math, full recompute per step (no KV cache); an onnxruntime KV-cache loop gives the same ids, one prompt at a time and "
+                     + ("with past/present in one shared buffer" if fused else "as one left-padded batch"),
         "seed": seed,
         "max_new_tokens": NEW_TOKENS,
         "eos_token_ids": eos_ids,

@@ -11,12 +11,13 @@ use nodespace::{
     GeneratorOptions, Prompt, SamplingOptions, StopReason,
 };
 
-const DECODERS: [&str; 5] = [
+const DECODERS: [&str; 6] = [
     "gen-llama",
     "gen-nopos",
     "gen-fp16kv",
     "gen-gemma",
     "gen-notemplate",
+    "gen-fused",
 ];
 
 fn load(name: &str) -> Generator {
@@ -109,6 +110,11 @@ fn detected_graph_settings() {
     assert_eq!(llama.kv_dtype, "float32");
     assert!(llama.has_chat_template);
     assert!(!load("gen-notemplate").info().has_chat_template);
+    // Only the GroupQueryAttention graph marked past_present_share_buffer extends its
+    // cache in place (its longest reference case, 48 + 24 tokens, outgrows the first
+    // 64-position buffers, so the reference test also covers growing them).
+    assert!(!llama.kv_in_place);
+    assert!(load("gen-fused").info().kv_in_place);
 }
 
 #[test]
@@ -290,8 +296,14 @@ fn invalid_sampling_values_are_rejected() {
 
 #[test]
 fn follow_up_turn_reuses_the_kv_cache_with_identical_output() {
-    let with_reuse = load("gen-llama");
-    let mut options = GeneratorOptions::new(tiny("gen-llama"));
+    for name in ["gen-llama", "gen-fused"] {
+        follow_up_turn_reuses_the_kv_cache(name);
+    }
+}
+
+fn follow_up_turn_reuses_the_kv_cache(name: &str) {
+    let with_reuse = load(name);
+    let mut options = GeneratorOptions::new(tiny(name));
     options.reuse_prefix = false;
     let without = Generator::new(options).unwrap();
     let mut chat = vec![ChatMessage::new("user", "hello there")];
@@ -323,15 +335,18 @@ fn follow_up_turn_reuses_the_kv_cache_with_identical_output() {
 
 #[test]
 fn chunked_prefill_gives_the_same_tokens() {
-    let whole = load("gen-llama");
-    let mut options = GeneratorOptions::new(tiny("gen-llama"));
-    options.prefill_chunk = 7;
-    let chunked = Generator::new(options).unwrap();
-    let prompt =
-        Prompt::Text("a prompt long enough to need several chunks of seven tokens each".into());
-    assert!(whole.prompt_tokens(&prompt).unwrap().len() > 14);
-    assert_eq!(
-        run(&chunked, &greedy(prompt.clone(), 16)).0.tokens,
-        run(&whole, &greedy(prompt, 16)).0.tokens
-    );
+    for name in ["gen-llama", "gen-fused"] {
+        let whole = load(name);
+        let mut options = GeneratorOptions::new(tiny(name));
+        options.prefill_chunk = 7;
+        let chunked = Generator::new(options).unwrap();
+        let prompt =
+            Prompt::Text("a prompt long enough to need several chunks of seven tokens each".into());
+        assert!(whole.prompt_tokens(&prompt).unwrap().len() > 14);
+        assert_eq!(
+            run(&chunked, &greedy(prompt.clone(), 16)).0.tokens,
+            run(&whole, &greedy(prompt, 16)).0.tokens,
+            "{name}"
+        );
+    }
 }

@@ -9,8 +9,10 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use ort::session::{RunOptions, Session, SessionInputValue};
+use ort::memory::Allocator;
+use ort::session::{IoBinding, RunOptions, Session, SessionInputValue};
 use ort::value::{DynValue, Tensor, TensorElementType, ValueType};
+use ort::AsPointer;
 use serde_json::Value as Json;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -28,6 +30,9 @@ pub(crate) struct DecoderGraph {
     pub position_offset: i64,
     pub use_cache_branch: bool,
     pub num_logits_to_keep: bool,
+    /// Past and present KV may be one buffer (GroupQueryAttention graphs whose metadata
+    /// says `past_present_share_buffer`): the cache is extended in place.
+    pub shared_kv: bool,
 }
 
 impl DecoderGraph {
@@ -122,6 +127,12 @@ impl DecoderGraph {
                 not_decoder("the head size is neither in the graph nor in config.json".into())
             })?;
         let model_type = config.and_then(|c| c.str_field("model_type")).unwrap_or("");
+        let shared_kv = !kv_f16
+            && session
+                .metadata()
+                .ok()
+                .and_then(|m| m.custom("past_present_share_buffer"))
+                .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
         Ok(Self {
             layers,
             kv_heads,
@@ -132,6 +143,7 @@ impl DecoderGraph {
             position_offset: i64::from(model_type.starts_with("gemma3")),
             use_cache_branch: names.contains(&"use_cache_branch"),
             num_logits_to_keep: names.contains(&"num_logits_to_keep"),
+            shared_kv,
         })
     }
 }
@@ -140,18 +152,49 @@ fn positive(dim: i64) -> Option<usize> {
     (dim > 0).then_some(dim as usize)
 }
 
-/// The key/value tensors of the tokens processed so far, as the graph returned them.
+/// The key/value state of the tokens processed so far.
 pub(crate) struct KvCache {
-    /// `[key0, value0, key1, value1, ...]`; empty before the first step.
-    values: Vec<DynValue>,
+    store: KvStore,
     /// The token ids the cache covers, in order.
     pub tokens: Vec<u32>,
 }
 
+enum KvStore {
+    /// Optimum layout: the `present` tensors of the last step, fed back as `past`
+    /// (the graph returns a new, one-longer cache each step).
+    Returned(Vec<DynValue>),
+    /// GroupQueryAttention graphs that share past and present (`past_present_share_buffer`
+    /// in their metadata): `[1, kv_heads, capacity, head_dim]` buffers bound as both input
+    /// and output, which the graph extends in place. Only the first `tokens.len()`
+    /// positions are meaningful.
+    Shared(SharedKv),
+}
+
+struct SharedKv {
+    /// `[key0, value0, key1, value1, ...]`; empty before the first step.
+    buffers: Vec<Tensor<f32>>,
+    capacity: usize,
+    /// Bound to `buffers` for the session it was made for (checked by pointer; the
+    /// binding keeps that session alive, so the address cannot be reused meanwhile).
+    binding: Option<(usize, IoBinding)>,
+}
+
+/// Shared buffers grow by doubling, rounded up to this many positions.
+const KV_CHUNK: usize = 64;
+
 impl KvCache {
-    pub fn new() -> Self {
+    pub fn new(graph: &DecoderGraph) -> Self {
+        let store = if graph.shared_kv {
+            KvStore::Shared(SharedKv {
+                buffers: Vec::new(),
+                capacity: 0,
+                binding: None,
+            })
+        } else {
+            KvStore::Returned(Vec::new())
+        };
         Self {
-            values: Vec::new(),
+            store,
             tokens: Vec::new(),
         }
     }
@@ -161,52 +204,113 @@ impl KvCache {
     }
 
     fn clear(&mut self) {
-        self.values.clear();
+        match &mut self.store {
+            KvStore::Returned(values) => values.clear(),
+            // The buffers stay allocated; position 0 on is simply rewritten.
+            KvStore::Shared(_) => {}
+        }
         self.tokens.clear();
     }
 
-    /// Keep only the first `keep` positions (one copy of the kept part; used when a new
-    /// prompt shares only part of the cached one).
+    /// Keep only the first `keep` positions (used when a new prompt shares only part of
+    /// the cached one): free for shared buffers, one copy of the kept part otherwise.
     pub fn truncate(&mut self, graph: &DecoderGraph, keep: usize) -> Result<()> {
         if keep >= self.len() {
             return Ok(());
         }
-        if keep == 0 {
-            self.clear();
-            return Ok(());
-        }
-        let total = self.len();
+        let values = match &mut self.store {
+            KvStore::Returned(values) if keep > 0 => values,
+            _ => {
+                self.tokens.truncate(keep);
+                if keep == 0 {
+                    self.clear();
+                }
+                return Ok(());
+            }
+        };
+        let total = self.tokens.len();
         let heads = graph.kv_heads;
         let row = graph.head_dim;
-        let cut = |data: &[f32]| -> Vec<f32> {
-            data.chunks_exact(total * row)
-                .flat_map(|head| head[..keep * row].iter().copied())
-                .collect()
-        };
         let shape = vec![1usize, heads, keep, row];
-        let mut values = Vec::with_capacity(self.values.len());
-        for value in &self.values {
+        let mut kept_values = Vec::with_capacity(values.len());
+        for value in values.iter() {
             let kept: DynValue = if graph.kv_f16 {
                 let (_, data) = value
                     .try_extract_tensor::<half::f16>()
                     .map_err(|e| Error::runtime("reading the KV cache", e))?;
-                let data: Vec<half::f16> = data
-                    .chunks_exact(total * row)
-                    .flat_map(|head| head[..keep * row].iter().copied())
-                    .collect();
-                Tensor::from_array((shape.clone(), data)).map(|t| t.into_dyn())
+                Tensor::from_array((shape.clone(), keep_positions(data, total, keep, row)))
+                    .map(|t| t.into_dyn())
             } else {
                 let (_, data) = value
                     .try_extract_tensor::<f32>()
                     .map_err(|e| Error::runtime("reading the KV cache", e))?;
-                Tensor::from_array((shape.clone(), cut(data))).map(|t| t.into_dyn())
+                Tensor::from_array((shape.clone(), keep_positions(data, total, keep, row)))
+                    .map(|t| t.into_dyn())
             }
             .map_err(|e| Error::runtime("copying the KV cache", e))?;
-            values.push(kept);
+            kept_values.push(kept);
         }
-        self.values = values;
+        *values = kept_values;
         self.tokens.truncate(keep);
         Ok(())
+    }
+}
+
+/// The first `keep` of `total` positions of every head of a `[1, heads, total, row]` tensor.
+fn keep_positions<T: Copy>(data: &[T], total: usize, keep: usize, row: usize) -> Vec<T> {
+    data.chunks_exact(total * row)
+        .flat_map(|head| head[..keep * row].iter().copied())
+        .collect()
+}
+
+impl SharedKv {
+    /// Make room for `needed` positions, keeping the first `used`: a new, larger set of
+    /// buffers (doubling, in whole chunks) with the used part copied over.
+    fn reserve(&mut self, graph: &DecoderGraph, used: usize, needed: usize) -> Result<()> {
+        if needed <= self.capacity && !self.buffers.is_empty() {
+            return Ok(());
+        }
+        let capacity = needed.max(self.capacity * 2).div_ceil(KV_CHUNK) * KV_CHUNK;
+        let (heads, row) = (graph.kv_heads, graph.head_dim);
+        let allocator = Allocator::default();
+        let mut buffers = Vec::with_capacity(2 * graph.layers);
+        for i in 0..2 * graph.layers {
+            let mut buffer = Tensor::<f32>::new(&allocator, [1, heads, capacity, row])
+                .map_err(|e| Error::runtime("allocating the KV cache", e))?;
+            if let Some(old) = self.buffers.get(i) {
+                let (_, from) = old.extract_tensor();
+                let (_, to) = buffer.extract_tensor_mut();
+                for head in 0..heads {
+                    let (src, dst) = (head * self.capacity * row, head * capacity * row);
+                    to[dst..dst + used * row].copy_from_slice(&from[src..src + used * row]);
+                }
+            }
+            buffers.push(buffer);
+        }
+        self.buffers = buffers;
+        self.capacity = capacity;
+        self.binding = None;
+        Ok(())
+    }
+
+    /// The binding of the buffers for `session`, made when missing or made for another one.
+    fn binding(&mut self, session: &Session) -> Result<&mut IoBinding> {
+        let id = session.ptr() as usize;
+        if self.binding.as_ref().is_none_or(|(bound, _)| *bound != id) {
+            let bind_err = |e| Error::runtime("binding the KV cache", e);
+            let mut io = session.create_binding().map_err(bind_err)?;
+            for (i, buffer) in self.buffers.iter_mut().enumerate() {
+                let (layer, part) = (i / 2, ["key", "value"][i % 2]);
+                io.bind_input(format!("past_key_values.{layer}.{part}"), &*buffer)
+                    .map_err(bind_err)?;
+                io.bind_output(format!("present.{layer}.{part}"), &mut *buffer)
+                    .map_err(bind_err)?;
+            }
+            io.bind_output_to_device("logits", session.allocator().memory_info())
+                .map_err(bind_err)?;
+            self.binding = Some((id, io));
+        }
+        Ok(&mut self.binding.as_mut().expect("set above").1)
     }
 }
 
@@ -225,19 +329,45 @@ pub(crate) fn forward(
     cache: &mut KvCache,
     run: &RunOptions,
 ) -> Result<Step> {
-    let n = ids.len();
-    let past = cache.len();
-    let total = past + n;
-    let int_tensor = |shape: Vec<usize>, data: Vec<i64>| -> Result<SessionInputValue<'static>> {
-        Ok(Tensor::from_array((shape, data))
-            .map_err(|e| Error::runtime("creating an input tensor", e))?
-            .into())
+    let feed = step_inputs(graph, ids, cache.len())?;
+    let total = cache.len() + ids.len();
+    let outcome = match &mut cache.store {
+        KvStore::Returned(values) => run_returned(session, graph, feed, values, run),
+        KvStore::Shared(shared) => {
+            run_shared(session, graph, feed, shared, cache.tokens.len(), total, run)
+        }
     };
-    let mut feed: Vec<(Cow<str>, SessionInputValue)> = Vec::with_capacity(4 + 2 * graph.layers);
-    feed.push((
-        "input_ids".into(),
+    match outcome {
+        Ok(Some(logits)) => {
+            cache.tokens.extend_from_slice(ids);
+            debug_assert_eq!(cache.len(), total);
+            Ok(Step::Logits(logits))
+        }
+        Ok(None) => {
+            cache.clear();
+            Ok(Step::Cancelled)
+        }
+        Err(e) => {
+            cache.clear();
+            Err(e)
+        }
+    }
+}
+
+/// The step's inputs other than the KV cache.
+fn step_inputs(graph: &DecoderGraph, ids: &[u32], past: usize) -> Result<Vec<(String, DynValue)>> {
+    let n = ids.len();
+    let total = past + n;
+    let tensor_err = |e| Error::runtime("creating an input tensor", e);
+    let int_tensor = |shape: Vec<usize>, data: Vec<i64>| -> Result<DynValue> {
+        Ok(Tensor::from_array((shape, data))
+            .map_err(tensor_err)?
+            .into_dyn())
+    };
+    let mut feed = vec![(
+        "input_ids".to_string(),
         int_tensor(vec![1, n], ids.iter().map(|&t| i64::from(t)).collect())?,
-    ));
+    )];
     if graph.attention_mask {
         feed.push((
             "attention_mask".into(),
@@ -252,40 +382,50 @@ pub(crate) fn forward(
         ));
     }
     if graph.use_cache_branch {
-        let flag = Tensor::from_array((vec![1usize], vec![past > 0]))
-            .map_err(|e| Error::runtime("creating use_cache_branch", e))?;
-        feed.push(("use_cache_branch".into(), flag.into()));
+        let flag = Tensor::from_array((vec![1usize], vec![past > 0])).map_err(tensor_err)?;
+        feed.push(("use_cache_branch".into(), flag.into_dyn()));
     }
     if graph.num_logits_to_keep {
         feed.push(("num_logits_to_keep".into(), int_tensor(vec![], vec![1])?));
     }
-    let mut previous = std::mem::take(&mut cache.values).into_iter();
+    Ok(feed)
+}
+
+/// A step on the Optimum layout: the cache goes in as `past`, the longer one comes back
+/// as `present`. `None` when cancelled.
+fn run_returned(
+    session: &mut Session,
+    graph: &DecoderGraph,
+    feed: Vec<(String, DynValue)>,
+    values: &mut Vec<DynValue>,
+    run: &RunOptions,
+) -> Result<Option<Vec<f32>>> {
+    let mut inputs: Vec<(Cow<str>, SessionInputValue)> =
+        Vec::with_capacity(feed.len() + values.len());
+    inputs.extend(
+        feed.into_iter()
+            .map(|(name, value)| (name.into(), value.into())),
+    );
+    let mut previous = std::mem::take(values).into_iter();
     for layer in 0..graph.layers {
         for part in ["key", "value"] {
             let value = match previous.next() {
                 Some(v) => SessionInputValue::from(v),
                 None => empty_past(graph)?,
             };
-            feed.push((format!("past_key_values.{layer}.{part}").into(), value));
+            inputs.push((format!("past_key_values.{layer}.{part}").into(), value));
         }
     }
-    let mut outputs = match session.run_with_options(feed, run) {
+    let mut outputs = match session.run_with_options(inputs, run) {
         Ok(outputs) => outputs,
-        Err(e) if e.to_string().contains("terminate") => {
-            cache.clear();
-            return Ok(Step::Cancelled);
-        }
-        Err(e) => {
-            cache.clear();
-            return Err(Error::runtime("running the decoder", e));
-        }
+        Err(e) if is_terminated(&e) => return Ok(None),
+        Err(e) => return Err(Error::runtime("running the decoder", e)),
     };
     let logits = last_logits(
         outputs
             .get("logits")
             .ok_or_else(|| Error::internal("graph returned no logits"))?,
     )?;
-    let mut values = Vec::with_capacity(2 * graph.layers);
     for layer in 0..graph.layers {
         for part in ["key", "value"] {
             let name = format!("present.{layer}.{part}");
@@ -296,10 +436,42 @@ pub(crate) fn forward(
             );
         }
     }
-    cache.values = values;
-    cache.tokens.extend_from_slice(ids);
-    debug_assert_eq!(cache.len(), total);
-    Ok(Step::Logits(logits))
+    Ok(Some(logits))
+}
+
+/// A step on shared buffers: the graph writes the new positions in place (no copy of the
+/// cache per step). `None` when cancelled.
+fn run_shared(
+    session: &mut Session,
+    graph: &DecoderGraph,
+    feed: Vec<(String, DynValue)>,
+    shared: &mut SharedKv,
+    used: usize,
+    total: usize,
+    run: &RunOptions,
+) -> Result<Option<Vec<f32>>> {
+    shared.reserve(graph, used, total)?;
+    let io = shared.binding(session)?;
+    for (name, value) in &feed {
+        io.bind_input(name.as_str(), value)
+            .map_err(|e| Error::runtime("binding the decoder inputs", e))?;
+    }
+    let outputs = match session.run_binding_with_options(io, run) {
+        Ok(outputs) => outputs,
+        Err(e) if is_terminated(&e) => return Ok(None),
+        Err(e) => return Err(Error::runtime("running the decoder", e)),
+    };
+    let logits = last_logits(
+        outputs
+            .get("logits")
+            .ok_or_else(|| Error::internal("graph returned no logits"))?,
+    )?;
+    Ok(Some(logits))
+}
+
+/// ONNX Runtime's answer to a run cancelled through `RunOptions::terminate`.
+fn is_terminated(e: &ort::Error) -> bool {
+    e.to_string().contains("terminate")
 }
 
 fn empty_past(graph: &DecoderGraph) -> Result<SessionInputValue<'static>> {

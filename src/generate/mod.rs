@@ -218,6 +218,9 @@ pub struct GeneratorInfo {
     pub kv_heads: usize,
     pub head_dim: usize,
     pub kv_dtype: &'static str,
+    /// The KV cache is preallocated and extended in place by the graph (no copy per
+    /// step); see `past_present_share_buffer` in models/README.md.
+    pub kv_in_place: bool,
     pub context_length: usize,
     pub eos_token_ids: Vec<u32>,
     pub has_chat_template: bool,
@@ -285,6 +288,7 @@ impl Generator {
             kv_heads: graph.kv_heads,
             head_dim: graph.head_dim,
             kv_dtype: if graph.kv_f16 { "float16" } else { "float32" },
+            kv_in_place: graph.shared_kv,
             context_length,
             eos_token_ids,
             has_chat_template: template.is_some(),
@@ -517,7 +521,7 @@ impl Generator {
     /// cache when nothing is shared or reuse is off.
     fn reusable_cache(&self, prompt: &[u32]) -> Result<KvCache> {
         let Some(cached) = self.prefix.as_ref().and_then(|slot| slot.lock().take()) else {
-            return Ok(KvCache::new());
+            return Ok(KvCache::new(&self.graph));
         };
         let mut cache = cached;
         let shared = cache
