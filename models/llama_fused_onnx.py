@@ -128,6 +128,16 @@ def pack_nbits(q: np.ndarray, bits: int, block: int = 32) -> np.ndarray:
     return np.ascontiguousarray((q[:, 0::2] | (q[:, 1::2] << 4)).reshape(n, k // block, block // 2))
 
 
+def shifted_minimum(m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """``m + 8d`` in fp32, checked exact: with MatMulNBits' default zero point 8,
+    ``d*q + m = d*(q - 8) + (m + 8d)``. m and d are fp16 values (11-bit significands) of
+    similar magnitude, so the fp32 sum is exact; this asserts it for every block."""
+    shifted = (m.astype(np.float64) + 8.0 * d.astype(np.float64)).astype(np.float32)
+    if not np.array_equal(shifted.astype(np.float64) - 8.0 * d.astype(np.float64), m.astype(np.float64)):
+        raise ValueError("m + 8d is not exact in fp32 for some block; build with symmetric=False")
+    return shifted
+
+
 class _Graph:
     def __init__(self) -> None:
         self.nodes: list[onnx.NodeProto] = []
@@ -163,6 +173,7 @@ def build_fused_llama_graph(
     max_positions: int = 8192,
     accuracy_level: int = 4,
     exact_minimum: bool = True,
+    symmetric: bool = True,
     graph_name: str = "llama_fused",
     doc: str = "",
 ) -> onnx.ModelProto:
@@ -228,9 +239,15 @@ def build_fused_llama_graph(
                 zp = g.init(f"{out}.zp", z[:, 0::2] | (z[:, 1::2] << 4))
                 return g.op("MatMulNBits", [x, b, s, zp], out, domain=MS, K=k, N=n, bits=4, block_size=32,
                             accuracy_level=accuracy_level)
-            zp = g.init(f"{out}.zp", np.zeros((n, (nb + 1) // 2), np.uint8))
-            main = g.op("MatMulNBits", [x, b, s, zp], f"{out}.qd", domain=MS, K=k, N=n, bits=4, block_size=32,
-                        accuracy_level=accuracy_level)
+            if symmetric:
+                # No zero points (MatMulNBits' default, 8): w = d*(q - 8) + (m + 8d).
+                m = shifted_minimum(m, d)
+                main = g.op("MatMulNBits", [x, b, s], f"{out}.qd", domain=MS, K=k, N=n, bits=4, block_size=32,
+                            accuracy_level=accuracy_level)
+            else:
+                zp = g.init(f"{out}.zp", np.zeros((n, (nb + 1) // 2), np.uint8))
+                main = g.op("MatMulNBits", [x, b, s, zp], f"{out}.qd", domain=MS, K=k, N=n, bits=4, block_size=32,
+                            accuracy_level=accuracy_level)
             if k not in block_sum:
                 e = np.zeros((k, nb), np.float32)
                 e[np.arange(k), np.arange(k) // 32] = 1.0
@@ -303,8 +320,8 @@ def build_fused_llama_graph(
             codes = (lm_q.q.astype(np.int16) + 128).astype(np.uint8)
             b = g.init("lm_head.q8", pack_nbits(codes, 8))
             s = g.init("lm_head.scales", lm_q.d.reshape(-1))
-            zp = g.init("lm_head.zp", np.full((n, k // 32), 128, np.uint8))
-            g.op("MatMulNBits", [last, b, s, zp], "logits", domain=MS, K=k, N=n, bits=8, block_size=32,
+            # 128 is MatMulNBits' default 8-bit zero point: no zero-point input needed.
+            g.op("MatMulNBits", [last, b, s], "logits", domain=MS, K=k, N=n, bits=8, block_size=32,
                  accuracy_level=accuracy_level)
         elif isinstance(lm_q, Q4_1):
             linear(last, [lm_name], "logits")

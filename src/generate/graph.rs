@@ -306,8 +306,6 @@ impl SharedKv {
                 io.bind_output(format!("present.{layer}.{part}"), &mut *buffer)
                     .map_err(bind_err)?;
             }
-            io.bind_output_to_device("logits", session.allocator().memory_info())
-                .map_err(bind_err)?;
             self.binding = Some((id, io));
         }
         Ok(&mut self.binding.as_mut().expect("set above").1)
@@ -452,10 +450,14 @@ fn run_shared(
 ) -> Result<Option<Vec<f32>>> {
     shared.reserve(graph, used, total)?;
     let io = shared.binding(session)?;
+    let bind_err = |e| Error::runtime("binding the decoder inputs", e);
     for (name, value) in &feed {
-        io.bind_input(name.as_str(), value)
-            .map_err(|e| Error::runtime("binding the decoder inputs", e))?;
+        io.bind_input(name.as_str(), value).map_err(bind_err)?;
     }
+    // Bound afresh each step: ONNX Runtime would otherwise reuse the last step's logits
+    // tensor, whose shape differs when a graph returns logits for every position.
+    io.bind_output_to_device("logits", session.allocator().memory_info())
+        .map_err(bind_err)?;
     let outputs = match session.run_binding_with_options(io, run) {
         Ok(outputs) => outputs,
         Err(e) if is_terminated(&e) => return Ok(None),
