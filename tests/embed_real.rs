@@ -63,3 +63,9 @@ fn fp32_matches_sentence_transformers() {
 fn int8_is_close_to_sentence_transformers() {
     check(Some("int8"), 0.99);
 }
+
+/// The fused graph (ONNX Runtime contrib ops, same fp32 weights) is held to the fp32 bar.
+#[test]
+fn fused_fp32_matches_sentence_transformers() {
+    check(Some("fused"), 0.99999);
+}
