@@ -40,16 +40,24 @@ block); MatMulNBits as ``w = scale*(q - zp)``. ORT 1.31 accepts float zero point
 every call (measured 25-40x slower per MatMul), and 4-bit integer zero points cannot
 hold ``-m/d``. So the graph splits the two terms, exactly:
 
-    x @ W^T = MatMulNBits(x; q, scale=d, zp=0)  +  (x @ E) @ M^T
+    x @ W^T = MatMulNBits(x; q, scale=d)  +  (x @ E) @ M'^T,   M' = m + 8d
 
-where ``E`` [K, K/32] sums each block of 32 inputs and ``M`` [N, K/32] holds the block
-minimums (fp32 copies of the GGUF's fp16 ``m``). Two tiny fp32 MatMuls and an Add per
-linear group (4 groups per layer), 22 nodes per layer, 670 for SmolLM2.
+MatMulNBits without a zero-point input uses 8 (``d*(q - 8)``, its fastest symmetric
+kernel), which the shifted minimum ``m + 8d`` makes up for; ``m`` and ``d`` are fp16
+values, the fp32 sum is exact, and the builder asserts it for every block.
+``E`` [K, K/32] sums each block of 32 inputs, ``M'`` [N, K/32] holds the shifted minimums.
+Two tiny fp32 MatMuls and an Add per linear group (4 groups per layer), 22 nodes per
+layer, 669 for SmolLM2.
 The tied Q8_0 token embedding (``w = d*q``, q int8) becomes ``GatherBlockQuantized``
 (8 bits, uint8 ``q + 128``, zero point 128) for the input side and an 8-bit
-``MatMulNBits`` over the same blocks for the lm_head: also exact. Norm weights (F32 in
-the GGUF) stay fp32. ``accuracy_level`` 4 (int8 activations inside MatMulNBits, as
-llama.cpp quantizes activations to Q8 for its Q4_1 dot products) is the default.
+``MatMulNBits`` over the same blocks (default zero point 128) for the lm_head: also
+exact. Norm weights (F32 in the GGUF) stay fp32. ``accuracy_level`` 4 (int8 activations
+inside MatMulNBits, as llama.cpp quantizes activations to Q8 for its Q4_1 dot products)
+is the default.
+
+The model's metadata carries ``past_present_share_buffer = 1``: GroupQueryAttention
+reads the past and writes the present in the same buffer when both are bound to it, so
+the runtime preallocates the KV cache and the graph extends it in place.
 """
 
 from __future__ import annotations
