@@ -5,6 +5,7 @@ in one run. Prints decode tokens/s, time to first token, peak RSS and the ratios
 min/median/max over --repeats alternating runs.
 
   .venv/bin/python scripts/bench_generate.py [--model models/real/SmolLM2-135M-Instruct] [--threads 2]
+  .venv/bin/python scripts/bench_generate.py --follow-up   # second chat turns: KV-cache reuse vs recompute
 """
 import argparse
 import json
@@ -96,12 +97,37 @@ def onnxruntime_library():
     return os.path.join(capi, libs[0])
 
 
+def follow_up(exe, args, prompts_path):
+    """Time to first token of a second chat turn, reusing the first turn's KV cache vs
+    recomputing it, per graph variant (same generator settings otherwise)."""
+    report = {"model": os.path.relpath(args.model, ROOT), "threads": args.threads, "variants": {}}
+    for variant in (None, "fused", "q4"):
+        cmd = [exe, "--model", args.model, "--threads", str(args.threads), "--prompts", prompts_path,
+               "--max-new-tokens", str(args.max_new_tokens), "--follow-up"] + (["--variant", variant] if variant else [])
+        rows = []
+        for _ in range(args.repeats):
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            rows += [json.loads(line) for line in out.stdout.splitlines()]
+        report["variants"][variant or "model.onnx"] = {
+            "second_turn_prompt_tokens": [r["prompt_tokens"] for r in rows[:len(PROMPTS)]],
+            "reused_prompt_tokens": [r["reused_prompt_tokens"] for r in rows[:len(PROMPTS)]],
+            "ttft_reuse_ms_median": round(statistics.median(r["ttft_reuse_ms"] for r in rows), 1),
+            "ttft_recompute_ms_median": round(statistics.median(r["ttft_recompute_ms"] for r in rows), 1),
+            "same_tokens": all(r["same_tokens"] for r in rows),
+        }
+    os.unlink(prompts_path)
+    report["load_average_after"] = os.getloadavg()
+    print(json.dumps(report, indent=1))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=os.path.join(ROOT, "models/real/SmolLM2-135M-Instruct"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--follow-up", action="store_true",
+                    help="instead: second chat turns with and without KV-cache reuse (nodespace only)")
     args = ap.parse_args()
     os.environ.setdefault("NS_ONNXRUNTIME_PATH", onnxruntime_library())
     exe = os.path.join(ROOT, "target/release/examples/bench_generate")
@@ -111,6 +137,8 @@ def main():
         f.write("\n".join(json.dumps(p) for p in PROMPTS))
         prompts_path = f.name
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
+    if args.follow_up:
+        return follow_up(exe, args, prompts_path)
     py = PythonLoop(args.model, args.threads)
     for p in PROMPTS:  # both sides are measured warm (an app is long-lived)
         py.generate(p, args.max_new_tokens)

@@ -9,7 +9,7 @@ cargo build --release --example cli
 
 echo
 echo "== Embeddings (all-MiniLM-L6-v2): cosine similarity of four notes"
-target/release/examples/cli embed --model models/real/all-MiniLM-L6-v2 \
+target/release/examples/cli embed --model models/real/all-MiniLM-L6-v2 --variant fused \
   "Budget review moved to Friday" \
   "The finance meeting is now on Friday" \
   "Buy oat milk and coffee beans" \
@@ -20,6 +20,6 @@ Ben will ask vendors for new quotes by Friday. The launch moves from May 2 to Ma
 because QA found two blocking bugs. Chen owns the bug fixes. Next sync is Monday 10am."
 echo
 echo "== Generation (SmolLM2-135M-Instruct): summary and action items, streamed"
-target/release/examples/cli generate --model models/real/SmolLM2-135M-Instruct \
+target/release/examples/cli generate --model models/real/SmolLM2-135M-Instruct --variant fused \
   --user "Summarize this meeting in two sentences, then list the action items. $NOTE" \
   --max-new-tokens 160 --greedy
