@@ -33,6 +33,8 @@ pub(crate) struct DecoderGraph {
     /// Past and present KV may be one buffer (GroupQueryAttention graphs whose metadata
     /// says `past_present_share_buffer`): the cache is extended in place.
     pub shared_kv: bool,
+    /// Positions the model takes (set by the generator): shared KV buffers never grow past it.
+    pub context_length: usize,
 }
 
 impl DecoderGraph {
@@ -144,6 +146,7 @@ impl DecoderGraph {
             use_cache_branch: names.contains(&"use_cache_branch"),
             num_logits_to_keep: names.contains(&"num_logits_to_keep"),
             shared_kv,
+            context_length: usize::MAX,
         })
     }
 }
@@ -263,6 +266,15 @@ fn keep_positions<T: Copy>(data: &[T], total: usize, keep: usize, row: usize) ->
         .collect()
 }
 
+/// The next capacity of shared KV buffers that must hold `needed` positions: double the
+/// current one, in whole chunks, but not past the model's context (rounded up to a chunk).
+fn grown_capacity(current: usize, needed: usize, context_length: usize) -> usize {
+    let chunks = |n: usize| n.div_ceil(KV_CHUNK).saturating_mul(KV_CHUNK);
+    chunks(current.saturating_mul(2))
+        .min(chunks(context_length))
+        .max(chunks(needed))
+}
+
 impl SharedKv {
     /// Make room for `needed` positions, keeping the first `used`: a new, larger set of
     /// buffers (doubling, in whole chunks) with the used part copied over.
@@ -270,7 +282,7 @@ impl SharedKv {
         if needed <= self.capacity && !self.buffers.is_empty() {
             return Ok(());
         }
-        let capacity = needed.max(self.capacity * 2).div_ceil(KV_CHUNK) * KV_CHUNK;
+        let capacity = grown_capacity(self.capacity, needed, graph.context_length);
         let (heads, row) = (graph.kv_heads, graph.head_dim);
         let allocator = Allocator::default();
         let mut buffers = Vec::with_capacity(2 * graph.layers);
@@ -508,4 +520,19 @@ fn last_logits(value: &DynValue) -> Result<Vec<f32>> {
         return Ok(data[r].iter().map(|v| v.to_f32()).collect());
     }
     Err(Error::model_invalid("logits are not float32 or float16"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_kv_grows_by_doubling_in_chunks_up_to_the_context() {
+        assert_eq!(grown_capacity(0, 1, 8192), KV_CHUNK);
+        assert_eq!(grown_capacity(0, 100, 8192), 2 * KV_CHUNK);
+        assert_eq!(grown_capacity(128, 129, 8192), 256);
+        assert_eq!(grown_capacity(4096, 4097, 5000), 5056); // capped at the context, in chunks
+        assert_eq!(grown_capacity(64, 65, 100), 128);
+        assert_eq!(grown_capacity(0, 10, usize::MAX), KV_CHUNK);
+    }
 }

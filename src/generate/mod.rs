@@ -266,7 +266,7 @@ impl Generator {
         let (pool, first) = SessionPool::new(&model_path, session_config, options.max_sessions)?;
         let graph = DecoderGraph::inspect(&first, &model_path, config.as_ref());
         pool.put(first);
-        let graph = graph?;
+        let mut graph = graph?;
 
         let eos_token_ids = eos_ids(
             generation_config.as_ref(),
@@ -281,6 +281,7 @@ impl Generator {
                     .or_else(|| c.usize_field("n_positions"))
             })
             .unwrap_or(2048);
+        graph.context_length = context_length;
         let defaults = defaults_from(generation_config.as_ref());
         let info = GeneratorInfo {
             model_path,
