@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use ort::memory::Allocator;
-use ort::session::{IoBinding, RunOptions, Session, SessionInputValue};
+use ort::session::{IoBinding, RunOptions, Session, SessionInputValue, SessionOutputs};
 use ort::value::{DynValue, Tensor, TensorElementType, ValueType};
 use ort::AsPointer;
 use serde_json::Value as Json;
@@ -426,16 +426,10 @@ fn run_returned(
             inputs.push((format!("past_key_values.{layer}.{part}").into(), value));
         }
     }
-    let mut outputs = match session.run_with_options(inputs, run) {
-        Ok(outputs) => outputs,
-        Err(e) if is_terminated(&e) => return Ok(None),
-        Err(e) => return Err(Error::runtime("running the decoder", e)),
+    let Some(mut outputs) = finished(session.run_with_options(inputs, run))? else {
+        return Ok(None);
     };
-    let logits = last_logits(
-        outputs
-            .get("logits")
-            .ok_or_else(|| Error::internal("graph returned no logits"))?,
-    )?;
+    let logits = logits_of(&outputs)?;
     for layer in 0..graph.layers {
         for part in ["key", "value"] {
             let name = format!("present.{layer}.{part}");
@@ -470,22 +464,27 @@ fn run_shared(
     // tensor, whose shape differs when a graph returns logits for every position.
     io.bind_output_to_device("logits", session.allocator().memory_info())
         .map_err(bind_err)?;
-    let outputs = match session.run_binding_with_options(io, run) {
-        Ok(outputs) => outputs,
-        Err(e) if is_terminated(&e) => return Ok(None),
-        Err(e) => return Err(Error::runtime("running the decoder", e)),
+    let Some(outputs) = finished(session.run_binding_with_options(io, run))? else {
+        return Ok(None);
     };
-    let logits = last_logits(
+    Ok(Some(logits_of(&outputs)?))
+}
+
+/// A run's outputs; `None` when it was cancelled through `RunOptions::terminate`.
+fn finished<T>(result: ort::Result<T>) -> Result<Option<T>> {
+    match result {
+        Ok(outputs) => Ok(Some(outputs)),
+        Err(e) if e.to_string().contains("terminate") => Ok(None),
+        Err(e) => Err(Error::runtime("running the decoder", e)),
+    }
+}
+
+fn logits_of(outputs: &SessionOutputs) -> Result<Vec<f32>> {
+    last_logits(
         outputs
             .get("logits")
             .ok_or_else(|| Error::internal("graph returned no logits"))?,
-    )?;
-    Ok(Some(logits))
-}
-
-/// ONNX Runtime's answer to a run cancelled through `RunOptions::terminate`.
-fn is_terminated(e: &ort::Error) -> bool {
-    e.to_string().contains("terminate")
+    )
 }
 
 fn empty_past(graph: &DecoderGraph) -> Result<SessionInputValue<'static>> {
