@@ -148,3 +148,54 @@ fn q4_graph_agrees_on_first_tokens() {
         cases.len()
     );
 }
+
+/// Cancelling inside a long prefill on a graph whose KV cache is extended in place
+/// (IoBinding run): the run stops early, reports Cancelled, and the next generation on
+/// the same generator gives the same tokens as a fresh one.
+#[test]
+fn cancel_mid_prefill_on_the_in_place_cache() {
+    init();
+    let Some(dir) = real("SmolLM2-135M-Instruct") else {
+        return;
+    };
+    let mut options = GeneratorOptions::new(dir);
+    options.variant = Some("fused".into());
+    options.max_sessions = 1;
+    let generator = Generator::new(options).unwrap();
+    assert!(generator.info().kv_in_place);
+    let long = "Meeting notes: the budget review moved to Friday. ".repeat(150);
+    let mut request = GenerateRequest::new(Prompt::Text(long));
+    request.max_new_tokens = Some(4);
+    request.sampling = Some(SamplingOptions::greedy());
+    let cancel = nodespace::CancelHandle::new();
+    let started = std::time::Instant::now();
+    let result = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            cancel.cancel();
+        });
+        generator
+            .generate(&request, Some(&cancel), &mut |_| Flow::Continue)
+            .unwrap()
+    });
+    let cancelled_after = started.elapsed();
+    assert_eq!(result.stop_reason, StopReason::Cancelled);
+    assert!(result.tokens.is_empty(), "{:?}", result.tokens);
+    let mut short = GenerateRequest::new(Prompt::Chat(vec![ChatMessage::new(
+        "user",
+        "Say hello in one word.",
+    )]));
+    short.max_new_tokens = Some(8);
+    short.sampling = Some(SamplingOptions::greedy());
+    let after = generator
+        .generate(&short, None, &mut |_| Flow::Continue)
+        .unwrap();
+    let mut fresh_options = GeneratorOptions::new(real("SmolLM2-135M-Instruct").unwrap());
+    fresh_options.variant = Some("fused".into());
+    let fresh = Generator::new(fresh_options)
+        .unwrap()
+        .generate(&short, None, &mut |_| Flow::Continue)
+        .unwrap();
+    assert_eq!(after.tokens, fresh.tokens);
+    eprintln!("cancelled a ~1500-token prefill after {cancelled_after:?}");
+}
