@@ -3,15 +3,12 @@
 const native = require('./native');
 const { koffi } = native;
 const { Arena, encoder } = require('./memory');
-const runtime = require('./runtime');
+const { loadHandle } = require('./load');
 const {
   checkSync,
   checkDetail,
   callAsync,
-  optionDefaults,
-  deviceCode,
   optionalCount,
-  requireModel,
   HandleState,
   registry,
 } = require('./common');
@@ -57,17 +54,8 @@ class Embedder {
    * @returns {Promise<Embedder>}
    */
   static async load(options) {
-    requireModel(options, 'Embedder');
-    const { fn, T } = native.load(options.library);
-    if (options.onnxRuntime) await runtime.init({ onnxRuntime: options.onnxRuntime });
-    const o = optionDefaults(fn, 'ns_embedder_options_init', T.embedderOptions);
-    const arena = new Arena();
-    try {
-      o.model_path = arena.cstring(options.model, 'option "model"');
-      o.variant = arena.cstring(options.variant, 'option "variant"');
-      o.device = deviceCode(options.device);
-      o.intra_threads = optionalCount(options.threads, 'threads');
-      o.max_sessions = optionalCount(options.maxSessions, 'maxSessions');
+    const kind = { name: 'Embedder', structType: 'embedderOptions', init: 'ns_embedder_options_init', create: 'ns_embedder_new' };
+    const { ptr, fn, T } = await loadHandle(options, kind, (o, arena) => {
       o.pooling = poolingCode(options.pooling);
       if (options.normalize !== undefined) o.normalize = options.normalize ? 1 : 0;
       o.max_length = optionalCount(options.maxLength, 'maxLength');
@@ -75,15 +63,8 @@ class Embedder {
       o.prompt_name = arena.cstring(options.promptName, 'option "promptName"');
       o.batch_token_budget = optionalCount(options.batchTokenBudget, 'batchTokenBudget');
       o.max_batch_size = optionalCount(options.maxBatchSize, 'maxBatchSize');
-      const optionsPtr = arena.struct(T.embedderOptions, o);
-      const outPtr = arena.alloc(8);
-      const errorPtr = arena.alloc(T.errorDetailSize);
-      const status = await callAsync(fn.ns_embedder_new, optionsPtr, outPtr, errorPtr);
-      checkDetail(fn, status, errorPtr);
-      return new Embedder(CONSTRUCT, koffi.decode(outPtr, 'void *'), fn, T);
-    } finally {
-      arena.free();
-    }
+    });
+    return new Embedder(CONSTRUCT, ptr, fn, T);
   }
 
   /** Floats per vector. */

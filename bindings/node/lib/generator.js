@@ -3,16 +3,13 @@
 const native = require('./native');
 const { koffi } = native;
 const { Arena, readErrorDetail } = require('./memory');
-const runtime = require('./runtime');
+const { loadHandle } = require('./load');
 const { NodespaceError, AbortError } = require('./errors');
 const {
   checkSync,
-  checkDetail,
   callAsync,
   optionDefaults,
-  deviceCode,
   optionalCount,
-  requireModel,
   statusError,
   HandleState,
   registry,
@@ -98,27 +95,11 @@ class Generator {
    * @returns {Promise<Generator>}
    */
   static async load(options) {
-    requireModel(options, 'Generator');
-    const { fn, T } = native.load(options.library);
-    if (options.onnxRuntime) await runtime.init({ onnxRuntime: options.onnxRuntime });
-    const o = optionDefaults(fn, 'ns_generator_options_init', T.generatorOptions);
-    const arena = new Arena();
-    try {
-      o.model_path = arena.cstring(options.model, 'option "model"');
-      o.variant = arena.cstring(options.variant, 'option "variant"');
-      o.device = deviceCode(options.device);
-      o.intra_threads = optionalCount(options.threads, 'threads');
-      o.max_sessions = optionalCount(options.maxSessions, 'maxSessions');
+    const kind = { name: 'Generator', structType: 'generatorOptions', init: 'ns_generator_options_init', create: 'ns_generator_new' };
+    const { ptr, fn, T } = await loadHandle(options, kind, (o) => {
       if (options.reusePrefix !== undefined) o.reuse_prefix = options.reusePrefix ? 1 : 0;
-      const optionsPtr = arena.struct(T.generatorOptions, o);
-      const outPtr = arena.alloc(8);
-      const errorPtr = arena.alloc(T.errorDetailSize);
-      const status = await callAsync(fn.ns_generator_new, optionsPtr, outPtr, errorPtr);
-      checkDetail(fn, status, errorPtr);
-      return new Generator(CONSTRUCT, koffi.decode(outPtr, 'void *'), fn, T);
-    } finally {
-      arena.free();
-    }
+    });
+    return new Generator(CONSTRUCT, ptr, fn, T);
   }
 
   /** What the generator detected (see index.d.ts: GeneratorInfo). */
