@@ -67,6 +67,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from script_helpers import log, sha256, bytes_to_unicode  # noqa: E402
 from llama_onnx import GraphOptions, LlamaConfig, build_llama_graph  # noqa: E402
 
 MODEL_NAME = "SmolLM2-135M-Instruct"
@@ -107,18 +108,6 @@ TRICKY = [
     " ",
     "\n",
 ]
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ---- fetching ----------------------------------------------------------------------------
@@ -320,19 +309,6 @@ def build_tokenizer(reader):
     for t in special:
         assert tok.token_to_id(t) == vocab[t], t
     return tok, tokens, types, merges
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's byte -> printable character table."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs)))
 
 
 def reference_bpe_encode(text: str, tokens: list[str], types: list[int], merges: list[tuple[str, str]]) -> list[int]:

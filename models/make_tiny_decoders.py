@@ -66,6 +66,7 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, 
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from script_helpers import bytes_to_unicode  # noqa: E402
 from llama_fused_onnx import build_fused_llama_graph  # noqa: E402
 from llama_onnx import GraphOptions, LlamaConfig, build_llama_graph, greedy_kv  # noqa: E402
 
@@ -143,19 +144,6 @@ GEMMA_TEMPLATE = """{{ bos_token }}
 
 
 # ---- tokenizers --------------------------------------------------------------------------
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's byte -> printable character table."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs)))
 
 
 BYTE_CHARS = bytes_to_unicode()

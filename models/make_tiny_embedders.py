@@ -47,6 +47,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from script_helpers import bytes_to_unicode  # noqa: E402
 from convert_bert_to_onnx import FLOAT_MIN, GraphBuilder, bert_encoder, bert_inputs  # noqa: E402
 
 HIDDEN = 32
@@ -221,20 +222,6 @@ def bert_tokenizer(vocab: dict[str, int]) -> Tokenizer:
     tok.decoder = decoders.WordPiece(prefix="##")
     tok.add_special_tokens(BERT_SPECIALS)
     return tok
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's byte -> printable character table (what ByteLevel uses)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) \
-        + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
 
 
 EOS = "<|endoftext|>"
