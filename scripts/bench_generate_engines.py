@@ -7,6 +7,8 @@ meeting notes, `scripts/bench_generate.py` PROMPTS), greedy:
   Python onnxruntime loop      the Optimum-layout onnx/model.onnx (bench_generate.PythonLoop)
   llama.cpp                    llama-cpp-python on the same Q4_1 GGUF (if --llama-python works)
   onnxruntime-genai int4/fp32  graphs from its model builder (if --genai-python and dirs exist)
+  nodespace on genai's int4    the same int4 graph run by nodespace (runtime vs graph: see
+                               genai_graph_as_variant)
 
 Every engine runs in its own process (so peak RSS is its own: VmHWM), loads the model,
 does one warm pass over the prompts (an app is long-lived), then one measured pass.
@@ -154,9 +156,9 @@ def run_worker(python, kind, job):
     return lines[:-1], lines[-1]["peak_rss_mb"]
 
 
-def run_ours(variant, args, prompts_path):
+def run_ours(variant, args, prompts_path, model=None):
     exe = os.path.join(ROOT, "target/release/examples/bench_generate")
-    out = subprocess.run([exe, "--model", args.model, "--variant", variant, "--threads", str(args.threads),
+    out = subprocess.run([exe, "--model", model or args.model, "--variant", variant, "--threads", str(args.threads),
                           "--prompts", prompts_path, "--max-new-tokens", str(args.max_new_tokens)],
                          check=True, capture_output=True, text=True)
     lines = [json.loads(l) for l in out.stdout.splitlines()]
@@ -198,7 +200,38 @@ def engines(args):
     for precision, d in (("int4", args.genai_int4), ("fp32", args.genai_fp32)):
         if d and os.path.isdir(d) and works(args.genai_python, "onnxruntime_genai"):
             out[f"onnxruntime-genai {precision}"] = ("worker", args.genai_python, "genai", dict(base, genai_dir=d, items=ids))
+    if "onnxruntime-genai int4" in out:
+        out["nodespace on genai's int4 graph"] = ("ours", "genai", genai_graph_as_variant(args.genai_int4, args.model))
     return out, PROMPTS
+
+
+def genai_graph_as_variant(genai_dir, model_dir):
+    """A model folder (in the temp dir) whose `--variant genai` is onnxruntime-genai's int4
+    graph: our tokenizer and config files, its model.onnx + model.onnx.data. The graph gets
+    the `past_present_share_buffer` metadata our converter writes (genai's own config says
+    the same for it), so both runtimes extend the KV cache in place: same graph, same
+    weights, only the runtime differs."""
+    import shutil
+
+    import onnx
+
+    dest = os.path.join(tempfile.gettempdir(), "nodespace-bench-genai-int4")
+    onnx_dir = os.path.join(dest, "onnx")
+    os.makedirs(onnx_dir, exist_ok=True)
+    for name in os.listdir(model_dir):
+        if os.path.isfile(os.path.join(model_dir, name)) and not name.startswith("."):
+            shutil.copy(os.path.join(model_dir, name), dest)
+    data = os.path.join(onnx_dir, "model.onnx.data")  # ONNX Runtime wants it beside the graph
+    if not os.path.exists(data):
+        try:
+            os.link(os.path.join(genai_dir, "model.onnx.data"), data)
+        except OSError:
+            shutil.copy(os.path.join(genai_dir, "model.onnx.data"), data)
+    graph = onnx.load(os.path.join(genai_dir, "model.onnx"), load_external_data=False)
+    props = {p.key: p.value for p in graph.metadata_props}
+    onnx.helper.set_model_props(graph, dict(props, past_present_share_buffer="1"))
+    onnx.save(graph, os.path.join(onnx_dir, "model_genai.onnx"))
+    return dest
 
 
 def bench(args):
@@ -212,7 +245,7 @@ def bench(args):
     for r in range(args.repeats):
         for name, how in available.items():
             if how[0] == "ours":
-                lines, rss = run_ours(how[1], args, prompts_path)
+                lines, rss = run_ours(how[1], args, prompts_path, *how[2:])
             else:
                 lines, rss = run_worker(how[1], how[2], how[3])
             rounds[name].append({"decode_tok_s": statistics.mean(l["decode_tok_s"] for l in lines),
@@ -237,7 +270,9 @@ def bench(args):
     ratios = {}
     pairs = [("nodespace q4", "onnxruntime-genai int4"), ("nodespace q4", "llama.cpp (Q4_1 GGUF)"),
              ("nodespace fused fp32", "onnxruntime-genai fp32"), ("nodespace fused fp32", "python onnxruntime (model.onnx)"),
-             ("nodespace q4", "python onnxruntime (model.onnx)")]
+             ("nodespace q4", "python onnxruntime (model.onnx)"),
+             ("nodespace on genai's int4 graph", "onnxruntime-genai int4"),
+             ("nodespace q4", "nodespace on genai's int4 graph")]
     for a, b in pairs:
         if a in rounds and b in rounds:
             ratios[f"{a} / {b}"] = {
