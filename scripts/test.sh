@@ -12,6 +12,12 @@ export NS_REQUIRE_REAL_MODELS=1
 
 echo "== build (library, header, examples)"
 cargo build --release --lib --examples
+echo "== clippy (warnings are errors)"
+if cargo clippy --version >/dev/null 2>&1; then
+  cargo clippy --release --all-targets -- -D warnings
+else
+  echo "!! cargo clippy is not installed: the lint step did NOT run" >&2
+fi
 echo "== cargo test"
 cargo test --release
 echo "== shipping folder and memory checks"

@@ -91,7 +91,7 @@ pub fn configure(options: RuntimeOptions) -> Result<()> {
         let same = options
             .library_path
             .as_deref()
-            .map_or(true, |p| same_file(p, &rt.info.library_path));
+            .is_none_or(|p| same_file(p, &rt.info.library_path));
         if !same {
             return Err(Error::invalid(format!(
                 "ONNX Runtime is already loaded from {}; set the runtime path before the first model is loaded",

@@ -340,9 +340,7 @@ pub extern "C" fn ns_embed_batch(
             };
             strs.push(text);
         }
-        let needed = count
-            .checked_mul(handle.embedder.dimension())
-            .unwrap_or(usize::MAX);
+        let needed = count.saturating_mul(handle.embedder.dimension());
         if out_len < needed {
             return Err(fail(
                 NS_ERR_BUFFER_TOO_SMALL,

@@ -170,7 +170,7 @@ enum KvStore {
     /// in their metadata): `[1, kv_heads, capacity, head_dim]` buffers bound as both input
     /// and output, which the graph extends in place. Only the first `tokens.len()`
     /// positions are meaningful.
-    Shared(SharedKv),
+    Shared(Box<SharedKv>),
 }
 
 struct SharedKv {
@@ -188,11 +188,11 @@ const KV_CHUNK: usize = 64;
 impl KvCache {
     pub fn new(graph: &DecoderGraph) -> Self {
         let store = if graph.shared_kv {
-            KvStore::Shared(SharedKv {
+            KvStore::Shared(Box::new(SharedKv {
                 buffers: Vec::new(),
                 capacity: 0,
                 binding: None,
-            })
+            }))
         } else {
             KvStore::Returned(Vec::new())
         };
