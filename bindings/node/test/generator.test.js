@@ -415,9 +415,11 @@ test('load errors carry the library status name', async () => {
 test('close(): cancels running generations, waits for them, is idempotent; use after close throws', async () => {
   const g = await Generator.load({ model: tiny('gen-llama') });
   const stream = g.stream('hello world', { greedy: true, maxNewTokens: 100 });
-  const running = g.generate('hello world', { greedy: true, maxNewTokens: 100 });
   const first = await stream.next();
   assert.equal(first.done, false);
+  // Started only now, and close() follows in the same turn of the event loop: neither call
+  // can finish first (each chunk needs a turn of this thread), whichever session each got.
+  const running = g.generate('hello world', { greedy: true, maxNewTokens: 100 });
   const closing = g.close();
   assert.equal(g.closed, true);
   await assert.rejects(running, (e) => e.name === 'AbortError' && /closed/.test(e.message));
