@@ -222,7 +222,7 @@ def genai_graph_as_variant(genai_dir, model_dir):
         if os.path.isfile(os.path.join(model_dir, name)) and not name.startswith("."):
             shutil.copy(os.path.join(model_dir, name), dest)
     data = os.path.join(onnx_dir, "model.onnx.data")  # ONNX Runtime wants it beside the graph
-    if not os.path.exists(data):
+    if os.path.exists(os.path.join(genai_dir, "model.onnx.data")) and not os.path.exists(data):
         try:
             os.link(os.path.join(genai_dir, "model.onnx.data"), data)
         except OSError:
