@@ -276,7 +276,8 @@ typedef struct ns_generator_options {
   uint32_t struct_size;
   /**
    * UTF-8 path of the model folder (onnx/model.onnx or model.onnx with past key values,
-   * tokenizer.json, config.json, tokenizer_config.json, generation_config.json).
+   * tokenizer.json, config.json, tokenizer_config.json, generation_config.json; or a
+   * folder from onnxruntime-genai's model builder, with genai_config.json).
    * Required. Copied during the call.
    */
   const char *model_path;

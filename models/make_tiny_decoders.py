@@ -25,6 +25,10 @@ model folder:
                    with past/present buffer sharing, SkipSimplifiedLayerNormalization;
                    no position_ids input, logits of the last position only), head_dim 16
                    (GroupQueryAttention's rotary needs a multiple of 16).
+  gen-genai/       the same kind of fused graph laid out as onnxruntime-genai's model
+                   builder writes a folder: model.onnx at the root, no metadata in the
+                   graph, genai_config.json (with past_present_share_buffer) instead of
+                   config.json and generation_config.json.
 
 The lm_head is built so greedy decoding never picks a special token or a piece
 of a UTF-8 character: the embeddings hold a constant in hidden dimension 0 that
@@ -81,7 +85,7 @@ ROPE_THETA = 10000.0
 RMS_EPS = 1e-5
 NEW_TOKENS = 24
 MIN_MARGIN = 0.02  # smallest allowed top-2 logit gap in the references
-SIZE_LIMIT = 1_300_000  # all gen-* folders together
+SIZE_LIMIT = 1_500_000  # all gen-* folders together
 
 RAW_PROMPTS = [
     "hello world",
@@ -410,7 +414,40 @@ VARIANTS = {
     "gen-notemplate": dict(seed=5000, options=GraphOptions(), family="chatml", template=None, generation=None),
     "gen-fused": dict(seed=6000, options=GraphOptions(position_ids_input=False), family="chatml", template="tokenizer_config",
                       generation={"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2}, fused=True, head_dim=16),
+    "gen-genai": dict(seed=7000, options=GraphOptions(position_ids_input=False), family="chatml", template="tokenizer_config",
+                      generation={"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2}, fused=True, head_dim=16,
+                      layout="genai"),
 }
+
+
+def genai_config(config: dict, eos_ids: list[int], filename: str) -> dict:
+    """The genai_config.json onnxruntime-genai's model builder writes (its keys, our values)."""
+    return {
+        "model": {
+            "bos_token_id": config["bos_token_id"],
+            "context_length": config["max_position_embeddings"],
+            "decoder": {
+                "session_options": {"log_id": "onnxruntime-genai", "provider_options": []},
+                "filename": filename,
+                "head_size": config["head_dim"],
+                "hidden_size": config["hidden_size"],
+                "inputs": {"input_ids": "input_ids", "attention_mask": "attention_mask",
+                           "past_key_names": "past_key_values.%d.key", "past_value_names": "past_key_values.%d.value"},
+                "outputs": {"logits": "logits", "present_key_names": "present.%d.key",
+                            "present_value_names": "present.%d.value"},
+                "num_attention_heads": config["num_attention_heads"],
+                "num_hidden_layers": config["num_hidden_layers"],
+                "num_key_value_heads": config["num_key_value_heads"],
+            },
+            "eos_token_id": eos_ids,
+            "pad_token_id": config["pad_token_id"],
+            "type": config["model_type"],
+            "vocab_size": config["vocab_size"],
+        },
+        "search": {"do_sample": False, "max_length": config["max_position_embeddings"], "num_beams": 1,
+                   "past_present_share_buffer": True, "repetition_penalty": 1.0, "temperature": 1.0,
+                   "top_k": 50, "top_p": 1.0},
+    }
 
 
 def json_bytes(obj) -> bytes:
@@ -502,8 +539,11 @@ def build_folder(name: str, spec: dict, out: Path) -> dict:
                       head_dim=head_dim, intermediate_size=INTERMEDIATE, vocab_size=len(vocab), rms_norm_eps=RMS_EPS,
                       rope_theta=ROPE_THETA, tie_word_embeddings=False)
     doc = f"nodespace tiny test decoder {name} (random weights, models/make_tiny_decoders.py)"
+    genai_layout = spec.get("layout") == "genai"
     if fused:
         model = build_fused_llama_graph(cfg, weights, max_positions=MAX_POS, graph_name=name.replace("-", "_"), doc=doc)
+        if genai_layout:  # genai's builder says it in genai_config.json, not in the graph
+            del model.metadata_props[:]
     else:
         model = build_llama_graph(cfg, weights, options, graph_name=name.replace("-", "_"), doc=doc)
     if not fused:  # the checker does not know onnxruntime's contrib ops
@@ -566,7 +606,7 @@ def build_folder(name: str, spec: dict, out: Path) -> dict:
     inputs = {i.name: {"type": i.type, "shape": i.shape} for i in session.get_inputs()}
     outputs = {o.name: {"type": o.type, "shape": o.shape} for o in session.get_outputs()}
     expected = {
-        "model_file": "onnx/model.onnx",
+        "model_file": "model.onnx" if genai_layout else "onnx/model.onnx",
         "reference": "numpy float64 llama math, full recompute per step (no KV cache); an onnxruntime KV-cache loop gives the same ids, one prompt at a time and "
                      + ("with past/present in one shared buffer" if fused else "as one left-padded batch"),
         "seed": seed,
@@ -589,14 +629,17 @@ def build_folder(name: str, spec: dict, out: Path) -> dict:
         folder.unlink()
     elif folder.exists():
         shutil.rmtree(folder)
-    (folder / "onnx").mkdir(parents=True)
-    (folder / "onnx" / "model.onnx").write_bytes(model.SerializeToString())
+    (folder / expected["model_file"]).parent.mkdir(parents=True)
+    (folder / expected["model_file"]).write_bytes(model.SerializeToString())
     (folder / "tokenizer.json").write_text(tok.to_str(pretty=True) + "\n", encoding="utf-8")
-    (folder / "config.json").write_bytes(json_bytes(config))
     (folder / "tokenizer_config.json").write_bytes(json_bytes(tokenizer_config))
     (folder / "special_tokens_map.json").write_bytes(json_bytes(special_map))
-    if generation is not None:
-        (folder / "generation_config.json").write_bytes(json_bytes(generation))
+    if genai_layout:
+        (folder / "genai_config.json").write_bytes(json_bytes(genai_config(config, eos_ids, expected["model_file"])))
+    else:
+        (folder / "config.json").write_bytes(json_bytes(config))
+        if generation is not None:
+            (folder / "generation_config.json").write_bytes(json_bytes(generation))
     if spec["template"] == "jinja":
         (folder / "chat_template.jinja").write_text(GEMMA_TEMPLATE, encoding="utf-8")
     (folder / "expected.json").write_bytes(json_bytes(expected))

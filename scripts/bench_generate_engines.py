@@ -7,8 +7,7 @@ meeting notes, `scripts/bench_generate.py` PROMPTS), greedy:
   Python onnxruntime loop      the Optimum-layout onnx/model.onnx (bench_generate.PythonLoop)
   llama.cpp                    llama-cpp-python on the same Q4_1 GGUF (if --llama-python works)
   onnxruntime-genai int4/fp32  graphs from its model builder (if --genai-python and dirs exist)
-  nodespace on genai's int4    the same int4 graph run by nodespace (runtime vs graph: see
-                               genai_graph_as_variant)
+  nodespace on genai's int4    the same int4 folder loaded by nodespace (runtime vs graph)
 
 Every engine runs in its own process (so peak RSS is its own: VmHWM), loads the model,
 does one warm pass over the prompts (an app is long-lived), then one measured pass.
@@ -158,7 +157,8 @@ def run_worker(python, kind, job):
 
 def run_ours(variant, args, prompts_path, model=None):
     exe = os.path.join(ROOT, "target/release/examples/bench_generate")
-    out = subprocess.run([exe, "--model", model or args.model, "--variant", variant, "--threads", str(args.threads),
+    variant_args = ["--variant", variant] if variant else []
+    out = subprocess.run([exe, "--model", model or args.model, *variant_args, "--threads", str(args.threads),
                           "--prompts", prompts_path, "--max-new-tokens", str(args.max_new_tokens)],
                          check=True, capture_output=True, text=True)
     lines = [json.loads(l) for l in out.stdout.splitlines()]
@@ -201,37 +201,9 @@ def engines(args):
         if d and os.path.isdir(d) and works(args.genai_python, "onnxruntime_genai"):
             out[f"onnxruntime-genai {precision}"] = ("worker", args.genai_python, "genai", dict(base, genai_dir=d, items=ids))
     if "onnxruntime-genai int4" in out:
-        out["nodespace on genai's int4 graph"] = ("ours", "genai", genai_graph_as_variant(args.genai_int4, args.model))
+        # The same folder, loaded by nodespace as it is (genai_config.json): runtime vs graph.
+        out["nodespace on genai's int4 graph"] = ("ours", None, args.genai_int4)
     return out, PROMPTS
-
-
-def genai_graph_as_variant(genai_dir, model_dir):
-    """A model folder (in the temp dir) whose `--variant genai` is onnxruntime-genai's int4
-    graph: our tokenizer and config files, its model.onnx + model.onnx.data. The graph gets
-    the `past_present_share_buffer` metadata our converter writes (genai's own config says
-    the same for it), so both runtimes extend the KV cache in place: same graph, same
-    weights, only the runtime differs."""
-    import shutil
-
-    import onnx
-
-    dest = os.path.join(tempfile.gettempdir(), "nodespace-bench-genai-int4")
-    onnx_dir = os.path.join(dest, "onnx")
-    os.makedirs(onnx_dir, exist_ok=True)
-    for name in os.listdir(model_dir):
-        if os.path.isfile(os.path.join(model_dir, name)) and not name.startswith("."):
-            shutil.copy(os.path.join(model_dir, name), dest)
-    data = os.path.join(onnx_dir, "model.onnx.data")  # ONNX Runtime wants it beside the graph
-    if os.path.exists(os.path.join(genai_dir, "model.onnx.data")) and not os.path.exists(data):
-        try:
-            os.link(os.path.join(genai_dir, "model.onnx.data"), data)
-        except OSError:
-            shutil.copy(os.path.join(genai_dir, "model.onnx.data"), data)
-    graph = onnx.load(os.path.join(genai_dir, "model.onnx"), load_external_data=False)
-    props = {p.key: p.value for p in graph.metadata_props}
-    onnx.helper.set_model_props(graph, dict(props, past_present_share_buffer="1"))
-    onnx.save(graph, os.path.join(onnx_dir, "model_genai.onnx"))
-    return dest
 
 
 def bench(args):

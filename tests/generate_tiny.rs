@@ -11,13 +11,14 @@ use nodespace::{
     GeneratorOptions, Prompt, SamplingOptions, StopReason,
 };
 
-const DECODERS: [&str; 6] = [
+const DECODERS: [&str; 7] = [
     "gen-llama",
     "gen-nopos",
     "gen-fp16kv",
     "gen-gemma",
     "gen-notemplate",
     "gen-fused",
+    "gen-genai",
 ];
 
 fn load(name: &str) -> Generator {
@@ -115,6 +116,53 @@ fn detected_graph_settings() {
     // 64-position buffers, so the reference test also covers growing them).
     assert!(!llama.kv_in_place);
     assert!(load("gen-fused").info().kv_in_place);
+}
+
+#[test]
+fn onnxruntime_genai_folder_runs_as_it_is() {
+    // genai_config.json instead of config.json / generation_config.json, model.onnx at the
+    // root, no metadata in the graph: the settings and the in-place cache come from the
+    // config (the reference test above checks the tokens).
+    let info = load("gen-genai").info().clone();
+    let genai = read_json(&tiny("gen-genai").join("genai_config.json"));
+    let decoder = &genai["model"]["decoder"];
+    assert!(info.model_path.ends_with("gen-genai/model.onnx"));
+    assert_eq!(
+        info.head_dim,
+        decoder["head_size"].as_u64().unwrap() as usize
+    );
+    assert_eq!(
+        info.kv_heads,
+        decoder["num_key_value_heads"].as_u64().unwrap() as usize
+    );
+    assert_eq!(
+        info.layers,
+        decoder["num_hidden_layers"].as_u64().unwrap() as usize
+    );
+    assert_eq!(
+        info.context_length,
+        genai["model"]["context_length"].as_u64().unwrap() as usize
+    );
+    assert_eq!(info.eos_token_ids, ids(&genai["model"]["eos_token_id"]));
+    assert!(info.has_chat_template);
+    assert!(info.kv_in_place, "search.past_present_share_buffer is true");
+
+    // The flag is for the graph genai_config names: another file keeps a returned cache,
+    // with the same tokens.
+    let dir = ScratchModel::copy_of("gen-genai", "genai-other-file");
+    let path = dir.join("genai_config.json");
+    let mut config = read_json(&path);
+    config["model"]["decoder"]["filename"] = "other.onnx".into();
+    std::fs::write(&path, config.to_string()).unwrap();
+    let other = Generator::new(GeneratorOptions::new(dir.to_path_buf())).unwrap();
+    assert!(!other.info().kv_in_place);
+    let expected = read_json(&tiny("gen-genai").join("expected.json"));
+    let case = &expected["cases"][0];
+    let want = ids(&case["generated_ids"]);
+    assert_eq!(
+        run(&other, &greedy(case_prompt(case), want.len())).0.tokens,
+        want
+    );
 }
 
 #[test]

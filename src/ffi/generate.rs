@@ -17,7 +17,8 @@ pub struct ns_generator_options {
     /// sizeof(ns_generator_options), set by ns_generator_options_init.
     pub struct_size: u32,
     /// UTF-8 path of the model folder (onnx/model.onnx or model.onnx with past key values,
-    /// tokenizer.json, config.json, tokenizer_config.json, generation_config.json).
+    /// tokenizer.json, config.json, tokenizer_config.json, generation_config.json; or a
+    /// folder from onnxruntime-genai's model builder, with genai_config.json).
     /// Required. Copied during the call.
     pub model_path: *const c_char,
     /// Graph variant ("q4", "fp16", ...: model_<variant>.onnx), or NULL for model.onnx.

@@ -30,15 +30,23 @@ pub(crate) struct DecoderGraph {
     pub position_offset: i64,
     pub use_cache_branch: bool,
     pub num_logits_to_keep: bool,
-    /// Past and present KV may be one buffer (GroupQueryAttention graphs whose metadata
-    /// says `past_present_share_buffer`): the cache is extended in place.
+    /// Past and present KV may be one buffer (GroupQueryAttention graphs whose metadata, or
+    /// whose onnxruntime-genai config, says `past_present_share_buffer`): the cache is
+    /// extended in place.
     pub shared_kv: bool,
     /// Positions the model takes (set by the generator): shared KV buffers never grow past it.
     pub context_length: usize,
 }
 
 impl DecoderGraph {
-    pub fn inspect(session: &Session, model: &Path, config: Option<&Json>) -> Result<Self> {
+    /// `shares_kv`: the folder's own config (onnxruntime-genai's) says past and present may
+    /// be one buffer; the graph's metadata can say so too.
+    pub fn inspect(
+        session: &Session,
+        model: &Path,
+        config: Option<&Json>,
+        shares_kv: bool,
+    ) -> Result<Self> {
         let inputs = session.inputs();
         let names: Vec<&str> = inputs.iter().map(|i| i.name()).collect();
         let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
@@ -130,11 +138,12 @@ impl DecoderGraph {
             })?;
         let model_type = config.and_then(|c| c.str_field("model_type")).unwrap_or("");
         let shared_kv = !kv_f16
-            && session
-                .metadata()
-                .ok()
-                .and_then(|m| m.custom("past_present_share_buffer"))
-                .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+            && (shares_kv
+                || session
+                    .metadata()
+                    .ok()
+                    .and_then(|m| m.custom("past_present_share_buffer"))
+                    .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")));
         Ok(Self {
             layers,
             kv_heads,

@@ -1,5 +1,6 @@
 //! Text generation: prompt or chat -> tokens -> KV-cache decode loop -> streamed text.
 
+mod genai_config;
 mod graph;
 mod sampler;
 mod stream;
@@ -22,6 +23,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::model::{JsonExt, ModelFolder};
 use crate::pool::SessionPool;
 use crate::runtime::{default_intra_threads, ActiveProvider, Device, SessionConfig};
+use genai_config::GenaiConfig;
 use graph::{DecoderGraph, KvCache, Step};
 use sampler::Sampler;
 use stream::{Detokenizer, StopFilter};
@@ -252,8 +254,16 @@ impl Generator {
     pub fn new(options: GeneratorOptions) -> Result<Self> {
         let folder = ModelFolder::open(&options.model_dir)?;
         let model_path = folder.onnx_file(options.variant.as_deref())?;
-        let config = folder.read_json("config.json")?;
-        let generation_config = folder.read_json("generation_config.json")?;
+        let mut config = folder.read_json("config.json")?;
+        let mut generation_config = folder.read_json("generation_config.json")?;
+        // A folder from onnxruntime-genai's builder: its genai_config.json stands in for both.
+        let genai = folder
+            .read_json("genai_config.json")?
+            .map(|g| GenaiConfig::from_json(&g));
+        if let Some(g) = &genai {
+            config.get_or_insert_with(|| g.config.clone());
+            generation_config.get_or_insert_with(|| g.generation.clone());
+        }
         let tokenizer_config = folder.read_json("tokenizer_config.json")?;
         let tokenizer = folder.tokenizer()?;
         let template = ChatTemplate::load(&folder)?;
@@ -264,7 +274,12 @@ impl Generator {
             coreml_cache_dir: None,
         };
         let (pool, first) = SessionPool::new(&model_path, session_config, options.max_sessions)?;
-        let graph = DecoderGraph::inspect(&first, &model_path, config.as_ref());
+        // genai's builder marks the GroupQueryAttention graphs whose cache it extends in place.
+        let genai_shares_kv = genai.as_ref().is_some_and(|g| {
+            g.share_buffer
+                && g.decoder_file.as_deref().map(std::ffi::OsStr::new) == model_path.file_name()
+        });
+        let graph = DecoderGraph::inspect(&first, &model_path, config.as_ref(), genai_shares_kv);
         pool.put(first);
         let mut graph = graph?;
 

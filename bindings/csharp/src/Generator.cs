@@ -16,7 +16,8 @@ namespace NodeSpace
         public GeneratorOptions(string modelPath) { ModelPath = modelPath; }
 
         /// <summary>The model folder (onnx/model.onnx or model.onnx with past key values,
-        /// tokenizer.json, config.json, tokenizer_config.json, generation_config.json). Required.</summary>
+        /// tokenizer.json, config.json, tokenizer_config.json, generation_config.json; or a
+        /// folder from onnxruntime-genai's model builder, with genai_config.json). Required.</summary>
         public string ModelPath { get; set; }
         /// <summary>Graph variant ("q4", "fp16", ...: model_&lt;variant&gt;.onnx), or null for model.onnx.</summary>
         public string Variant { get; set; }

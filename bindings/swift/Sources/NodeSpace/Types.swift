@@ -83,7 +83,8 @@ public struct EmbedderInfo: Sendable, Equatable {
 /// How to load a generation model (`ns_generator_options`).
 public struct GeneratorOptions: Sendable, Equatable {
     /// The model folder (onnx/model.onnx or model.onnx with past key values, tokenizer.json,
-    /// config.json, tokenizer_config.json, generation_config.json).
+    /// config.json, tokenizer_config.json, generation_config.json; or a folder from
+    /// onnxruntime-genai's model builder, with genai_config.json).
     public var modelPath: String
     /// Graph variant ("q4", "fp16", ...: `model_<variant>.onnx`); nil for model.onnx.
     public var variant: String?
