@@ -22,6 +22,36 @@ fn load(args: &Args) -> Result<Generator, String> {
     Generator::new(options).map_err(|e| e.to_string())
 }
 
+/// `cli info` on a generation model.
+pub fn info(args: &Args) -> Result<(), String> {
+    let generator = load(args)?;
+    let info = generator.info();
+    println!("model:       {}", info.model_path.display());
+    println!(
+        "decoder:     {} layers, {} KV heads x {}, KV {}{}",
+        info.layers,
+        info.kv_heads,
+        info.head_dim,
+        info.kv_dtype,
+        if info.kv_in_place {
+            ", extended in place"
+        } else {
+            ""
+        }
+    );
+    println!("context:     {} tokens", info.context_length);
+    println!("eos ids:     {:?}", info.eos_token_ids);
+    println!(
+        "template:    {}",
+        if info.has_chat_template {
+            "yes"
+        } else {
+            "no (raw prompts only)"
+        }
+    );
+    super::print_provider_and_runtime(&info.provider)
+}
+
 /// Sampling from the flags, or `None` to use the model's generation_config.json.
 fn sampling(args: &Args) -> Result<Option<SamplingOptions>, String> {
     if args.has("--greedy") {

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cli embed    --model DIR [--variant NAME] [--device D] [--file F] [--json] [TEXT...]
-//! cli info     --model DIR [--variant NAME] [--device D]
+//! cli info     --model DIR [--variant NAME] [--device D]      (embedding or generation model)
 //! cli generate --model DIR (--prompt TEXT | --system S --user U) [--max-new-tokens N]
 //!              [--temperature T --top-k K --top-p P --seed S | --greedy] [--stop S] [--json]
 //! cli chat     --model DIR [--system S]
@@ -203,9 +203,13 @@ fn info(args: &Args) -> Result<(), String> {
         "--prompt-name",
         "--threads",
     ])?;
-    let embedder = load_embedder(args)?;
+    let embedder = match load_embedder(args) {
+        Ok(embedder) => embedder,
+        // The embedder's own hint: the folder holds a decoder.
+        Err(e) if e.contains("looks like a text-generation model") => return generate::info(args),
+        Err(e) => return Err(e),
+    };
     let info = embedder.info();
-    let runtime = nodespace::runtime_info().map_err(|e| e.to_string())?;
     println!("model:       {}", info.model_path.display());
     println!("dimension:   {}", info.dimension);
     println!(
@@ -222,8 +226,13 @@ fn info(args: &Args) -> Result<(), String> {
             .as_deref()
             .map_or("none".to_string(), |p| format!("{p:?}"))
     );
-    println!("provider:    {}", info.provider.name);
-    if let Some(reason) = &info.provider.fallback_reason {
+    print_provider_and_runtime(&info.provider)
+}
+
+fn print_provider_and_runtime(provider: &nodespace::ActiveProvider) -> Result<(), String> {
+    let runtime = nodespace::runtime_info().map_err(|e| e.to_string())?;
+    println!("provider:    {}", provider.name);
+    if let Some(reason) = &provider.fallback_reason {
         println!("fallback:    {reason}");
     }
     println!(
