@@ -414,10 +414,8 @@ VARIANTS = {
     "gen-notemplate": dict(seed=5000, options=GraphOptions(), family="chatml", template=None, generation=None),
     "gen-fused": dict(seed=6000, options=GraphOptions(position_ids_input=False), family="chatml", template="tokenizer_config",
                       generation={"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2}, fused=True, head_dim=16),
-    "gen-genai": dict(seed=7000, options=GraphOptions(position_ids_input=False), family="chatml", template="tokenizer_config",
-                      generation={"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2}, fused=True, head_dim=16,
-                      layout="genai"),
 }
+VARIANTS["gen-genai"] = dict(VARIANTS["gen-fused"], seed=7000, layout="genai")
 
 
 def genai_config(config: dict, eos_ids: list[int], filename: str) -> dict:

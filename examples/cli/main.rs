@@ -203,11 +203,10 @@ fn info(args: &Args) -> Result<(), String> {
         "--prompt-name",
         "--threads",
     ])?;
+    // Not an embedding model: a generation model, else the embedder's error says why.
     let embedder = match load_embedder(args) {
         Ok(embedder) => embedder,
-        // The embedder's own hint: the folder holds a decoder.
-        Err(e) if e.contains("looks like a text-generation model") => return generate::info(args),
-        Err(e) => return Err(e),
+        Err(e) => return generate::info(args).map_err(|_| e),
     };
     let info = embedder.info();
     println!("model:       {}", info.model_path.display());

@@ -175,8 +175,8 @@ enum KvStore {
     /// Optimum layout: the `present` tensors of the last step, fed back as `past`
     /// (the graph returns a new, one-longer cache each step).
     Returned(Vec<DynValue>),
-    /// GroupQueryAttention graphs that share past and present (`past_present_share_buffer`
-    /// in their metadata): `[1, kv_heads, capacity, head_dim]` buffers bound as both input
+    /// GroupQueryAttention graphs that share past and present (`DecoderGraph::shared_kv`):
+    /// `[1, kv_heads, capacity, head_dim]` buffers bound as both input
     /// and output, which the graph extends in place. Only the first `tokens.len()`
     /// positions are meaningful.
     Shared(Box<SharedKv>),
