@@ -1,8 +1,10 @@
 //! `cli generate` and `cli chat`.
 //!
-//! `generate --json` prints one line:
-//! `{"prompt_tokens":[...],"tokens":[...],"text":"...","stop_reason":"...","stats":{...}}`
-//! (other tools check the library with this format).
+//! `generate --json` prints one line, a JSON object with the keys `prompt_tokens` and
+//! `tokens` (token ids), `text`, `stop_reason` and `stats` (an object: `prompt_tokens`,
+//! `reused_prompt_tokens`, `generated_tokens`, `time_to_first_token_ms`,
+//! `prefill_tokens_per_s`, `decode_tokens_per_s`, `total_ms`); read it by key, the key
+//! order is not part of the format. Other tools check the library with this format.
 
 use std::io::{BufRead, Write};
 

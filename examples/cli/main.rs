@@ -6,9 +6,12 @@
 //! cli generate --model DIR (--prompt TEXT | --system S --user U) [--max-new-tokens N]
 //!              [--temperature T --top-k K --top-p P --seed S | --greedy] [--stop S] [--json]
 //! cli chat     --model DIR [--system S]
+//! cli --help | cli COMMAND --help
 //! ```
 //! `embed --json` prints one JSON array of floats per text, in input order, one per line;
-//! other tools check the library with this format.
+//! `generate --json` one JSON object with the keys `prompt_tokens`, `tokens`, `text`,
+//! `stop_reason` and `stats`; other tools check the library with these formats.
+//! Exit status: 0, 1 when a command fails, 2 for no or an unknown command.
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -24,7 +27,7 @@ pub struct Args {
     positional: Vec<String>,
 }
 
-const SWITCHES: &[&str] = &["--json", "--greedy", "--no-normalize", "--help"];
+const SWITCHES: &[&str] = &["--json", "--greedy", "--no-normalize"];
 
 impl Args {
     fn parse(raw: impl Iterator<Item = String>) -> Result<Self, String> {
@@ -99,23 +102,64 @@ impl Args {
     }
 }
 
-const USAGE: &str = "usage:
-  cli embed    --model DIR [--variant NAME] [--device auto|cpu|cuda|coreml|directml] [--prompt-name NAME]
-               [--file F] [--json] [--no-normalize] [TEXT...]
-  cli info     --model DIR [--variant NAME] [--device D]
-  cli generate --model DIR (--prompt TEXT | --system S --user U) [--variant NAME] [--max-new-tokens N]
-               [--temperature T --top-k K --top-p P --min-p P --seed S | --greedy] [--stop S]... [--json]
-  cli chat     --model DIR [--variant NAME] [--system S] [--max-new-tokens N]";
+const EMBED_USAGE: &str = "  cli embed    --model DIR [--variant NAME] [--device auto|cpu|cuda|coreml|directml] [--prompt-name NAME]
+               [--file F] [--json] [--no-normalize] [TEXT...]";
+const INFO_USAGE: &str =
+    "  cli info     --model DIR [--variant NAME] [--device D]      (embedding or generation model)";
+const GENERATE_USAGE: &str = "  cli generate --model DIR (--prompt TEXT | --system S --user U) [--variant NAME] [--max-new-tokens N]
+               [--temperature T --top-k K --top-p P --min-p P --seed S | --greedy] [--stop S]... [--json]";
+const CHAT_USAGE: &str =
+    "  cli chat     --model DIR [--variant NAME] [--system S] [--max-new-tokens N]";
+
+fn usage(command: Option<&str>) -> String {
+    let lines = match command {
+        Some("embed") => EMBED_USAGE.to_string(),
+        Some("info") => INFO_USAGE.to_string(),
+        Some("generate") => GENERATE_USAGE.to_string(),
+        Some("chat") => CHAT_USAGE.to_string(),
+        _ => [EMBED_USAGE, INFO_USAGE, GENERATE_USAGE, CHAT_USAGE].join("\n"),
+    };
+    format!(
+        "usage:\n{lines}\n\n\
+         embed --json prints one JSON array of floats per text, one per line; generate --json prints\n\
+         one JSON object (keys prompt_tokens, tokens, text, stop_reason, stats).\n\
+         cli --help, or cli COMMAND --help, prints this."
+    )
+}
+
+fn is_help(arg: &str) -> bool {
+    arg == "--help" || arg == "-h" || arg == "help"
+}
 
 fn main() -> ExitCode {
-    let mut raw = std::env::args().skip(1);
-    let command = raw.next().unwrap_or_default();
-    let result = Args::parse(raw).and_then(|args| match command.as_str() {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let Some(command) = raw.first().map(String::as_str) else {
+        eprintln!("cli: no command given\n\n{}", usage(None));
+        return ExitCode::from(2);
+    };
+    if is_help(command) {
+        println!("{}", usage(None));
+        return ExitCode::SUCCESS;
+    }
+    if !matches!(command, "embed" | "info" | "generate" | "chat") {
+        eprintln!("error: unknown command '{command}'\n\n{}", usage(None));
+        return ExitCode::from(2);
+    }
+    // `cli COMMAND --help` (or -h) anywhere before a `--`: that command's usage.
+    let rest = &raw[1..];
+    if rest
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--help" || a == "-h")
+    {
+        println!("{}", usage(Some(command)));
+        return ExitCode::SUCCESS;
+    }
+    let result = Args::parse(rest.iter().cloned()).and_then(|args| match command {
         "embed" => embed(&args),
         "info" => info(&args),
         "generate" => generate::generate(&args),
-        "chat" => generate::chat(&args),
-        _ => Err(USAGE.to_string()),
+        _ => generate::chat(&args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,91 @@
+//! The example CLI's help and usage errors: `--help`/`-h` print usage to stdout and exit 0,
+//! no command or an unknown one print usage to stderr and exit 2 (naming the unknown
+//! command). `cargo test` builds the examples beside the test binaries
+//! (target/<profile>/examples/cli); when the CLI is not there the tests say so and pass.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn cli() -> Option<PathBuf> {
+    let exe = if cfg!(windows) { "cli.exe" } else { "cli" };
+    // target/<profile>/deps/cli-<hash> -> target/<profile>/examples/cli
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|p| Some(p.parent()?.parent()?.join("examples").join(exe)));
+    let release = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/release/examples")
+        .join(exe);
+    let found = beside.into_iter().chain([release]).find(|p| p.is_file());
+    if found.is_none() {
+        eprintln!("SKIPPED: no examples/cli built (cargo build --release --example cli)");
+    }
+    found
+}
+
+fn run(cli: &PathBuf, args: &[&str]) -> Output {
+    Command::new(cli).args(args).output().expect("run the cli")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_prints_usage_to_stdout_and_succeeds() {
+    let Some(cli) = cli() else { return };
+    for args in [&["--help"][..], &["-h"], &["help"]] {
+        let out = run(&cli, args);
+        assert_eq!(out.status.code(), Some(0), "cli {args:?}");
+        let stdout = text(&out.stdout);
+        for command in ["cli embed", "cli info", "cli generate", "cli chat"] {
+            assert!(stdout.contains(command), "cli {args:?}: {stdout}");
+        }
+        assert!(out.stderr.is_empty(), "cli {args:?}: {}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn command_help_prints_that_commands_usage() {
+    let Some(cli) = cli() else { return };
+    for command in ["embed", "info", "generate", "chat"] {
+        for flag in ["--help", "-h"] {
+            let out = run(&cli, &[command, flag]);
+            assert_eq!(out.status.code(), Some(0), "cli {command} {flag}");
+            let stdout = text(&out.stdout);
+            assert!(
+                stdout.starts_with("usage:"),
+                "cli {command} {flag}: {stdout}"
+            );
+            assert!(
+                stdout.contains(&format!("cli {command} ")),
+                "cli {command} {flag}: {stdout}"
+            );
+        }
+    }
+    // Also after other flags.
+    let out = run(&cli, &["embed", "--model", "nowhere", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn no_command_prints_usage_to_stderr() {
+    let Some(cli) = cli() else { return };
+    let out = run(&cli, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("no command given") && stderr.contains("cli embed"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn unknown_command_is_named() {
+    let Some(cli) = cli() else { return };
+    let out = run(&cli, &["xyz"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("error: unknown command 'xyz'"), "{stderr}");
+    assert!(stderr.contains("cli generate"), "{stderr}");
+}
