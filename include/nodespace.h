@@ -295,7 +295,8 @@ typedef struct ns_generator_options {
   uint32_t intra_threads;
   /**
    * Generations that may run at the same time (one session and KV cache each, created
-   * on demand); 0: 2. Further calls wait for a free session.
+   * on demand); 0: 2. Further calls wait for a free session; a cancel (ns_cancel_token)
+   * ends such a wait at once with NS_ERR_CANCELLED.
    */
   uint32_t max_sessions;
   /**
@@ -389,6 +390,7 @@ typedef struct ns_generate_request {
   uint64_t seed;
   /**
    * Stop strings (UTF-8): generation ends before the first one; it is never emitted.
+   * An empty string is NS_ERR_INVALID_ARGUMENT (it would match everywhere).
    */
   const char *const *stop;
   size_t stop_count;
@@ -756,8 +758,9 @@ ns_status ns_runtime_options_init(struct ns_runtime_options *options, size_t siz
  *
  * Call before any model is loaded; once ONNX Runtime is loaded it cannot be replaced, and
  * a different path gives NS_ERR_INVALID_ARGUMENT. Returns NS_ERR_RUNTIME_NOT_FOUND with
- * the places searched when the library cannot be loaded (then it may be called again
- * with another path). Thread-safe.
+ * the places searched and the system loader's reason for each when the library cannot be
+ * loaded; a failed call changes nothing: it may be called again with another path, and
+ * the next model load searches as usual (NS_ONNXRUNTIME_PATH, ...). Thread-safe.
  */
 ns_status ns_runtime_init(const struct ns_runtime_options *options);
 

@@ -19,4 +19,4 @@ pub use generate::{
     GenerationStats, Generator, GeneratorInfo, GeneratorOptions, Prompt, SamplingOptions,
     StopReason,
 };
-pub use runtime::{configure, runtime_info, ActiveProvider, Device, RuntimeInfo, RuntimeOptions};
+pub use runtime::{configure, init as init_runtime, runtime_info, ActiveProvider, Device, RuntimeInfo, RuntimeOptions};

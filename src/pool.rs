@@ -6,6 +6,7 @@
 
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ort::session::Session;
 use parking_lot::{Condvar, Mutex};
@@ -57,23 +58,41 @@ impl SessionPool {
 
     /// Take an idle session, create one if under the limit, or wait for one to come back.
     pub fn acquire(&self) -> Result<PooledSession<'_>> {
+        self.acquire_unless(&|| false)
+            .map(|session| session.expect("never cancelled"))
+    }
+
+    /// As [`SessionPool::acquire`], but gives up (`Ok(None)`) as soon as `cancelled()` is
+    /// true, also while waiting for a session: a queued call must not wait for a running
+    /// one to finish before it sees its cancel.
+    pub fn acquire_unless(
+        &self,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Option<PooledSession<'_>>> {
+        // A cancel is a flag set from any thread, not a notification of this condition
+        // variable; a waiter looks at it every few milliseconds (well inside the 50 ms a
+        // cancel may take) instead of sleeping until a session comes back.
+        const CANCEL_POLL: Duration = Duration::from_millis(5);
         let mut state = self.state.lock();
         loop {
+            if cancelled() {
+                return Ok(None);
+            }
             if let Some(session) = state.idle.pop() {
-                return Ok(PooledSession {
+                return Ok(Some(PooledSession {
                     pool: self,
                     session: Some(session),
-                });
+                }));
             }
             if state.created < self.max {
                 state.created += 1;
                 drop(state);
                 // Built outside the lock so that other threads keep using the idle sessions.
                 return match build_session(&self.model, &self.config) {
-                    Ok((session, _)) => Ok(PooledSession {
+                    Ok((session, _)) => Ok(Some(PooledSession {
                         pool: self,
                         session: Some(session),
-                    }),
+                    })),
                     Err(err) => {
                         self.state.lock().created -= 1;
                         self.returned.notify_one();
@@ -81,7 +100,7 @@ impl SessionPool {
                     }
                 };
             }
-            self.returned.wait(&mut state);
+            self.returned.wait_for(&mut state, CANCEL_POLL);
         }
     }
 }

@@ -104,6 +104,19 @@ pub fn configure(options: RuntimeOptions) -> Result<()> {
     Ok(())
 }
 
+/// Set the runtime options and load ONNX Runtime now. When loading fails, the options
+/// are put back as they were, so a later load searches as if this call had not happened
+/// (a bad path given once does not stick).
+pub fn init(options: RuntimeOptions) -> Result<RuntimeInfo> {
+    let previous = OPTIONS.lock().clone();
+    configure(options)?;
+    runtime_info().inspect_err(|_| {
+        if RUNTIME.get().is_none() {
+            *OPTIONS.lock() = previous;
+        }
+    })
+}
+
 /// ONNX Runtime logs at most at the host's log level (warnings when no sink is set).
 fn ort_level(level: Option<Level>) -> OrtLogLevel {
     match level {
@@ -253,6 +266,12 @@ fn try_load(path: &Path) -> std::result::Result<Runtime, String> {
     if path.components().count() > 1 && !path.exists() {
         return Err("no such file".into());
     }
+    // Open it ourselves first: ort reports only "dlopen failed", the loader says why
+    // (wrong architecture, a missing dependency, not a library at all).
+    // SAFETY: loading ONNX Runtime runs its initializers, as ort's own load does next.
+    if let Err(err) = unsafe { libloading::Library::new(path) } {
+        return Err(loader_error(&err));
+    }
     let builder = std::panic::catch_unwind(|| ort::init_from(path))
         .map_err(|_| "ONNX Runtime panicked while loading".to_string())?
         .map_err(|e| e.to_string())?;
@@ -294,6 +313,19 @@ fn try_load(path: &Path) -> std::result::Result<Runtime, String> {
             version,
         },
     })
+}
+
+/// The loader's message with its reason: libloading keeps dlerror() / GetLastError() text
+/// in the error's source.
+fn loader_error(err: &libloading::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The loaded library's version ("1.31.1"), asked from its `OrtGetApiBase`.
@@ -390,11 +422,18 @@ pub(crate) fn build_session(
     model: &Path,
     config: &SessionConfig,
 ) -> Result<(Session, ActiveProvider)> {
+    let mut fallback_reason = None;
     let wanted = match config.device {
-        Device::Auto => platform_accelerator(),
+        Device::Auto => match platform_accelerator() {
+            Some(device) if compiled_in(device) => Some(device),
+            // Nothing to try: say what this build has instead of reporting a failed attempt.
+            other => {
+                fallback_reason = Some(auto_has_nothing_to_try(other));
+                None
+            }
+        },
         other => Some(other),
     };
-    let mut fallback_reason = None;
     if let Some(device) = wanted.filter(|d| *d != Device::Cpu) {
         match build_with(model, config, Some(device)) {
             Ok(session) => {
@@ -407,14 +446,14 @@ pub(crate) fn build_session(
                 ))
             }
             Err(err) if config.device == Device::Auto && err.kind() != ErrorKind::ModelNotFound => {
-                fallback_reason = Some(format!("auto fell back to CPU: {}", err.message()));
+                fallback_reason = Some(format!(
+                    "auto: tried {}, not usable: {}; using CPU",
+                    device.as_str(),
+                    err.message()
+                ));
             }
             Err(err) => return Err(err),
         }
-    } else if config.device == Device::Auto {
-        fallback_reason = Some(
-            "auto fell back to CPU: no accelerator provider is known for this platform".into(),
-        );
     }
     let session = build_with(model, config, None)?;
     if let Some(reason) = &fallback_reason {
@@ -438,6 +477,43 @@ fn platform_accelerator() -> Option<Device> {
         Some(Device::Cuda)
     } else {
         None
+    }
+}
+
+/// Whether this build was compiled with the cargo feature of `device`'s provider.
+fn compiled_in(device: Device) -> bool {
+    match device {
+        Device::CoreMl => cfg!(feature = "coreml"),
+        Device::DirectMl => cfg!(feature = "directml"),
+        Device::Cuda => cfg!(feature = "cuda"),
+        Device::Cpu | Device::Auto => true,
+    }
+}
+
+/// Why `auto` runs on CPU without trying anything: the platform's provider (`platform`)
+/// is not in this build.
+fn auto_has_nothing_to_try(platform: Option<Device>) -> String {
+    let on: Vec<&str> = [Device::CoreMl, Device::DirectMl, Device::Cuda]
+        .into_iter()
+        .filter(|d| compiled_in(*d))
+        .map(Device::as_str)
+        .collect();
+    match platform {
+        Some(device) if on.is_empty() => format!(
+            "auto: this build has no GPU provider (cargo features coreml, directml, cuda off; {} is the one for {}); using CPU",
+            device.as_str(),
+            std::env::consts::OS
+        ),
+        Some(device) => format!(
+            "auto: this build has no {} provider, the one for {} (cargo features on: {}); using CPU",
+            device.as_str(),
+            std::env::consts::OS,
+            on.join(", ")
+        ),
+        None => format!(
+            "auto: no GPU provider is known for {}; using CPU",
+            std::env::consts::OS
+        ),
     }
 }
 

@@ -113,6 +113,8 @@ cases!(
     init_sizes,
     calls_during_thread_teardown,
     runtime_path_missing,
+    cancel_while_queued,
+    empty_stop_string,
     wrong_model_kind,
     callback_stops_at_once,
     cancel_mid_decode,
@@ -188,6 +190,14 @@ fn runtime_that_is_not_onnxruntime() {
         return;
     };
     case("runtime_wrong_library", Some(libc));
+}
+
+#[test]
+fn runtime_not_a_library() {
+    let file = lib_dir().join("c-tests/not-a-library.so");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "this is text, not a shared library\n").unwrap();
+    case("runtime_not_a_library", Some(&file));
 }
 
 #[test]

@@ -202,6 +202,12 @@ fn stop_string_is_never_emitted_even_across_tokens() {
     assert_eq!(result.text, prefix);
     assert_eq!(chunks.concat(), prefix);
     assert!(!chunks.concat().contains(&stop));
+
+    // An empty stop string cannot be "never emitted": it is refused, naming which one.
+    r.stop = vec!["ok".into(), String::new()];
+    let err = g.generate(&r, None, &mut |_| Flow::Continue).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.message().contains("stop string 1 is empty"), "{err}");
 }
 
 #[test]
@@ -284,6 +290,62 @@ fn callback_stop_and_cancel_handle() {
             .stop_reason,
         StopReason::Cancelled
     );
+}
+
+/// With every session busy, a queued generation waits in the pool; cancelling it must end
+/// that wait at once (not when the running one frees its session), and the running one
+/// must not notice.
+#[test]
+fn cancel_of_a_queued_generation_returns_promptly() {
+    init();
+    let mut options = GeneratorOptions::new(tiny("gen-llama"));
+    options.max_sessions = 1;
+    let g = Generator::new(options).unwrap();
+    let r = greedy(Prompt::Text("hello".into()), 20);
+    let solo = run(&g, &r).0.tokens;
+    let (holding_tx, holding_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        // The running generation holds the only session inside its first callback.
+        let (g, r) = (&g, &r);
+        let running = s.spawn(move || {
+            let mut first = true;
+            g.generate(r, None, &mut |_| {
+                if std::mem::take(&mut first) {
+                    holding_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                }
+                Flow::Continue
+            })
+            .unwrap()
+        });
+        holding_rx.recv().unwrap();
+        let cancel = CancelHandle::new();
+        let queued_cancel = cancel.clone();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let queued = s.spawn(move || {
+            let result = g.generate(r, Some(&queued_cancel), &mut |_| Flow::Continue).unwrap();
+            done_tx.send(std::time::Instant::now()).unwrap();
+            result
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100)); // now waiting in the pool
+        let cancelled_at = std::time::Instant::now();
+        cancel.cancel();
+        // Released after at most 2 s either way, so a broken cancel fails instead of hanging.
+        let returned_at = done_rx.recv_timeout(std::time::Duration::from_secs(2));
+        release_tx.send(()).unwrap();
+        let result = queued.join().unwrap();
+        let returned_at = returned_at.unwrap_or_else(|_| std::time::Instant::now());
+        let waited = returned_at.duration_since(cancelled_at);
+        assert_eq!(result.stop_reason, StopReason::Cancelled);
+        assert!(result.tokens.is_empty());
+        assert!(
+            waited < std::time::Duration::from_millis(50),
+            "the queued cancel took {waited:?}"
+        );
+        let finished = running.join().unwrap();
+        assert_eq!(finished.tokens, solo, "the running generation was disturbed");
+    });
 }
 
 #[test]

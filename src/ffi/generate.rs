@@ -28,7 +28,8 @@ pub struct ns_generator_options {
     /// Intra-op threads per session; 0: the number of physical cores.
     pub intra_threads: u32,
     /// Generations that may run at the same time (one session and KV cache each, created
-    /// on demand); 0: 2. Further calls wait for a free session.
+    /// on demand); 0: 2. Further calls wait for a free session; a cancel (ns_cancel_token)
+    /// ends such a wait at once with NS_ERR_CANCELLED.
     pub max_sessions: u32,
     /// Non-zero (default 1): keep the last generation's KV cache and reuse it when the next
     /// prompt starts with the same tokens (a chat's follow-up turn).
@@ -110,6 +111,7 @@ pub struct ns_generate_request {
     /// Random seed for NS_SAMPLING_CUSTOM; 0: a fresh seed each call. Same seed, same text.
     pub seed: u64,
     /// Stop strings (UTF-8): generation ends before the first one; it is never emitted.
+    /// An empty string is NS_ERR_INVALID_ARGUMENT (it would match everywhere).
     pub stop: *const *const c_char,
     pub stop_count: usize,
     /// Optional cancel token (see ns_cancel_token_new); NULL for none.

@@ -51,8 +51,9 @@ pub extern "C" fn ns_runtime_options_init(
 ///
 /// Call before any model is loaded; once ONNX Runtime is loaded it cannot be replaced, and
 /// a different path gives NS_ERR_INVALID_ARGUMENT. Returns NS_ERR_RUNTIME_NOT_FOUND with
-/// the places searched when the library cannot be loaded (then it may be called again
-/// with another path). Thread-safe.
+/// the places searched and the system loader's reason for each when the library cannot be
+/// loaded; a failed call changes nothing: it may be called again with another path, and
+/// the next model load searches as usual (NS_ONNXRUNTIME_PATH, ...). Thread-safe.
 #[no_mangle]
 pub extern "C" fn ns_runtime_init(options: *const ns_runtime_options) -> ns_status {
     guard(std::ptr::null_mut(), || {
@@ -62,10 +63,9 @@ pub extern "C" fn ns_runtime_init(options: *const ns_runtime_options) -> ns_stat
         };
         let o = read_versioned(options, defaults, RUNTIME_OPTIONS_V1, "ns_runtime_options")?;
         let path = opt_str(o.onnxruntime_path, "onnxruntime_path")?.filter(|p| !p.is_empty());
-        runtime::configure(RuntimeOptions {
+        runtime::init(RuntimeOptions {
             library_path: path.map(PathBuf::from),
         })?;
-        runtime::runtime_info()?;
         Ok(())
     })
 }

@@ -79,7 +79,8 @@ pub struct GenerateRequest {
     pub max_new_tokens: Option<usize>,
     /// Default: from `generation_config.json` (greedy unless it sets `do_sample`).
     pub sampling: Option<SamplingOptions>,
-    /// Generation stops before any of these strings; they are never emitted.
+    /// Generation stops before any of these strings; they are never emitted. An empty
+    /// string is rejected (InvalidArgument).
     pub stop: Vec<String>,
 }
 
@@ -380,6 +381,11 @@ impl Generator {
             .clone()
             .unwrap_or_else(|| self.defaults.sampling.clone());
         sampling.validate()?;
+        if let Some(i) = request.stop.iter().position(String::is_empty) {
+            return Err(Error::invalid(format!(
+                "stop string {i} is empty: an empty string matches everywhere and cannot be kept out of the output"
+            )));
+        }
         let max_new_tokens = request
             .max_new_tokens
             .unwrap_or(self.defaults.max_new_tokens);
@@ -419,7 +425,12 @@ impl Generator {
             Arc::new(RunOptions::new().map_err(|e| Error::runtime("creating run options", e))?);
         let _watch = cancel.watch(run.clone());
 
-        let mut session = self.pool.acquire()?;
+        // Queued behind other generations when every session is busy; a cancel ends the wait.
+        let Some(mut session) = self.pool.acquire_unless(&|| cancel.is_cancelled())? else {
+            result.stop_reason = StopReason::Cancelled;
+            result.stats.total_ms = ms(start);
+            return Ok(result);
+        };
         let mut cache = self.reusable_cache(&prompt_tokens)?;
         result.stats.reused_prompt_tokens = cache.len();
         let mut sampler = Sampler::new(sampling, &prompt_tokens);

@@ -80,7 +80,7 @@ pub(crate) struct Filtered {
 impl StopFilter {
     pub fn new(stops: Vec<String>) -> Self {
         Self {
-            stops: stops.into_iter().filter(|s| !s.is_empty()).collect(),
+            stops,
             text: String::new(),
             emitted: 0,
         }

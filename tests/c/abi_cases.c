@@ -237,17 +237,33 @@ static void garbage_tokenizer(const char *folder) {
     expect(ns_embedder_new(&o, &e, NULL), NS_ERR_TOKENIZER, "tokenizer.json");
 }
 
+/* A failed ns_runtime_init leaves nothing behind: the next model load searches as usual
+ * and finds the runtime the harness names in NS_ONNXRUNTIME_PATH. */
+static void expect_init_left_nothing_behind(void) {
+    CHECK(getenv("NS_ONNXRUNTIME_PATH") != NULL, "the harness sets NS_ONNXRUNTIME_PATH");
+    ns_embedder *e = load_embedder("embed-bert");
+    ns_embedder_free(e);
+}
+
 static void runtime_path_missing(void) {
     ns_runtime_options r;
     ns_runtime_options_init(&r, sizeof r);
     r.onnxruntime_path = "/nonexistent/libonnxruntime.so";
     expect(ns_runtime_init(&r), NS_ERR_RUNTIME_NOT_FOUND, "/nonexistent/libonnxruntime.so");
-    /* Nothing was loaded: a model load now searches with the same explicit path and fails too. */
-    ns_embedder_options o;
-    ns_embedder_options_init(&o, sizeof o);
-    o.model_path = tiny("embed-bert");
-    ns_embedder *e = NULL;
-    expect(ns_embedder_new(&o, &e, NULL), NS_ERR_RUNTIME_NOT_FOUND, "/nonexistent/libonnxruntime.so");
+    expect_init_left_nothing_behind();
+}
+
+/* argv: a file that is not a shared library: the message carries the loader's reason. */
+static void runtime_not_a_library(const char *path) {
+    ns_runtime_options r;
+    ns_runtime_options_init(&r, sizeof r);
+    r.onnxruntime_path = path;
+    expect(ns_runtime_init(&r), NS_ERR_RUNTIME_NOT_FOUND, path);
+    const char *msg = ns_last_error_message();
+    /* glibc says "invalid ELF header" (or "file too short"); more than "dlopen failed". */
+    CHECK(strstr(msg, "dlopen failed: ") && (strstr(msg, "ELF") || strstr(msg, "too short")),
+          "message lacks the loader's reason: %s", msg);
+    expect_init_left_nothing_behind();
 }
 
 /* argv: a library that is not ONNX Runtime, or one of an unsupported version. */
@@ -259,6 +275,7 @@ static void runtime_wrong_library(const char *path) {
     expect(s, NS_ERR_RUNTIME_NOT_FOUND, path);
     const char *msg = ns_last_error_message();
     CHECK(strstr(msg, "1.10.0") || strstr(msg, "OrtGetApiBase"), "message does not say what is wrong: %s", msg);
+    expect_init_left_nothing_behind();
 }
 
 static void wrong_model_kind(void) {
@@ -354,6 +371,97 @@ static void cancel_mid_decode(void) {
     ns_cancel_token_reset(c.token);
     expect(ns_generate_stream(g, &r, NULL, NULL, &st, NULL), NS_OK, NULL);
     ns_cancel_token_free(c.token);
+    ns_generator_free(g);
+}
+
+struct queued_job {
+    ns_generator *g;
+    ns_cancel_token *token;
+    ns_status status;
+    double returned_at;
+};
+
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cond = PTHREAD_COND_INITIALIZER;
+static int holding, released;
+
+/* Holds the generator's only session inside the first chunk until released. */
+static int32_t hold_session(const char *utf8, size_t len, void *user) {
+    (void)utf8;
+    (void)len;
+    (void)user;
+    pthread_mutex_lock(&hold_lock);
+    if (!holding) {
+        holding = 1;
+        pthread_cond_broadcast(&hold_cond);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 3; /* a broken cancel fails the check below instead of hanging */
+        while (!released && pthread_cond_timedwait(&hold_cond, &hold_lock, &until) == 0) {
+        }
+    }
+    pthread_mutex_unlock(&hold_lock);
+    return NS_CONTINUE;
+}
+
+static double now_ms(void);
+
+static void *run_generation(void *arg) {
+    struct queued_job *job = arg;
+    ns_generate_request r;
+    ns_generate_request_init(&r, sizeof r);
+    r.prompt = "hello there";
+    r.sampling = NS_SAMPLING_GREEDY;
+    r.max_new_tokens = 20;
+    r.cancel = job->token;
+    job->status = ns_generate_stream(job->g, &r, job->token ? NULL : hold_session, NULL, NULL, NULL);
+    job->returned_at = now_ms();
+    return NULL;
+}
+
+/* max_sessions 1: one generation runs, a second waits for the session; cancelling the
+ * waiting one returns NS_ERR_CANCELLED within 50 ms, and the running one finishes. */
+static void cancel_while_queued(void) {
+    ns_generator_options o;
+    ns_generator_options_init(&o, sizeof o);
+    o.model_path = tiny("gen-llama");
+    o.max_sessions = 1;
+    ns_generator *g = NULL;
+    CHECK(ns_generator_new(&o, &g, NULL) == NS_OK, "loading gen-llama");
+    struct queued_job running = {g, NULL, NS_OK, 0}, queued = {g, NULL, NS_OK, 0};
+    CHECK(ns_cancel_token_new(&queued.token) == NS_OK, "token");
+    pthread_t tr, tq;
+    pthread_create(&tr, NULL, run_generation, &running);
+    pthread_mutex_lock(&hold_lock);
+    while (!holding) pthread_cond_wait(&hold_cond, &hold_lock);
+    pthread_mutex_unlock(&hold_lock);
+    pthread_create(&tq, NULL, run_generation, &queued);
+    usleep(100 * 1000); /* it is now waiting for the session */
+    double cancelled_at = now_ms();
+    ns_cancel_token_cancel(queued.token);
+    pthread_join(tq, NULL);
+    pthread_mutex_lock(&hold_lock);
+    released = 1;
+    pthread_cond_broadcast(&hold_cond);
+    pthread_mutex_unlock(&hold_lock);
+    pthread_join(tr, NULL);
+    printf("queued generation cancelled: returned %.1f ms after the cancel\n", queued.returned_at - cancelled_at);
+    CHECK(queued.status == NS_ERR_CANCELLED, "queued: %s", ns_status_string(queued.status));
+    CHECK(queued.returned_at - cancelled_at < 50, "the queued cancel took %.1f ms", queued.returned_at - cancelled_at);
+    CHECK(running.status == NS_OK, "running: %s", ns_status_string(running.status));
+    ns_cancel_token_free(queued.token);
+    ns_generator_free(g);
+}
+
+static void empty_stop_string(void) {
+    ns_generator *g = load_generator(tiny("gen-llama"));
+    const char *stops[] = {"ok", ""};
+    ns_generate_request r;
+    ns_generate_request_init(&r, sizeof r);
+    r.prompt = "hello there";
+    r.stop = stops;
+    r.stop_count = 2;
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "stop string 1 is empty");
     ns_generator_free(g);
 }
 
@@ -500,7 +608,8 @@ static void log_callback(void) {
     expect(ns_set_log_callback(collect_log, &count, NS_LOG_INFO), NS_OK, NULL);
     ns_embedder *e = load_embedder("embed-bert");
     CHECK(strstr(log_text, "3 loaded ONNX Runtime") != NULL, "no runtime-loaded message in:\n%s", log_text);
-    CHECK(strstr(log_text, "fell back to CPU") != NULL, "no fallback message in:\n%s", log_text);
+    CHECK(strstr(log_text, "auto: this build has no GPU provider") != NULL && strstr(log_text, "using CPU") != NULL,
+          "no fallback message in:\n%s", log_text);
     expect(ns_set_log_callback(NULL, NULL, NS_LOG_INFO), NS_OK, NULL);
     int before = count;
     ns_embedder_free(e);
@@ -664,6 +773,9 @@ int main(int argc, char **argv) {
     CASE_ARG(truncated_onnx);
     CASE_ARG(garbage_tokenizer);
     CASE(runtime_path_missing);
+    CASE_ARG(runtime_not_a_library);
+    CASE(cancel_while_queued);
+    CASE(empty_stop_string);
     CASE_ARG(runtime_wrong_library);
     CASE(wrong_model_kind);
     CASE(callback_stops_at_once);
