@@ -233,6 +233,103 @@ fn cancellation_at_random_points() {
     assert!(p(0.99) < 50_000.0, "P99 cancel latency {:.0} us", p(0.99));
 }
 
+/// Cancels in a saturated pool: one session, three generations at a time, so at any moment
+/// one runs and two wait for the session. Each round cancels a random subset after a
+/// random delay: a cancelled call returns promptly whether it was running or queued, the
+/// others finish with the solo tokens, and the generator is unchanged afterwards.
+#[test]
+fn cancellation_in_a_saturated_pool() {
+    init();
+    let rounds = (env_number("NS_CANCEL_ROUNDS", 1000) / 10).max(10) as usize;
+    let mut options = GeneratorOptions::new(tiny("gen-llama"));
+    options.max_sessions = 1;
+    let g = Generator::new(options).unwrap();
+    let request = greedy("hello there", 100);
+    // A host that does work per chunk: a generation takes ~50 ms instead of ~2 ms, so a
+    // queued call that waited for the running one would show in the latencies.
+    let slow_host = |_: &str| {
+        std::thread::sleep(Duration::from_micros(500));
+        Flow::Continue
+    };
+    let want = g.generate(&request, None, &mut slow_host.clone()).unwrap();
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut latencies_us: Vec<f64> = Vec::new();
+    let (mut cancelled, mut finished) = (0usize, 0usize);
+    for _ in 0..rounds {
+        let handles: Vec<CancelHandle> = (0..3).map(|_| CancelHandle::new()).collect();
+        let chosen: Vec<bool> = (0..3).map(|_| next() % 2 == 0).collect();
+        // Up to three generations' worth, so cancels land while calls run and while they wait.
+        let delay = Duration::from_micros(next() % (want.stats.total_ms * 3000.0) as u64 + 1);
+        let cancelled_at = std::sync::Mutex::new(None);
+        let results = std::thread::scope(|s| {
+            let calls: Vec<_> = handles
+                .iter()
+                .map(|h| {
+                    let (g, request) = (&g, &request);
+                    let mut host = slow_host;
+                    s.spawn(move || {
+                        let r = g.generate(request, Some(h), &mut host).unwrap();
+                        (r, Instant::now())
+                    })
+                })
+                .collect();
+            let start = Instant::now();
+            while start.elapsed() < delay {
+                std::hint::spin_loop();
+            }
+            *cancelled_at.lock().unwrap() = Some(Instant::now());
+            for (h, &c) in handles.iter().zip(&chosen) {
+                if c {
+                    h.cancel();
+                }
+            }
+            calls
+                .into_iter()
+                .map(|c| c.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        let at = cancelled_at.lock().unwrap().unwrap();
+        for ((r, returned), &c) in results.iter().zip(&chosen) {
+            if r.stop_reason == StopReason::Cancelled {
+                assert!(c, "a generation nobody cancelled was cancelled");
+                cancelled += 1;
+                latencies_us.push(returned.saturating_duration_since(at).as_secs_f64() * 1e6);
+            } else {
+                finished += 1;
+                assert_eq!(r.tokens, want.tokens, "a generation in a busy pool changed");
+            }
+        }
+    }
+    let after = g
+        .generate(&request, None, &mut |_| Flow::Continue)
+        .unwrap();
+    assert_eq!(after.tokens, want.tokens, "the generator changed after the rounds");
+    latencies_us.sort_by(f64::total_cmp);
+    let p = |q: f64| {
+        latencies_us
+            .get(((latencies_us.len().max(1) - 1) as f64 * q) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    eprintln!(
+        "saturated pool: {rounds} rounds x 3 generations on 1 session; {cancelled} cancelled, {finished} finished; cancel -> return: P50 {:.0} us, P99 {:.0} us, max {:.0} us",
+        p(0.5),
+        p(0.99),
+        p(1.0)
+    );
+    assert!(
+        cancelled >= rounds / 2,
+        "too few cancels landed before their generation ended: {cancelled}"
+    );
+    assert!(p(0.99) < 50_000.0, "P99 cancel latency {:.0} us", p(0.99));
+}
+
 #[test]
 fn inputs_far_beyond_the_limits() {
     let e = embedder();
