@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
+. scripts/need.sh
+need valgrind valgrind
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cargo build --release --lib
 for ex in embed generate; do

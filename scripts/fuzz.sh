@@ -8,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
+. scripts/need.sh
+need c++ g++ || exit 1  # libfuzzer-sys compiles libFuzzer (C++)
 seconds=${1:-60}; shift || true
 targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(embed_batch generate_request chat_template model_configs)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

@@ -4,10 +4,18 @@
 # Idempotent: a second run only checks. Needs python3, pip and a network route to PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/need.sh
 
 if [ ! -x .venv/bin/python ]; then
+  need python3 python3 python3-venv python3-pip || exit 1
   echo "== creating .venv"
-  python3 -m venv .venv
+  # Debian's python3 makes a venv only with python3-venv (ensurepip's wheels) installed.
+  if ! python3 -m venv .venv 2>/dev/null; then
+    rm -rf .venv
+    apt_install python3-venv python3-pip ||
+      { echo "error: python3 -m venv failed: install python3-venv" >&2; exit 1; }
+    python3 -m venv .venv
+  fi
 fi
 if ! .venv/bin/python -c "import onnxruntime, onnx, numpy, safetensors, tokenizers, gguf" 2>/dev/null; then
   echo "== installing Python packages (models/requirements.txt)"

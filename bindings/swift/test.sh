@@ -4,7 +4,7 @@
 #   bindings/swift/test.sh
 #
 # Swift is not packaged for this Debian release, so the tests run in a Debian trixie chroot
-# with Debian's swiftlang 6.0.3 (the steps of /work/shared/recipes/swift-trixie-chroot.sh),
+# with Debian's swiftlang 6.0.3 (made by ensure_chroot below: debootstrap, then apt's swiftlang),
 # created on first use and cached at ${SWIFT_CHROOT:-$HOME/.cache/trixie-swift} (~2.7 GB;
 # ~1-4 minutes to create). Needs root (debootstrap, chroot, bind mounts).
 #
