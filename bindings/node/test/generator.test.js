@@ -143,6 +143,25 @@ test('stop strings end the text before them and are never emitted', async () => 
   assert.equal((await g.generate(prompt, { greedy: true, maxNewTokens: 24, stop })).text, prefix);
 });
 
+test('an empty stop string rejects with NS_ERR_INVALID_ARGUMENT naming it', async () => {
+  const g = await load('gen-llama');
+  // An empty string would match everywhere and cannot be kept out of the text: the library
+  // refuses it (before generating anything), with the index of the empty one.
+  const check = (index) => (e) => {
+    assert.ok(e instanceof NodespaceError, String(e));
+    assert.equal(e.code, 'NS_ERR_INVALID_ARGUMENT');
+    assert.match(e.message, new RegExp(`stop string ${index} is empty`));
+    return true;
+  };
+  await assert.rejects(g.generate('hello', { maxNewTokens: 4, stop: '' }), check(0));
+  await assert.rejects(g.generate('hello', { maxNewTokens: 4, stop: ['\n', ''] }), check(1));
+  const stream = g.stream('hello', { maxNewTokens: 4, stop: ['x', 'y', ''] });
+  await assert.rejects(collect(stream), check(2));
+  await assert.rejects(stream.result, check(2));
+  // The generator is fine afterwards.
+  assert.equal((await g.generate('hello', { greedy: true, maxNewTokens: 4 })).stats.generatedTokens, 4);
+});
+
 test('chunks arrive while the generation runs, not all at the end', async () => {
   const g = await load('gen-llama');
   const stream = g.stream('hello world', { greedy: true, maxNewTokens: 24 });
@@ -210,6 +229,81 @@ test('AbortSignal cancels mid-generation: AbortError (code NS_ERR_CANCELLED) wit
   await assert.rejects(long, (e) => e.name === 'AbortError' && e.stats.generatedTokens < max);
   // The generator is fine afterwards.
   assert.equal((await g.generate('hello world', { greedy: true, maxNewTokens: 5 })).stats.generatedTokens, 5);
+});
+
+test('aborting a generation queued behind a running one (maxSessions 1) settles it within 50 ms; the running one is unaffected', async (t) => {
+  const g = await Generator.load({ model: tiny('gen-llama'), device: 'cpu', maxSessions: 1, threads: 1 });
+  try {
+    const prompt = 'hello world';
+    const options = { greedy: true, maxNewTokens: 120 };
+    const solo = await g.generate(prompt, options);
+    assert.equal(solo.stats.generatedTokens, 120);
+    // The running generation keeps the only session busy for about a second: its onChunk
+    // sleeps (Atomics.wait: the JS thread waits without using a core, the worker waits for
+    // the callback). 10 ms per chunk until the abort, then 3 ms, so that what the measured
+    // latency adds is the library's and the binding's, not this test's own blocking of the
+    // thread that settles the promise (still > 300 ms of running after the abort).
+    const cell = new Int32Array(new SharedArrayBuffer(4));
+    let aborted = false;
+    for (const kind of ['generate', 'stream']) {
+      aborted = false;
+      let runningChunks = 0;
+      let runningEndedAt = null;
+      const running = g.generate(prompt, {
+        ...options,
+        onChunk: () => {
+          runningChunks += 1;
+          Atomics.wait(cell, 0, 0, aborted ? 3 : 10);
+        },
+      });
+      running.then(() => (runningEndedAt = performance.now()), () => (runningEndedAt = performance.now()));
+      while (runningChunks === 0) await sleep(1); // it holds the session now
+      const controller = new AbortController();
+      let queuedChunks = 0;
+      let settledAt = null;
+      let queued;
+      if (kind === 'generate') {
+        queued = g.generate(prompt, { ...options, signal: controller.signal, onChunk: () => (queuedChunks += 1) });
+      } else {
+        const stream = g.stream(prompt, { ...options, signal: controller.signal });
+        queued = (async () => {
+          for await (const chunk of stream) queuedChunks += chunk.length;
+          return stream.result;
+        })();
+      }
+      queued.then(() => (settledAt = performance.now()), () => (settledAt = performance.now()));
+      await sleep(100); // the queued call waits for the session inside the library
+      assert.equal(runningEndedAt, null, `${kind}: the running generation ended before the abort; the test proves nothing`);
+      const abortedAt = performance.now();
+      aborted = true;
+      controller.abort();
+      const error = await queued.then(
+        () => assert.fail(`${kind}: the queued generation was not cancelled`),
+        (e) => e,
+      );
+      const latency = settledAt - abortedAt;
+      const runningLeft = runningEndedAt === null;
+      const result = await running;
+      t.diagnostic(`${kind}: queued call settled ${latency.toFixed(1)} ms after abort(); the running one ended ${(runningEndedAt - abortedAt).toFixed(0)} ms after it`);
+      assert.ok(latency < 50, `${kind}: the queued generation settled ${latency.toFixed(1)} ms after abort() (bound 50 ms)`);
+      assert.ok(runningLeft, `${kind}: the queued generation settled only after the running one had ended`);
+      assert.equal(error.name, 'AbortError', String(error));
+      assert.equal(error.code, 'NS_ERR_CANCELLED');
+      if (kind === 'generate') {
+        assert.equal(error.text, '');
+        assert.equal(error.stats.stopReason, 'cancelled');
+        assert.equal(error.stats.generatedTokens, 0);
+      }
+      assert.equal(queuedChunks, 0, `${kind}: the queued generation produced text`);
+      assert.equal(result.text, solo.text, `${kind}: the running generation's text`);
+      assert.equal(result.stats.generatedTokens, solo.stats.generatedTokens);
+      assert.equal(result.stats.stopReason, 'max_tokens');
+    }
+    // The session is free again: the next generation runs as usual.
+    assert.equal((await g.generate(prompt, options)).text, solo.text);
+  } finally {
+    await g.close();
+  }
 });
 
 test('an already-aborted signal rejects at once without generating', async () => {
