@@ -12,7 +12,7 @@ const nodespace = require('..');
 const { Embedder, NodespaceError } = nodespace;
 const native = require('../lib/native');
 const { koffi } = native;
-const { packageDir, tiny } = require('./helpers');
+const { packageDir, tiny, skipLoudly } = require('./helpers');
 
 const libraryFile = process.env.NODESPACE_LIBRARY;
 
@@ -158,6 +158,58 @@ test('onnxRuntime option: a bad path is reported with the places searched', () =
     );
     assert.match(ok.stdout, /^OK \d+\.\d+/, ok.stdout + ok.stderr);
   }
+});
+
+test('a failed init({ onnxRuntime }) changes nothing: the next init() or model load works', (t) => {
+  // In fresh processes: ONNX Runtime is loaded once per process, and this test needs it not
+  // loaded yet. The library's own search finds the development runtime (NS_ONNXRUNTIME_PATH).
+  if (!process.env.NS_ONNXRUNTIME_PATH) {
+    skipLoudly(t, 'needs NS_ONNXRUNTIME_PATH (test.sh sets it)');
+    return;
+  }
+  // A file that is not a library, a path that does not exist, the same as a load option;
+  // then a model load without any option searches as usual and works.
+  const afterLoad = runChild(
+    `const ns = require('./index.js');
+    const model = ${JSON.stringify(tiny('embed-bert'))};
+    (async () => {
+      const out = [];
+      const failed = (e) => out.push({ code: e.code, message: e.message });
+      const loaded = (what) => () => out.push({ code: 'LOADED ' + what });
+      await ns.init({ onnxRuntime: '/etc/passwd' }).then(loaded('/etc/passwd'), failed);
+      await ns.init({ onnxRuntime: '/nonexistent/libonnxruntime.so' }).then(loaded('nonexistent'), failed);
+      await ns.Embedder.load({ model, onnxRuntime: '/nonexistent/again/libonnxruntime.so' }).then(loaded('option'), failed);
+      const e = await ns.Embedder.load({ model });
+      out.push({ dimension: (await e.embed('hello')).length, ort: await ns.onnxRuntimeVersion() });
+      await e.close();
+      console.log(JSON.stringify(out));
+    })().catch((e) => console.log('UNEXPECTED ' + e.code + ' ' + e.message));`,
+    {},
+  );
+  assert.equal(afterLoad.status, 0, afterLoad.stderr);
+  assert.doesNotMatch(afterLoad.stdout, /UNEXPECTED/, afterLoad.stdout);
+  const [passwd, missing, option, loaded] = JSON.parse(afterLoad.stdout.trim());
+  assert.equal(passwd.code, 'NS_ERR_RUNTIME_NOT_FOUND');
+  assert.match(passwd.message, /\/etc\/passwd/);
+  // The loader's own reason, not just "dlopen failed".
+  if (process.platform === 'linux') assert.match(passwd.message, /invalid ELF header/, passwd.message);
+  assert.equal(missing.code, 'NS_ERR_RUNTIME_NOT_FOUND');
+  assert.match(missing.message, /\/nonexistent\/libonnxruntime\.so/);
+  assert.equal(option.code, 'NS_ERR_RUNTIME_NOT_FOUND');
+  assert.match(option.message, /\/nonexistent\/again\/libonnxruntime\.so/);
+  assert.equal(loaded.dimension, 32);
+  assert.match(loaded.ort, /^\d+\.\d+/);
+  // A failed init, then init with the good path.
+  const afterInit = runChild(
+    `const ns = require('./index.js');
+    ns.init({ onnxRuntime: '/nonexistent/libonnxruntime.so' })
+      .then(() => console.log('loaded nonexistent?'), (e) => console.log('FAILED ' + e.code))
+      .then(() => ns.init({ onnxRuntime: process.env.NS_ONNXRUNTIME_PATH }))
+      .then(() => ns.onnxRuntimeVersion())
+      .then((v) => console.log('OK ' + v), (e) => console.log('UNEXPECTED ' + e.code + ' ' + e.message));`,
+    {},
+  );
+  assert.match(afterInit.stdout, /^FAILED NS_ERR_RUNTIME_NOT_FOUND\nOK \d+\.\d+/, afterInit.stdout + afterInit.stderr);
 });
 
 test('close() is idempotent; use after close throws ERR_NODESPACE_CLOSED', async () => {
