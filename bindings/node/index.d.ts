@@ -14,7 +14,11 @@ export interface LoadOptions {
   device?: Device;
   /** Intra-op threads per ONNX Runtime session; default: the number of physical cores. */
   threads?: number;
-  /** Calls that may run at the same time, each on its own session; default 2. */
+  /**
+   * Calls that may run at the same time, each on its own session; default 2. Further calls
+   * wait inside the library; a generation cancelled while it waits (signal, break, cancel(),
+   * close()) stops waiting at once.
+   */
   maxSessions?: number;
   /**
    * Path of libnodespace itself. Default search: this option, then $NODESPACE_LIBRARY, then
@@ -25,6 +29,8 @@ export interface LoadOptions {
   /**
    * Path of the ONNX Runtime shared library (ns_runtime_init). Default: the library's own search
    * (NS_ONNXRUNTIME_PATH, ORT_DYLIB_PATH, beside libnodespace, the executable's folder, the system loader).
+   * A path that does not load rejects with NS_ERR_RUNTIME_NOT_FOUND (with the loader's reason) and
+   * changes nothing: a later call may give another path or none (the search as usual).
    */
   onnxRuntime?: string;
 }
@@ -136,9 +142,15 @@ export interface GenerateOptions {
   frequencyPenalty?: number;
   /** Seed for custom sampling; 0 or absent: a fresh seed. Same seed, same text. */
   seed?: number | bigint;
-  /** Generation ends before the first stop string; it is never emitted. */
+  /**
+   * Generation ends before the first stop string; it is never emitted. An empty string rejects
+   * with NS_ERR_INVALID_ARGUMENT ("stop string N is empty").
+   */
   stop?: string | string[];
-  /** Cancels the generation: generate() / the stream reject with an AbortError. */
+  /**
+   * Cancels the generation: generate() / the stream reject with an AbortError, promptly, also
+   * while the generation still waits for a session (maxSessions busy).
+   */
   signal?: AbortSignal;
 }
 
@@ -217,7 +229,11 @@ export interface LibraryInfo {
   abiVersion: number;
 }
 
-/** Load the native library now (optional) and, with `onnxRuntime`, ONNX Runtime from that path. */
+/**
+ * Load the native library now (optional) and, with `onnxRuntime`, ONNX Runtime from that path.
+ * A failed ONNX Runtime load (NS_ERR_RUNTIME_NOT_FOUND) changes nothing: init may be called again,
+ * and a model load without the option searches as usual.
+ */
 export declare function init(options?: { library?: string; onnxRuntime?: string }): Promise<LibraryInfo>;
 /** The nodespace library version, e.g. "0.1.0" (loads the library if needed). */
 export declare function version(): string;

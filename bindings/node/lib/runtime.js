@@ -13,8 +13,9 @@ const { callAsync, checkSync } = require('./common');
  *
  * ns_runtime_init has no ns_error_detail parameter, so its thread-local message would be
  * on the worker thread: it runs off the main thread first, and only when it fails is it
- * run again synchronously to read the message (a failing load is quick; the library
- * documents that it may be called again after NS_ERR_RUNTIME_NOT_FOUND).
+ * run again synchronously to read the message (a failing load is quick, and the library
+ * documents that a failed call changes nothing: it may be called again, and the next model
+ * load searches as usual).
  */
 async function init(options = {}) {
   const { fn, T } = native.load(options.library);
