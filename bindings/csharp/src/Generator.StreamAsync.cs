@@ -15,14 +15,26 @@ namespace NodeSpace
         /// <summary>
         /// The generated text as an async stream of chunks (<c>await foreach</c>). Cancelling the
         /// token, or leaving the loop early, stops the native generation; errors of the generation
-        /// are thrown from the loop.
+        /// are thrown from the loop. As with <see cref="Stream"/>, leaving the loop does not wait for
+        /// the native call to return (it ends moments later; its task is observed and its
+        /// resources are freed then).
         /// </summary>
         public async IAsyncEnumerable<string> StreamAsync(GenerationRequest request,
                                                           [EnumeratorCancellation] CancellationToken cancellationToken = default)
         {
             var chunks = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            Task<GenerationResult> generation = GenerateAsync(request, chunk => { chunks.Writer.TryWrite(chunk); }, stop.Token);
+            // Disposed by FinishInBackground once the generation has ended, which may be after this loop.
+            var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            Task<GenerationResult> generation;
+            try
+            {
+                generation = GenerateAsync(request, chunk => { chunks.Writer.TryWrite(chunk); }, stop.Token);
+            }
+            catch
+            {
+                stop.Dispose();
+                throw;
+            }
             _ = generation.ContinueWith(finished => { chunks.Writer.TryComplete(); }, CancellationToken.None,
                                         TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             try
@@ -35,8 +47,10 @@ namespace NodeSpace
             }
             finally
             {
-                stop.Cancel();
-                try { await generation.ConfigureAwait(false); } catch { /* reported above, or the loop was left early */ }
+                // Left early or cancelled: stop the native generation, without awaiting it here
+                // (see StreamChunks in Generator.cs).
+                if (!generation.IsCompleted) stop.Cancel();
+                FinishInBackground(generation, stop);
             }
         }
     }

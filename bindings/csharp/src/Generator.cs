@@ -25,7 +25,7 @@ namespace NodeSpace
         /// <summary>Intra-op threads per session; 0: the number of physical cores.</summary>
         public int IntraThreads { get; set; }
         /// <summary>Generations that may run at the same time (one session and KV cache each); 0: 2.
-        /// Further calls wait for a free session.</summary>
+        /// Further calls wait for a free session; a cancel ends such a wait at once.</summary>
         public int MaxSessions { get; set; }
         /// <summary>Keep the last generation's KV cache and reuse it when the next prompt starts
         /// with the same tokens, as a chat's follow-up turn does (default true). Same output
@@ -99,7 +99,8 @@ namespace NodeSpace
         public float? FrequencyPenalty { get; set; }
         /// <summary>With Sampling.Custom: 0 = a fresh seed each call. Same seed, same text.</summary>
         public ulong Seed { get; set; }
-        /// <summary>Generation ends before the first of these; it is never emitted.</summary>
+        /// <summary>Generation ends before the first of these; it is never emitted. An empty string is
+        /// refused (NodeSpaceException InvalidArgument, "stop string N is empty").</summary>
         public IList<string> Stop { get; set; }
 
         public static GenerationRequest FromPrompt(string prompt)
@@ -228,8 +229,8 @@ namespace NodeSpace
         /// Generate on the calling thread (blocking), calling <paramref name="onChunk"/> on this
         /// thread with each piece of text as it is produced: whole characters, which concatenated
         /// are the result's Text. When <paramref name="cancellationToken"/> is cancelled (from any
-        /// thread) the native generation stops promptly, also in the middle of a long prompt, and
-        /// OperationCanceledException is thrown; the text so far has reached onChunk. An exception
+        /// thread) the native generation stops promptly, also in the middle of a long prompt or while
+        /// it waits for a session (MaxSessions busy), and OperationCanceledException is thrown; the text so far has reached onChunk. An exception
         /// thrown by onChunk stops the generation and is rethrown here.
         /// </summary>
         public GenerationResult Generate(GenerationRequest request, Action<string> onChunk = null,
@@ -314,7 +315,10 @@ namespace NodeSpace
         /// The generated text as a blocking sequence of chunks: the generation runs on a worker
         /// thread, and each MoveNext waits for the next chunk. Leaving the loop early (break,
         /// exception) or cancelling the token stops the native generation; errors of the generation
-        /// are thrown from the loop.
+        /// are thrown from the loop. A cancel ends the loop at once (OperationCanceledException),
+        /// also while the generation still waits for a session; the loop does not wait for the
+        /// native call to return: it ends on its worker thread moments later (until then it holds
+        /// its session, if it had one), and its task and resources are cleaned up then.
         /// </summary>
         public IEnumerable<string> Stream(GenerationRequest request, CancellationToken cancellationToken = default(CancellationToken))
         {
@@ -325,34 +329,49 @@ namespace NodeSpace
 
         private IEnumerable<string> StreamChunks(GenerationRequest request, CancellationToken cancellationToken)
         {
-            using (var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
-            using (var chunks = new BlockingCollection<string>())
+            // Owned by the generation task once it has started: disposed by FinishInBackground
+            // when it is over, which may be after this enumerator is gone.
+            var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var chunks = new BlockingCollection<string>();
+            Task<GenerationResult> generation = Task.Factory.StartNew(() =>
             {
-                Task<GenerationResult> generation = Task.Factory.StartNew(() =>
+                try { return Generate(request, chunks.Add, stop.Token); }
+                finally { chunks.CompleteAdding(); }
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            try
+            {
+                // With the caller's token, so that a cancel stops the loop at once instead of
+                // after the chunks the generation had already queued.
+                foreach (string chunk in chunks.GetConsumingEnumerable(cancellationToken))
                 {
-                    try { return Generate(request, chunks.Add, stop.Token); }
-                    finally { chunks.CompleteAdding(); }
-                }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-                try
-                {
-                    // With the caller's token, so that a cancel stops the loop at once instead of
-                    // after the chunks the generation had already queued.
-                    foreach (string chunk in chunks.GetConsumingEnumerable(cancellationToken))
-                    {
-                        cancellationToken.ThrowIfCancellationRequested();
-                        yield return chunk;
-                    }
-                    generation.GetAwaiter().GetResult(); // the generation's exception, unwrapped
+                    cancellationToken.ThrowIfCancellationRequested();
+                    yield return chunk;
                 }
-                finally
-                {
-                    if (!generation.IsCompleted)
-                    {
-                        stop.Cancel();
-                        try { generation.Wait(); } catch (AggregateException) { }
-                    }
-                }
+                generation.GetAwaiter().GetResult(); // the generation's exception, unwrapped
             }
+            finally
+            {
+                // Left early (break, exception, cancel): stop the native generation, but do not
+                // wait for it here. It returns promptly when it can, but not always at once (a
+                // session being created cannot be interrupted, which took seconds with a real
+                // model). Its task is observed and its resources freed when it ends.
+                if (!generation.IsCompleted) stop.Cancel();
+                FinishInBackground(generation, stop, chunks);
+            }
+        }
+
+        /// <summary>
+        /// When <paramref name="generation"/> has ended (at once if it has), observe its outcome
+        /// (a cancelled or failed generation nobody waits for is not an unobserved task exception)
+        /// and dispose what it used.
+        /// </summary>
+        internal static void FinishInBackground(Task generation, params IDisposable[] owned)
+        {
+            generation.ContinueWith((finished, state) =>
+            {
+                GC.KeepAlive(finished.Exception); // reading it marks the exception observed
+                foreach (IDisposable d in (IDisposable[])state) d.Dispose();
+            }, owned, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
 
         /// <summary>Free the native model. Idempotent; later calls throw ObjectDisposedException.
