@@ -1,6 +1,7 @@
 // Generation tests on the tiny decoders, and the real-model parity tests against the Rust CLI.
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Text;
@@ -16,6 +17,26 @@ namespace NodeSpace.Tests
         private static GenerationRequest Greedy(string prompt, int maxNewTokens)
         {
             return new GenerationRequest { Prompt = prompt, Sampling = Sampling.Greedy, MaxNewTokens = maxNewTokens };
+        }
+
+        /// <summary>
+        /// Starts <paramref name="request"/> on <paramref name="g"/> with a slow consumer (15 ms per
+        /// chunk, on the generation's own thread) and returns once its first chunk has come: it
+        /// then holds a session for a couple of seconds.
+        /// </summary>
+        private static Task<GenerationResult> StartHoldingASession(Generator g, GenerationRequest request)
+        {
+            using (var first = new ManualResetEventSlim())
+            {
+                Task<GenerationResult> running = g.GenerateAsync(request, c => { first.Set(); Thread.Sleep(15); });
+                T.True(first.Wait(TimeSpan.FromSeconds(60)), "the running generation started");
+                return running;
+            }
+        }
+
+        private static double MillisecondsBetween(long from, long to)
+        {
+            return (to - from) * 1000.0 / Stopwatch.Frequency;
         }
 
         /// <summary>The Rust CLI (target/release/examples/cli, or NS_CLI), the reference for texts.</summary>
@@ -304,6 +325,100 @@ namespace NodeSpace.Tests
                 }
             });
 
+            // A cancel of a call that waits for a session (MaxSessions 1, another one running)
+            // must end it promptly, not when the running one frees the session.
+            T.Test("generate: cancelling a GenerateAsync queued behind a running one (MaxSessions 1) ends it within 50 ms; the running one is unaffected", () =>
+            {
+                using (var g = Generator.Load(new GeneratorOptions(llama) { MaxSessions = 1, IntraThreads = 1, Device = Device.Cpu }))
+                {
+                    GenerationRequest request = Greedy("hello world", 120);
+                    GenerationResult solo = g.Generate(request);
+                    T.Equal(120, solo.GeneratedTokens, "reference tokens");
+                    Task<GenerationResult> running = StartHoldingASession(g, request);
+                    using (var cts = new CancellationTokenSource())
+                    {
+                        int queuedChunks = 0;
+                        Task<GenerationResult> queued = g.GenerateAsync(request, c => Interlocked.Increment(ref queuedChunks), cts.Token);
+                        Thread.Sleep(100); // now waiting for the session inside the library
+                        T.True(!running.IsCompleted && !queued.IsCompleted, "both still running before the cancel (else the test proves nothing)");
+                        long cancelledAt = Stopwatch.GetTimestamp();
+                        cts.Cancel();
+                        try { queued.Wait(); } catch (AggregateException) { }
+                        double ms = MillisecondsBetween(cancelledAt, Stopwatch.GetTimestamp());
+                        bool runningLeft = !running.IsCompleted;
+                        Console.WriteLine("     queued GenerateAsync ended " + ms.ToString("F1") + " ms after Cancel()");
+                        T.True(ms < 50, "the queued GenerateAsync ended " + ms.ToString("F1") + " ms after Cancel() (bound 50 ms)");
+                        T.True(runningLeft, "the queued GenerateAsync ended only after the running one");
+                        T.True(queued.IsCanceled, "the queued task ends Canceled, status " + queued.Status);
+                        T.Equal(0, Volatile.Read(ref queuedChunks), "chunks of the queued generation");
+                    }
+                    GenerationResult r = running.Result;
+                    T.Equal(solo.Text, r.Text, "the running generation's text");
+                    T.Equal(solo.GeneratedTokens, r.GeneratedTokens, "the running generation's tokens");
+                    T.Equal(solo.Text, g.Generate(request).Text, "the session is free again");
+                }
+            });
+
+            T.Test("generate: cancelling a Stream queued behind a running one ends the loop within 50 ms; nothing is left behind", () =>
+            {
+                int unobserved = 0;
+                EventHandler<UnobservedTaskExceptionEventArgs> onUnobserved = (sender, e) => Interlocked.Increment(ref unobserved);
+                TaskScheduler.UnobservedTaskException += onUnobserved;
+                try
+                {
+                    using (var g = Generator.Load(new GeneratorOptions(llama) { MaxSessions = 1, IntraThreads = 1, Device = Device.Cpu }))
+                    {
+                        GenerationRequest request = Greedy("hello world", 120);
+                        GenerationResult solo = g.Generate(request);
+                        Task<GenerationResult> running = StartHoldingASession(g, request);
+                        using (var cts = new CancellationTokenSource())
+                        {
+                            long cancelledAt = 0;
+                            bool runningAtCancel = false;
+                            // The loop blocks this thread in MoveNext: the cancel comes from another one.
+                            var canceller = new Thread(() =>
+                            {
+                                Thread.Sleep(100); // the Stream's generation now waits for the session
+                                runningAtCancel = !running.IsCompleted;
+                                Volatile.Write(ref cancelledAt, Stopwatch.GetTimestamp());
+                                cts.Cancel();
+                            });
+                            var got = new List<string>();
+                            canceller.Start();
+                            T.Throws<OperationCanceledException>(() =>
+                            {
+                                foreach (string chunk in g.Stream(request, cts.Token)) got.Add(chunk);
+                            }, "the Stream loop");
+                            long returnedAt = Stopwatch.GetTimestamp();
+                            bool runningLeft = !running.IsCompleted;
+                            canceller.Join();
+                            double ms = MillisecondsBetween(Volatile.Read(ref cancelledAt), returnedAt);
+                            Console.WriteLine("     queued Stream loop ended " + ms.ToString("F1") + " ms after Cancel()");
+                            T.True(runningAtCancel, "the running generation was still running at the cancel (else the test proves nothing)");
+                            T.True(ms < 50, "the queued Stream loop ended " + ms.ToString("F1") + " ms after Cancel() (bound 50 ms)");
+                            T.True(runningLeft, "the queued Stream loop ended only after the running one");
+                            T.Equal(0, got.Count, "chunks of the queued generation");
+                        }
+                        GenerationResult r = running.Result;
+                        T.Equal(solo.Text, r.Text, "the running generation's text");
+                        T.Equal(solo.GeneratedTokens, r.GeneratedTokens, "the running generation's tokens");
+                        // The cancelled generation gave up its place: the only session serves the next call.
+                        T.Equal(solo.Text, string.Concat(g.Stream(request)), "a Stream after it");
+                    }
+                    // The abandoned generation's task was observed (its OperationCanceledException
+                    // is not an unobserved task exception when the task is collected).
+                    GC.Collect();
+                    GC.WaitForPendingFinalizers();
+                    GC.Collect();
+                    GC.WaitForPendingFinalizers();
+                    T.Equal(0, Volatile.Read(ref unobserved), "unobserved task exceptions");
+                }
+                finally
+                {
+                    TaskScheduler.UnobservedTaskException -= onUnobserved;
+                }
+            });
+
             T.Test("generate: request validation and library errors", () =>
             {
                 using (var g = Generator.Load(new GeneratorOptions(llama)))
@@ -313,6 +428,13 @@ namespace NodeSpace.Tests
                     T.Throws<ArgumentNullException>(() => g.Generate(null), "null request");
                     T.Throws<ArgumentNullException>(() => ChatMessage.User(null), "null content");
                     T.Throws<ArgumentException>(() => g.Generate(new GenerationRequest { Prompt = "a", Stop = new string[] { null } }), "null stop string");
+                    // An empty stop string would match everywhere: the library refuses it, naming its index.
+                    var empty = T.Throws<NodeSpaceException>(() => g.Generate(new GenerationRequest { Prompt = "a", MaxNewTokens = 4, Stop = new[] { "\n", "" } }), "empty stop string");
+                    T.Equal(NodeSpaceStatus.InvalidArgument, empty.Status, "status");
+                    T.True(empty.NativeMessage.Contains("stop string 1 is empty"), empty.NativeMessage);
+                    empty = T.Throws<NodeSpaceException>(() => g.Stream(new GenerationRequest { Prompt = "a", MaxNewTokens = 4, Stop = new[] { "" } }).ToList(), "empty stop string, Stream");
+                    T.Equal(NodeSpaceStatus.InvalidArgument, empty.Status, "Stream status");
+                    T.True(empty.NativeMessage.Contains("stop string 0 is empty"), empty.NativeMessage);
                     string longPrompt = string.Concat(Enumerable.Repeat("x y ", g.Info.ContextLength));
                     var e = T.Throws<NodeSpaceException>(() => g.Generate(Greedy(longPrompt, 4)), "prompt longer than the context");
                     T.Equal(NodeSpaceStatus.ContextOverflow, e.Status, "status");
@@ -462,6 +584,42 @@ namespace NodeSpace.Tests
                             T.Equal(Json.Arr(Json.Get(cli, "tokens")).Count, result.GeneratedTokens, "token count for '" + prompt + "'");
                             T.Equal(result.Text, string.Concat(chunks), "chunks");
                         }
+                    }
+                });
+
+                // A call that has to build a session (the generator made one at load; MaxSessions 2
+                // lets a second call create another, which takes seconds for this model) cannot be
+                // interrupted until the session is built: the Stream loop must end at once anyway,
+                // not when the native call returns.
+                T.Test("real: cancelling a Stream whose call is building a session (SmolLM2, MaxSessions 2) ends the loop within 50 ms", () =>
+                {
+                    using (var g = Generator.Load(new GeneratorOptions(smol) { MaxSessions = 2, Device = Device.Cpu }))
+                    using (var cts = new CancellationTokenSource())
+                    {
+                        GenerationRequest request = Greedy("hello world", 8);
+                        Task<GenerationResult> running = StartHoldingASession(g, request);
+                        long cancelledAt = 0;
+                        var canceller = new Thread(() =>
+                        {
+                            Thread.Sleep(20); // the Stream's call is now building the second session
+                            Volatile.Write(ref cancelledAt, Stopwatch.GetTimestamp());
+                            cts.Cancel();
+                        });
+                        var got = new List<string>();
+                        canceller.Start();
+                        T.Throws<OperationCanceledException>(() =>
+                        {
+                            foreach (string chunk in g.Stream(request, cts.Token)) got.Add(chunk);
+                        }, "the Stream loop");
+                        long returnedAt = Stopwatch.GetTimestamp();
+                        canceller.Join();
+                        double ms = MillisecondsBetween(Volatile.Read(ref cancelledAt), returnedAt);
+                        Console.WriteLine("     Stream loop ended " + ms.ToString("F1") + " ms after Cancel()");
+                        T.True(ms < 50, "the Stream loop ended " + ms.ToString("F1") + " ms after Cancel() (bound 50 ms)");
+                        T.Equal(0, got.Count, "chunks");
+                        T.True(running.Result.GeneratedTokens > 0, "the running generation finished");
+                        // The cancelled call ends by itself once its session is built; Dispose
+                        // (below) is safe while it has not.
                     }
                 });
             }

@@ -25,12 +25,26 @@ namespace NodeSpace.Tests
 
         private static int Main(string[] args)
         {
+            if (args.Length == 3 && args[0] == "--child") return ChildMain(args[1], Path.GetFullPath(args[2]));
             s_root = Path.GetFullPath(args.Length > 0 ? args[0] : ".");
             T.Filter = args.Length > 1 ? args[1] : null;
             T.StartWatchdog();
             Console.WriteLine("nodespace C# binding tests; repo " + s_root + "; CLR " + Environment.Version);
 
             RuntimeTests();
+            if (!s_runtimeLoaded && T.Filter != null)
+            {
+                // The filter left out the test that loads ONNX Runtime: load it here, untested.
+                try
+                {
+                    NodeSpaceRuntime.Initialize(Environment.GetEnvironmentVariable("NS_ONNXRUNTIME_PATH"));
+                    s_runtimeLoaded = NodeSpaceRuntime.OnnxRuntimeVersion.Length > 0;
+                }
+                catch (NodeSpaceException e)
+                {
+                    Console.WriteLine(e.Message);
+                }
+            }
             if (!s_runtimeLoaded)
             {
                 // Every other test would fail with the same message.
@@ -48,6 +62,65 @@ namespace NodeSpace.Tests
             if (T.Skipped > 0) Console.WriteLine(T.Skipped + " skipped (see SKIPPED lines above)");
             Console.WriteLine(T.Passed + " passed, " + T.Failed + " failed");
             return T.Failed == 0 ? 0 : 1;
+        }
+
+        /// <summary>This test program again, in a fresh process: `--child SCENARIO ROOT`.</summary>
+        private static string RunChild(string scenario)
+        {
+            string runtime = System.Diagnostics.Process.GetCurrentProcess().MainModule.FileName; // mono
+            string exe = typeof(Program).Assembly.Location;
+            return T.Run(runtime, "--debug " + T.Quote(exe) + " --child " + scenario + " " + T.Quote(s_root)).Replace("\r", "");
+        }
+
+        /// <summary>
+        /// The scenarios run by <see cref="RunChild"/>, in a process where ONNX Runtime is not loaded
+        /// yet. Prints "FAILED STATUS message" for each expected failure, then what worked.
+        /// "load": bad Initialize paths, then a model load searches as usual (NS_ONNXRUNTIME_PATH).
+        /// "init": a bad Initialize, then Initialize with NS_ONNXRUNTIME_PATH.
+        /// </summary>
+        private static int ChildMain(string scenario, string root)
+        {
+            s_root = root;
+            Action<Action> expectFailure = body =>
+            {
+                try
+                {
+                    body();
+                    Console.WriteLine("UNEXPECTED success");
+                }
+                catch (NodeSpaceException e)
+                {
+                    Console.WriteLine("FAILED " + e.StatusName + " " + e.NativeMessage.Replace('\n', ' '));
+                }
+            };
+            try
+            {
+                if (scenario == "load")
+                {
+                    expectFailure(() => NodeSpaceRuntime.Initialize("/etc/passwd"));
+                    expectFailure(() => NodeSpaceRuntime.Initialize("/nonexistent/libonnxruntime.so"));
+                    expectFailure(() => NodeSpaceRuntime.Initialize("/nonexistent/again/libonnxruntime.so"));
+                    using (var embedder = Embedder.Load(new EmbedderOptions(Tiny("embed-bert"))))
+                        Console.WriteLine("LOADED dimension " + embedder.Embed("hello").Length + ", ONNX Runtime " + NodeSpaceRuntime.OnnxRuntimeVersion);
+                }
+                else if (scenario == "init")
+                {
+                    expectFailure(() => NodeSpaceRuntime.Initialize("/nonexistent/libonnxruntime.so"));
+                    NodeSpaceRuntime.Initialize(Environment.GetEnvironmentVariable("NS_ONNXRUNTIME_PATH"));
+                    Console.WriteLine("OK ONNX Runtime " + NodeSpaceRuntime.OnnxRuntimeVersion);
+                }
+                else
+                {
+                    Console.WriteLine("unknown scenario " + scenario);
+                    return 2;
+                }
+                return 0;
+            }
+            catch (Exception e)
+            {
+                Console.WriteLine("UNEXPECTED " + e);
+                return 1;
+            }
         }
 
         // ---- runtime -----------------------------------------------------------------------
@@ -79,6 +152,23 @@ namespace NodeSpace.Tests
                 T.True(NodeSpaceRuntime.OnnxRuntimeVersion.Length > 0, "ONNX Runtime loaded");
                 var e = T.Throws<NodeSpaceException>(() => NodeSpaceRuntime.Initialize("/nonexistent/libonnxruntime.so"), "second path");
                 T.Equal(NodeSpaceStatus.InvalidArgument, e.Status, "status");
+            });
+
+            T.Test("runtime: a failed Initialize changes nothing: the next Initialize or model load works (fresh processes)", () =>
+            {
+                // Each scenario in a fresh process: ONNX Runtime is loaded once per process, and
+                // it must not be loaded yet.
+                string load = RunChild("load");
+                string[] lines = load.Split(new[] { '\n' }, StringSplitOptions.RemoveEmptyEntries);
+                T.Equal(4, lines.Length, "child output lines: " + load);
+                T.True(lines[0].StartsWith("FAILED NS_ERR_RUNTIME_NOT_FOUND ", StringComparison.Ordinal) && lines[0].Contains("/etc/passwd"), lines[0]);
+                // The loader's own reason, not just "dlopen failed".
+                if (File.Exists("/proc/self/maps")) /* Linux */ T.True(lines[0].Contains("invalid ELF header"), lines[0]);
+                T.True(lines[1].StartsWith("FAILED NS_ERR_RUNTIME_NOT_FOUND ", StringComparison.Ordinal) && lines[1].Contains("/nonexistent/libonnxruntime.so"), lines[1]);
+                T.True(lines[2].StartsWith("FAILED NS_ERR_RUNTIME_NOT_FOUND ", StringComparison.Ordinal) && lines[2].Contains("/nonexistent/again/libonnxruntime.so"), lines[2]);
+                T.True(System.Text.RegularExpressions.Regex.IsMatch(lines[3], @"^LOADED dimension 32, ONNX Runtime 1\.\d+"), lines[3]);
+                string init = RunChild("init");
+                T.True(System.Text.RegularExpressions.Regex.IsMatch(init, @"^FAILED NS_ERR_RUNTIME_NOT_FOUND [^\n]*\nOK ONNX Runtime 1\.\d+"), init);
             });
 
             T.Test("runtime: option struct layouts match the library's sizes", () =>
