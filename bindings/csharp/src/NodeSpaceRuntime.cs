@@ -32,7 +32,9 @@ namespace NodeSpace
         /// the library searches NS_ONNXRUNTIME_PATH, ORT_DYLIB_PATH, the folder of libnodespace,
         /// the executable's folder, then the system loader. Call it before any model is loaded:
         /// once loaded, ONNX Runtime cannot be replaced (another path gives InvalidArgument).
-        /// Throws NodeSpaceException (RuntimeNotFound, listing the places searched).
+        /// Throws NodeSpaceException (RuntimeNotFound, listing the places searched with the loader's
+        /// reason for each). A failed call changes nothing: call it again with another path, or let
+        /// the next model load search as usual.
         /// </summary>
         public static void Initialize(string onnxRuntimePath = null)
         {
