@@ -453,9 +453,9 @@ def builder_hash() -> str:
 
 
 VARIANTS = {
-    "fused": "llama_fused_onnx.py, fp32 weights (dequantized GGUF), fp32 KV cache, logits of the last position",
+    "fused": "llama_fused_onnx.py, fp32 weights (dequantized GGUF), fp32 KV cache, logits of the last num_logits_to_keep positions",
     "q4": "llama_fused_onnx.py, GGUF Q4_1 blocks as MatMulNBits (4 bits, block 32, exact), Q8_0 embedding/lm_head as "
-          "GatherBlockQuantized/MatMulNBits (8 bits), fp32 norms and KV cache, accuracy_level 4, logits of the last position",
+          "GatherBlockQuantized/MatMulNBits (8 bits), fp32 norms and KV cache, accuracy_level 4, logits of the last num_logits_to_keep positions",
 }
 
 

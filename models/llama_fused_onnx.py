@@ -6,16 +6,18 @@ runtime runs it unchanged::
 
   inputs   input_ids                    int64 [batch_size, sequence_length]
            attention_mask               int64 [batch_size, total_sequence_length]
+           num_logits_to_keep           int64 scalar: logits of this many last positions
            past_key_values.{i}.key      f32 [batch_size, num_kv_heads, past_sequence_length, head_dim]
            past_key_values.{i}.value    (same)
-  outputs  logits                       f32 [batch_size, 1, vocab_size]   <- LAST position only
+  outputs  logits                       f32 [batch_size, num_logits_to_keep, vocab_size]
            present.{i}.key / .value     f32 [batch_size, num_kv_heads, total_sequence_length, head_dim]
 
 Differences from ``llama_onnx.py``:
 
-* ``logits`` holds the last position only (a Gather of the last hidden row before
-  the lm_head): a prefill of 100 tokens computes one 49152-wide row, not 100.
-  A runtime that reads "the last row of logits" is unaffected.
+* ``logits`` holds the last ``num_logits_to_keep`` positions only (a Slice of the last
+  hidden rows before the lm_head, as transformers' ``logits_to_keep``): a prefill of 100
+  tokens computes one 49152-wide row, not 100, and a speculative step verifying 8 draft
+  tokens computes 9.
 * No ``position_ids`` input: positions come from the KV cache length (GroupQueryAttention
   derives them from ``seqlens_k``), i.e. the attention mask must be all ones with
   no padding inside (batch 1, or right-aligned rows; left padding is not supported).
@@ -208,6 +210,7 @@ def build_fused_llama_graph(
     # ---- inputs
     g.inputs.append(helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"]))
     g.inputs.append(helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch_size", "total_sequence_length"]))
+    g.inputs.append(helper.make_tensor_value_info("num_logits_to_keep", TensorProto.INT64, []))
     for i in range(c.num_hidden_layers):
         for kv in ("key", "value"):
             g.inputs.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kv}", TensorProto.FLOAT, ["batch_size", KV, "past_sequence_length", D]))
@@ -314,14 +317,18 @@ def build_fused_llama_graph(
     final = g.op("SkipSimplifiedLayerNormalization", [pending, residual, final_w], "final_norm", domain=MS, epsilon=eps)
     lm_name = "model.embed_tokens.weight" if c.tie_word_embeddings else "lm_head.weight"
     lm_q = quant.get(lm_name)
+    # The last num_logits_to_keep rows [B, keep, hidden].
+    keep_start = g.op("Neg", [g.op("Unsqueeze", ["num_logits_to_keep", g.const([0])], "keep_1d")], "keep_start")
+    last = g.op("Slice", [final, keep_start, g.const([np.iinfo(np.int64).max]), g.const([1])], "last_hidden")
     if lm_q is None and c.tie_word_embeddings and not isinstance(emb_q, Q8_0):
         # fp32, tied: Gemm(transB=1) on the embedding matrix itself (stored once) over the
-        # last row [B, hidden] (Gather with a scalar index drops the sequence axis).
-        last2d = g.op("Gather", [final, g.const(-1)], "last_hidden", axis=1)
-        logits2d = g.op("Gemm", [last2d, emb_name], "logits_2d", transB=1)
-        g.op("Unsqueeze", [logits2d, g.const([1])], "logits")
+        # rows flattened to [B * keep, hidden], then back to [B, keep, vocab].
+        flat = g.op("Reshape", [last, g.const([-1, c.hidden_size])], "last_hidden_2d")
+        logits2d = g.op("Gemm", [flat, emb_name], "logits_2d", transB=1)
+        rows_shape = g.op("Shape", [last], "last_hidden_shape", start=0, end=2)
+        logits_shape = g.op("Concat", [rows_shape, g.const([c.vocab_size])], "logits_shape", axis=0)
+        g.op("Reshape", [logits2d, logits_shape], "logits")
     else:
-        last = g.op("Gather", [final, g.const([-1])], "last_hidden", axis=1)  # [B, 1, hidden]
         if isinstance(lm_q, Q8_0):
             # The Q8_0 blocks as 8-bit MatMulNBits: uint8 codes q + 128, zero point 128.
             n, k = lm_q.q.shape
@@ -336,7 +343,7 @@ def build_fused_llama_graph(
         else:
             g.op("MatMul", [last, g.init("lm_head.weight_t", w(lm_name).T)], "logits")
 
-    g.outputs.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch_size", 1, c.vocab_size]))
+    g.outputs.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch_size", "num_logits_to_keep", c.vocab_size]))
     for i in range(c.num_hidden_layers):
         for kv in ("key", "value"):
             g.outputs.append(helper.make_tensor_value_info(f"present.{i}.{kv}", TensorProto.FLOAT, ["batch_size", KV, "total_sequence_length", D]))

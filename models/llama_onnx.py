@@ -368,6 +368,8 @@ def greedy_kv(session, prompts: Sequence[Sequence[int]], max_new_tokens: int, po
     step_ids = ids
     for _ in range(max_new_tokens):
         feeds = {"input_ids": step_ids, "attention_mask": mask, **past}
+        if "num_logits_to_keep" in names:  # the fused graphs: logits of the last position
+            feeds["num_logits_to_keep"] = np.array(1, np.int64)
         if "position_ids" in names:
             positions = np.cumsum(mask, axis=1) - 1 + position_offset
             positions = np.where(mask == 1, positions, 1)

@@ -23,7 +23,7 @@ model folder:
                    EOS comes from config.json (<|endoftext|> = 0).
   gen-fused/       the fused contrib-op graph of llama_fused_onnx.py (GroupQueryAttention
                    with past/present buffer sharing, SkipSimplifiedLayerNormalization;
-                   no position_ids input, logits of the last position only), head_dim 16
+                   no position_ids input, logits of the last num_logits_to_keep positions), head_dim 16
                    (GroupQueryAttention's rotary needs a multiple of 16).
   gen-genai/       the same kind of fused graph laid out as onnxruntime-genai's model
                    builder writes a folder: model.onnx at the root, no metadata in the
@@ -362,6 +362,7 @@ def greedy_shared_kv(session, prompt_ids: list[int], max_new_tokens: int, layers
             binding.bind_ortvalue_input(f"past_key_values.{i}.{part}", buf)
             binding.bind_ortvalue_output(f"present.{i}.{part}", buf)
     binding.bind_output("logits")
+    binding.bind_cpu_input("num_logits_to_keep", np.array(1, np.int64))
     ids, total, out = list(prompt_ids), len(prompt_ids), []
     for _ in range(max_new_tokens):
         binding.bind_cpu_input("input_ids", np.array([ids], np.int64))

@@ -16,7 +16,10 @@ pub use embed::{Embedder, EmbedderInfo, EmbedderOptions, Pooling};
 pub use error::{Error, ErrorKind, Result};
 pub use generate::{
     CancelHandle, ChatMessage, ChatTemplate, Flow, GenerateRequest, GenerationResult,
-    GenerationStats, Generator, GeneratorInfo, GeneratorOptions, Prompt, SamplingOptions,
-    StopReason,
+    GenerationStats, Generator, GeneratorInfo, GeneratorOptions, LookupOptions, Prompt,
+    SamplingOptions, StopReason,
 };
-pub use runtime::{configure, init as init_runtime, runtime_info, ActiveProvider, Device, RuntimeInfo, RuntimeOptions};
+pub use runtime::{
+    configure, init as init_runtime, runtime_info, ActiveProvider, Device, RuntimeInfo,
+    RuntimeOptions,
+};

@@ -30,6 +30,8 @@ pub(crate) struct DecoderGraph {
     pub position_offset: i64,
     pub use_cache_branch: bool,
     pub num_logits_to_keep: bool,
+    /// Which positions' logits a run returns (draft verification needs several).
+    pub logits_rows: LogitsRows,
     /// Past and present KV may be one buffer (GroupQueryAttention graphs whose metadata, or
     /// whose onnxruntime-genai config, says `past_present_share_buffer`): the cache is
     /// extended in place.
@@ -144,7 +146,9 @@ impl DecoderGraph {
                     .ok()
                     .and_then(|m| m.custom("past_present_share_buffer"))
                     .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")));
+        let num_logits_to_keep = names.contains(&"num_logits_to_keep");
         Ok(Self {
+            logits_rows: logits_rows(session, num_logits_to_keep),
             layers,
             kv_heads,
             head_dim,
@@ -153,10 +157,50 @@ impl DecoderGraph {
             position_ids: names.contains(&"position_ids"),
             position_offset: i64::from(model_type.starts_with("gemma3")),
             use_cache_branch: names.contains(&"use_cache_branch"),
-            num_logits_to_keep: names.contains(&"num_logits_to_keep"),
+            num_logits_to_keep,
             shared_kv,
             context_length: usize::MAX,
         })
+    }
+}
+
+/// Which positions a decoder run returns logits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogitsRows {
+    /// As many last positions as its `num_logits_to_keep` input says.
+    Kept,
+    /// Every input position (`[batch, sequence, vocab]`).
+    All,
+    /// The last position only (`[batch, 1, vocab]`, no `num_logits_to_keep`): such a graph
+    /// cannot verify drafts.
+    LastOnly,
+}
+
+impl DecoderGraph {
+    /// Runs can return the logits of several positions (needed to verify drafts).
+    pub fn verifies_drafts(&self) -> bool {
+        self.logits_rows != LogitsRows::LastOnly
+    }
+}
+
+/// How `session`'s logits are laid out: a fixed 1 as the sequence dimension means the
+/// last position only.
+fn logits_rows(session: &Session, keeps: bool) -> LogitsRows {
+    if keeps {
+        return LogitsRows::Kept;
+    }
+    let sequence_dim = session
+        .outputs()
+        .iter()
+        .find(|o| o.name() == "logits")
+        .and_then(|o| match o.dtype() {
+            ValueType::Tensor { shape, .. } if shape.len() == 3 => Some(shape[1]),
+            _ => None,
+        });
+    if sequence_dim == Some(1) {
+        LogitsRows::LastOnly
+    } else {
+        LogitsRows::All
     }
 }
 
@@ -335,20 +379,40 @@ impl SharedKv {
 
 /// The outcome of a forward step that did not fail.
 pub(crate) enum Step {
-    /// Logits of the last position.
-    Logits(Vec<f32>),
+    /// Logits of the last positions, as many as asked for.
+    Logits(Logits),
     Cancelled,
 }
 
-/// Run `ids` through the graph after the tokens in `cache`, updating it.
+/// Rows of logits, one per position, in order.
+pub(crate) struct Logits {
+    data: Vec<f32>,
+    vocab: usize,
+}
+
+impl Logits {
+    pub fn rows(&self) -> usize {
+        self.data.len() / self.vocab
+    }
+
+    pub fn row_mut(&mut self, i: usize) -> &mut [f32] {
+        &mut self.data[i * self.vocab..(i + 1) * self.vocab]
+    }
+}
+
+/// Run `ids` through the graph after the tokens in `cache`, updating it; the logits of the
+/// last `rows` positions come back (`rows` > 1 needs `graph.verifies_drafts()`).
 pub(crate) fn forward(
     session: &mut Session,
     graph: &DecoderGraph,
     ids: &[u32],
+    rows: usize,
     cache: &mut KvCache,
     run: &RunOptions,
 ) -> Result<Step> {
-    let feed = step_inputs(graph, ids, cache.len())?;
+    debug_assert!(rows >= 1 && rows <= ids.len());
+    debug_assert!(rows == 1 || graph.verifies_drafts());
+    let feed = step_inputs(graph, ids, rows, cache.len())?;
     let total = cache.len() + ids.len();
     let outcome = match &mut cache.store {
         KvStore::Returned(values) => run_returned(session, graph, feed, values, run),
@@ -373,8 +437,13 @@ pub(crate) fn forward(
     }
 }
 
-/// The step's inputs other than the KV cache.
-fn step_inputs(graph: &DecoderGraph, ids: &[u32], past: usize) -> Result<Vec<(String, DynValue)>> {
+/// A step's inputs other than the KV cache, and how many rows of logits it wants.
+struct StepInputs {
+    values: Vec<(String, DynValue)>,
+    rows: usize,
+}
+
+fn step_inputs(graph: &DecoderGraph, ids: &[u32], rows: usize, past: usize) -> Result<StepInputs> {
     let n = ids.len();
     let total = past + n;
     let tensor_err = |e| Error::runtime("creating an input tensor", e);
@@ -405,9 +474,12 @@ fn step_inputs(graph: &DecoderGraph, ids: &[u32], past: usize) -> Result<Vec<(St
         feed.push(("use_cache_branch".into(), flag.into_dyn()));
     }
     if graph.num_logits_to_keep {
-        feed.push(("num_logits_to_keep".into(), int_tensor(vec![], vec![1])?));
+        feed.push((
+            "num_logits_to_keep".into(),
+            int_tensor(vec![], vec![rows as i64])?,
+        ));
     }
-    Ok(feed)
+    Ok(StepInputs { values: feed, rows })
 }
 
 /// A step on the Optimum layout: the cache goes in as `past`, the longer one comes back
@@ -415,14 +487,16 @@ fn step_inputs(graph: &DecoderGraph, ids: &[u32], past: usize) -> Result<Vec<(St
 fn run_returned(
     session: &mut Session,
     graph: &DecoderGraph,
-    feed: Vec<(String, DynValue)>,
+    feed: StepInputs,
     values: &mut Vec<DynValue>,
     run: &RunOptions,
-) -> Result<Option<Vec<f32>>> {
+) -> Result<Option<Logits>> {
     let mut inputs: Vec<(Cow<str>, SessionInputValue)> =
-        Vec::with_capacity(feed.len() + values.len());
+        Vec::with_capacity(feed.values.len() + values.len());
+    let rows = feed.rows;
     inputs.extend(
-        feed.into_iter()
+        feed.values
+            .into_iter()
             .map(|(name, value)| (name.into(), value.into())),
     );
     let mut previous = std::mem::take(values).into_iter();
@@ -438,7 +512,7 @@ fn run_returned(
     let Some(mut outputs) = finished(session.run_with_options(inputs, run))? else {
         return Ok(None);
     };
-    let logits = logits_of(&outputs)?;
+    let logits = logits_of(&outputs, rows)?;
     for layer in 0..graph.layers {
         for part in ["key", "value"] {
             let name = format!("present.{layer}.{part}");
@@ -457,16 +531,16 @@ fn run_returned(
 fn run_shared(
     session: &mut Session,
     graph: &DecoderGraph,
-    feed: Vec<(String, DynValue)>,
+    feed: StepInputs,
     shared: &mut SharedKv,
     used: usize,
     total: usize,
     run: &RunOptions,
-) -> Result<Option<Vec<f32>>> {
+) -> Result<Option<Logits>> {
     shared.reserve(graph, used, total)?;
     let io = shared.binding(session)?;
     let bind_err = |e| Error::runtime("binding the decoder inputs", e);
-    for (name, value) in &feed {
+    for (name, value) in &feed.values {
         io.bind_input(name.as_str(), value).map_err(bind_err)?;
     }
     // Bound afresh each step: ONNX Runtime would otherwise reuse the last step's logits
@@ -476,7 +550,7 @@ fn run_shared(
     let Some(outputs) = finished(session.run_binding_with_options(io, run))? else {
         return Ok(None);
     };
-    Ok(Some(logits_of(&outputs)?))
+    Ok(Some(logits_of(&outputs, feed.rows)?))
 }
 
 /// A run's outputs; `None` when it was cancelled through `RunOptions::terminate`.
@@ -488,11 +562,12 @@ fn finished<T>(result: ort::Result<T>) -> Result<Option<T>> {
     }
 }
 
-fn logits_of(outputs: &SessionOutputs) -> Result<Vec<f32>> {
+fn logits_of(outputs: &SessionOutputs, rows: usize) -> Result<Logits> {
     last_logits(
         outputs
             .get("logits")
             .ok_or_else(|| Error::internal("graph returned no logits"))?,
+        rows,
     )
 }
 
@@ -507,25 +582,33 @@ fn empty_past(graph: &DecoderGraph) -> Result<SessionInputValue<'static>> {
     Ok(value.into())
 }
 
-/// The last position's row of `logits` `[1, seq, vocab]`, as f32.
-fn last_logits(value: &DynValue) -> Result<Vec<f32>> {
-    let row = |shape: &[i64], len: usize| -> Result<std::ops::Range<usize>> {
+/// The last `rows` positions' rows of `logits` `[1, seq, vocab]`, as f32.
+fn last_logits(value: &DynValue, rows: usize) -> Result<Logits> {
+    let range = |shape: &[i64], len: usize| -> Result<(std::ops::Range<usize>, usize)> {
         let vocab = *shape.last().unwrap_or(&0) as usize;
-        if shape.len() != 3 || vocab == 0 || len < vocab {
+        if shape.len() != 3 || vocab == 0 || len < rows * vocab {
             return Err(Error::new(
                 ErrorKind::ModelInvalid,
-                format!("logits have shape {shape:?}; expected [1, tokens, vocab]"),
+                format!(
+                    "logits have shape {shape:?}; expected [1, tokens, vocab] with at least {rows} token(s)"
+                ),
             ));
         }
-        Ok(len - vocab..len)
+        Ok((len - rows * vocab..len, vocab))
     };
     if let Ok((shape, data)) = value.try_extract_tensor::<f32>() {
-        let r = row(shape, data.len())?;
-        return Ok(data[r].to_vec());
+        let (r, vocab) = range(shape, data.len())?;
+        return Ok(Logits {
+            data: data[r].to_vec(),
+            vocab,
+        });
     }
     if let Ok((shape, data)) = value.try_extract_tensor::<half::f16>() {
-        let r = row(shape, data.len())?;
-        return Ok(data[r].iter().map(|v| v.to_f32()).collect());
+        let (r, vocab) = range(shape, data.len())?;
+        return Ok(Logits {
+            data: data[r].iter().map(|v| v.to_f32()).collect(),
+            vocab,
+        });
     }
     Err(Error::model_invalid("logits are not float32 or float16"))
 }

@@ -2,6 +2,7 @@
 
 mod genai_config;
 mod graph;
+mod lookup;
 mod sampler;
 mod stream;
 mod template;
@@ -16,6 +17,7 @@ use parking_lot::Mutex;
 use serde_json::Value as Json;
 use tokenizers::Tokenizer;
 
+pub use lookup::LookupOptions;
 pub use sampler::SamplingOptions;
 pub use template::{ChatMessage, ChatTemplate};
 
@@ -25,6 +27,7 @@ use crate::pool::SessionPool;
 use crate::runtime::{default_intra_threads, ActiveProvider, Device, SessionConfig};
 use genai_config::GenaiConfig;
 use graph::{DecoderGraph, KvCache, Step};
+use lookup::Drafter;
 use sampler::Sampler;
 use stream::{Detokenizer, StopFilter};
 
@@ -82,6 +85,11 @@ pub struct GenerateRequest {
     /// Generation stops before any of these strings; they are never emitted. An empty
     /// string is rejected (InvalidArgument).
     pub stop: Vec<String>,
+    /// Prompt-lookup speculative decoding (default on): drafts copied from the prompt and
+    /// the output are verified in one pass. Greedy output is token for token the plain
+    /// loop's; sampled output keeps its distribution. Graphs that return the last
+    /// position's logits only (`GeneratorInfo::verifies_drafts` false) run without it.
+    pub lookup: LookupOptions,
 }
 
 impl GenerateRequest {
@@ -91,6 +99,7 @@ impl GenerateRequest {
             max_new_tokens: None,
             sampling: None,
             stop: Vec::new(),
+            lookup: LookupOptions::default(),
         }
     }
 }
@@ -136,6 +145,10 @@ pub struct GenerationStats {
     /// Generated tokens after the first, per second of decoding.
     pub decode_tokens_per_s: f64,
     pub total_ms: f64,
+    /// Tokens proposed by prompt lookup, and how many of them the model's own choice
+    /// confirmed (each accepted one is a forward pass saved).
+    pub drafted_tokens: usize,
+    pub accepted_tokens: usize,
 }
 
 /// The outcome of a generation (also when cancelled: the partial text is kept).
@@ -227,6 +240,9 @@ pub struct GeneratorInfo {
     pub context_length: usize,
     pub eos_token_ids: Vec<u32>,
     pub has_chat_template: bool,
+    /// The graph returns logits for several positions, so prompt-lookup drafts can be
+    /// verified (graphs with the last position's logits only run the plain loop).
+    pub verifies_drafts: bool,
     pub provider: ActiveProvider,
 }
 
@@ -309,6 +325,7 @@ impl Generator {
             context_length,
             eos_token_ids,
             has_chat_template: template.is_some(),
+            verifies_drafts: graph.verifies_drafts(),
             provider: pool.provider().clone(),
         };
         let prefix = options.reuse_prefix.then(|| Mutex::new(None));
@@ -381,6 +398,7 @@ impl Generator {
             .clone()
             .unwrap_or_else(|| self.defaults.sampling.clone());
         sampling.validate()?;
+        request.lookup.validate()?;
         if let Some(i) = request.stop.iter().position(String::is_empty) {
             return Err(Error::invalid(format!(
                 "stop string {i} is empty: an empty string matches everywhere and cannot be kept out of the output"
@@ -434,53 +452,102 @@ impl Generator {
         let mut cache = self.reusable_cache(&prompt_tokens)?;
         result.stats.reused_prompt_tokens = cache.len();
         let mut sampler = Sampler::new(sampling, &prompt_tokens);
+        let mut drafter = Drafter::new(if self.graph.verifies_drafts() {
+            request.lookup.clone()
+        } else {
+            LookupOptions::off()
+        });
         let mut detok = Detokenizer::new(&self.tokenizer);
         let mut stops = StopFilter::new(request.stop.clone());
         let mut input: Vec<u32> = prompt_tokens[cache.len()..].to_vec();
+        // Prompt and output: what drafts are copied from.
+        let mut history = prompt_tokens.clone();
         let mut first_token_at = None;
         let mut stopped_by_callback = false;
 
-        while result.tokens.len() < max_new_tokens {
+        'generation: while result.tokens.len() < max_new_tokens {
             if cancel.is_cancelled() {
                 result.stop_reason = StopReason::Cancelled;
                 break;
             }
             // The next token takes the position after the input: it must be inside the context.
-            if cache.len() + input.len() >= self.info.context_length {
+            let room = self
+                .info
+                .context_length
+                .saturating_sub(cache.len() + input.len());
+            if room == 0 {
                 result.stop_reason = StopReason::ContextFull;
                 break;
             }
-            let mut logits =
-                match self.prefill_and_step(&mut session, &input, &mut cache, &run, cancel)? {
-                    Step::Logits(logits) => logits,
-                    Step::Cancelled => {
-                        result.stop_reason = StopReason::Cancelled;
-                        break;
-                    }
-                };
-            let token = sampler.sample(&mut logits);
-            if first_token_at.is_none() {
-                first_token_at = Some(Instant::now());
-                result.stats.time_to_first_token_ms = ms(start);
+            // A draft after the prefill only; a fully accepted one yields one token more
+            // than it has, so it may take all but one of the tokens still wanted.
+            let wanted = max_new_tokens - result.tokens.len();
+            let draft = if first_token_at.is_some() {
+                drafter.draft(&history, (wanted - 1).min(room - 1))
+            } else {
+                Vec::new()
+            };
+            let before = cache.len();
+            let mut logits = match self.prefill_and_step(
+                &mut session,
+                &input,
+                &draft,
+                &mut cache,
+                &run,
+                cancel,
+            )? {
+                Step::Logits(logits) => logits,
+                Step::Cancelled => {
+                    result.stop_reason = StopReason::Cancelled;
+                    break;
+                }
+            };
+            // The model's own choice at each position; a draft token is kept while it is
+            // that choice. With sampling this is the speculative acceptance rule for a
+            // one-token draft distribution (accept with probability p(draft), else draw
+            // from p without it), so the output distribution is the plain loop's.
+            let mut accepted = 0;
+            let mut next = None;
+            for row in 0..logits.rows() {
+                let token = sampler.sample(logits.row_mut(row));
+                if first_token_at.is_none() {
+                    first_token_at = Some(Instant::now());
+                    result.stats.time_to_first_token_ms = ms(start);
+                }
+                if self.info.eos_token_ids.contains(&token) {
+                    result.stop_reason = StopReason::Eos;
+                    break 'generation;
+                }
+                result.tokens.push(token);
+                history.push(token);
+                let piece = detok.push(token)?;
+                let filtered = stops.push(&piece);
+                if !filtered.emit.is_empty() && on_chunk(&filtered.emit) == Flow::Stop {
+                    stopped_by_callback = true;
+                }
+                if filtered.stopped {
+                    result.stop_reason = StopReason::StopString;
+                    break 'generation;
+                }
+                if stopped_by_callback {
+                    result.stop_reason = StopReason::Cancelled;
+                    break 'generation;
+                }
+                if draft.get(row) != Some(&token) {
+                    next = Some(token);
+                    break;
+                }
+                accepted += 1;
             }
-            if self.info.eos_token_ids.contains(&token) {
-                result.stop_reason = StopReason::Eos;
-                break;
-            }
-            result.tokens.push(token);
-            input = vec![token];
-            let piece = detok.push(token)?;
-            let filtered = stops.push(&piece);
-            if !filtered.emit.is_empty() && on_chunk(&filtered.emit) == Flow::Stop {
-                stopped_by_callback = true;
-            }
-            if filtered.stopped {
-                result.stop_reason = StopReason::StopString;
-                break;
-            }
-            if stopped_by_callback {
-                result.stop_reason = StopReason::Cancelled;
-                break;
+            result.stats.drafted_tokens += draft.len();
+            result.stats.accepted_tokens += accepted;
+            drafter.record(draft.len(), accepted);
+            // The cache covers the input and every draft token; keep the accepted ones.
+            cache.truncate(&self.graph, before + input.len() + accepted)?;
+            match next {
+                Some(token) => input = vec![token],
+                // Every row matched the draft: only when the limit cut the loop short.
+                None => break,
             }
         }
         if !matches!(
@@ -521,26 +588,36 @@ impl Generator {
 }
 
 impl Generator {
-    /// Run `input` (a prompt, or one new token) and return the last position's logits.
+    /// Run `input` (a prompt, or one new token) and then `draft`, and return the logits of
+    /// the last input position and of every draft position.
     fn prefill_and_step(
         &self,
         session: &mut ort::session::Session,
         input: &[u32],
+        draft: &[u32],
         cache: &mut KvCache,
         run: &RunOptions,
         cancel: &CancelHandle,
     ) -> Result<Step> {
-        let mut chunks = input.chunks(self.prefill_chunk).peekable();
-        while let Some(chunk) = chunks.next() {
+        let rows = draft.len() + 1;
+        let mut ids = input.to_vec();
+        ids.extend_from_slice(draft);
+        // Long prompts run in chunks; the last run holds at least the positions whose
+        // logits are wanted.
+        let chunk = self.prefill_chunk;
+        let split = ((ids.len() - 1) / chunk * chunk).min(ids.len() - rows);
+        for piece in ids[..split].chunks(chunk) {
             if cancel.is_cancelled() {
                 return Ok(Step::Cancelled);
             }
-            let step = graph::forward(session, &self.graph, chunk, cache, run)?;
-            if chunks.peek().is_none() || matches!(step, Step::Cancelled) {
-                return Ok(step);
+            if let Step::Cancelled = graph::forward(session, &self.graph, piece, 1, cache, run)? {
+                return Ok(Step::Cancelled);
             }
         }
-        Ok(Step::Cancelled)
+        if cancel.is_cancelled() {
+            return Ok(Step::Cancelled);
+        }
+        graph::forward(session, &self.graph, &ids[split..], rows, cache, run)
     }
 
     /// The cached KV state of the previous generation, cut to the longest prefix it shares
