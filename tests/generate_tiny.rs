@@ -324,7 +324,9 @@ fn cancel_of_a_queued_generation_returns_promptly() {
         let queued_cancel = cancel.clone();
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let queued = s.spawn(move || {
-            let result = g.generate(r, Some(&queued_cancel), &mut |_| Flow::Continue).unwrap();
+            let result = g
+                .generate(r, Some(&queued_cancel), &mut |_| Flow::Continue)
+                .unwrap();
             done_tx.send(std::time::Instant::now()).unwrap();
             result
         });
@@ -344,7 +346,10 @@ fn cancel_of_a_queued_generation_returns_promptly() {
             "the queued cancel took {waited:?}"
         );
         let finished = running.join().unwrap();
-        assert_eq!(finished.tokens, solo, "the running generation was disturbed");
+        assert_eq!(
+            finished.tokens, solo,
+            "the running generation was disturbed"
+        );
     });
 }
 

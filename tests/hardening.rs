@@ -306,10 +306,11 @@ fn cancellation_in_a_saturated_pool() {
             }
         }
     }
-    let after = g
-        .generate(&request, None, &mut |_| Flow::Continue)
-        .unwrap();
-    assert_eq!(after.tokens, want.tokens, "the generator changed after the rounds");
+    let after = g.generate(&request, None, &mut |_| Flow::Continue).unwrap();
+    assert_eq!(
+        after.tokens, want.tokens,
+        "the generator changed after the rounds"
+    );
     latencies_us.sort_by(f64::total_cmp);
     let p = |q: f64| {
         latencies_us

@@ -25,8 +25,8 @@ fn rss_mb() -> f64 {
 /// Common English words: each is one token for both models' tokenizers, so `words(n)`
 /// is about n tokens.
 const WORDS: &[&str] = &[
-    "the", "budget", "meeting", "review", "team", "will", "send", "report", "on", "friday",
-    "we", "plan", "launch", "and", "risk", "owner", "next", "week", "call", "notes",
+    "the", "budget", "meeting", "review", "team", "will", "send", "report", "on", "friday", "we",
+    "plan", "launch", "and", "risk", "owner", "next", "week", "call", "notes",
 ];
 
 struct Rng(u64);
@@ -92,7 +92,10 @@ fn rss_stays_flat_with_the_real_models() {
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);
 
     let calls = 5_000;
-    let mut embed = Phase { name: "MiniLM", samples: Vec::new() };
+    let mut embed = Phase {
+        name: "MiniLM",
+        samples: Vec::new(),
+    };
     {
         let embedder = Embedder::new(EmbedderOptions::new(&minilm)).unwrap();
         for i in 0..calls {
@@ -107,7 +110,10 @@ fn rss_stays_flat_with_the_real_models() {
     }
 
     let generations = 200;
-    let mut generate = Phase { name: "SmolLM2-q4", samples: Vec::new() };
+    let mut generate = Phase {
+        name: "SmolLM2-q4",
+        samples: Vec::new(),
+    };
     {
         let mut options = GeneratorOptions::new(&smollm);
         options.variant = Some("q4".into());
