@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
 use nodespace::{
-    CancelHandle, ChatMessage, ErrorKind, Flow, GenerateRequest, GenerationResult, Generator,
-    GeneratorOptions, Prompt, SamplingOptions, StopReason,
+    CancelHandle, ChatMessage, ErrorKind, Flow, GenerateRequest, Generator, GeneratorOptions,
+    Prompt, SamplingOptions, StopReason,
 };
 
 const DECODERS: [&str; 7] = [
@@ -31,17 +31,6 @@ fn greedy(prompt: Prompt, max_new_tokens: usize) -> GenerateRequest {
     r.max_new_tokens = Some(max_new_tokens);
     r.sampling = Some(SamplingOptions::greedy());
     r
-}
-
-fn run(g: &Generator, r: &GenerateRequest) -> (GenerationResult, Vec<String>) {
-    let mut chunks = Vec::new();
-    let result = g
-        .generate(r, None, &mut |c| {
-            chunks.push(c.to_string());
-            Flow::Continue
-        })
-        .unwrap();
-    (result, chunks)
 }
 
 fn ids(v: &serde_json::Value) -> Vec<u32> {

@@ -69,18 +69,6 @@ fn request(prompt: &str, max_new_tokens: usize, lookup: bool) -> GenerateRequest
     r
 }
 
-/// The result and the streamed chunks.
-fn run(g: &Generator, r: &GenerateRequest) -> (GenerationResult, Vec<String>) {
-    let mut chunks = Vec::new();
-    let result = g
-        .generate(r, None, &mut |c| {
-            chunks.push(c.to_string());
-            Flow::Continue
-        })
-        .unwrap();
-    (result, chunks)
-}
-
 fn assert_same(plain: &GenerationResult, fast: &GenerationResult, what: &str) {
     assert_eq!(plain.tokens, fast.tokens, "{what}: tokens differ");
     assert_eq!(plain.text, fast.text, "{what}: text differs");

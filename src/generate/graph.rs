@@ -29,7 +29,6 @@ pub(crate) struct DecoderGraph {
     /// First position id: 0, or 1 for Gemma 3.
     pub position_offset: i64,
     pub use_cache_branch: bool,
-    pub num_logits_to_keep: bool,
     /// Which positions' logits a run returns (draft verification needs several).
     pub logits_rows: LogitsRows,
     /// Past and present KV may be one buffer (GroupQueryAttention graphs whose metadata, or
@@ -146,9 +145,8 @@ impl DecoderGraph {
                     .ok()
                     .and_then(|m| m.custom("past_present_share_buffer"))
                     .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")));
-        let num_logits_to_keep = names.contains(&"num_logits_to_keep");
         Ok(Self {
-            logits_rows: logits_rows(session, num_logits_to_keep),
+            logits_rows: logits_rows(session, names.contains(&"num_logits_to_keep")),
             layers,
             kv_heads,
             head_dim,
@@ -157,7 +155,6 @@ impl DecoderGraph {
             position_ids: names.contains(&"position_ids"),
             position_offset: i64::from(model_type.starts_with("gemma3")),
             use_cache_branch: names.contains(&"use_cache_branch"),
-            num_logits_to_keep,
             shared_kv,
             context_length: usize::MAX,
         })
@@ -473,7 +470,7 @@ fn step_inputs(graph: &DecoderGraph, ids: &[u32], rows: usize, past: usize) -> R
         let flag = Tensor::from_array((vec![1usize], vec![past > 0])).map_err(tensor_err)?;
         feed.push(("use_cache_branch".into(), flag.into_dyn()));
     }
-    if graph.num_logits_to_keep {
+    if graph.logits_rows == LogitsRows::Kept {
         feed.push((
             "num_logits_to_keep".into(),
             int_tensor(vec![], vec![rows as i64])?,

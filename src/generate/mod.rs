@@ -507,7 +507,9 @@ impl Generator {
             // one-token draft distribution (accept with probability p(draft), else draw
             // from p without it), so the output distribution is the plain loop's.
             let mut accepted = 0;
-            let mut next = None;
+            // The last token kept: the next step's input (the row after the draft is
+            // never compared, so the loop below always ends by setting it or stopping).
+            let mut last = 0;
             for row in 0..logits.rows() {
                 let token = sampler.sample(logits.row_mut(row));
                 if first_token_at.is_none() {
@@ -533,8 +535,8 @@ impl Generator {
                     result.stop_reason = StopReason::Cancelled;
                     break 'generation;
                 }
+                last = token;
                 if draft.get(row) != Some(&token) {
-                    next = Some(token);
                     break;
                 }
                 accepted += 1;
@@ -544,11 +546,7 @@ impl Generator {
             drafter.record(draft.len(), accepted);
             // The cache covers the input and every draft token; keep the accepted ones.
             cache.truncate(&self.graph, before + input.len() + accepted)?;
-            match next {
-                Some(token) => input = vec![token],
-                // Every row matched the draft: only when the limit cut the loop short.
-                None => break,
-            }
+            input = vec![last];
         }
         if !matches!(
             result.stop_reason,

@@ -176,3 +176,18 @@ fn copy_dir(src: &Path, dst: &Path) {
         }
     }
 }
+
+/// Generate, collecting the streamed chunks: the result and the chunks.
+pub fn run(
+    g: &nodespace::Generator,
+    r: &nodespace::GenerateRequest,
+) -> (nodespace::GenerationResult, Vec<String>) {
+    let mut chunks = Vec::new();
+    let result = g
+        .generate(r, None, &mut |c| {
+            chunks.push(c.to_string());
+            nodespace::Flow::Continue
+        })
+        .unwrap();
+    (result, chunks)
+}
