@@ -1,15 +1,18 @@
 //! Generation timings for scripts/bench_generate.py (side by side with a Python
 //! onnxruntime greedy loop on the same ONNX file and threads).
 //!
-//! bench_generate --model DIR [--variant V] --threads N --prompts FILE --max-new-tokens N [--follow-up]
+//! bench_generate --model DIR [--variant V] --threads N --prompts FILE --max-new-tokens N
+//!                [--lookup on|off] [--follow-up]
 //! FILE: one JSON chat (list of {role, content}) per line. Prints one JSON object per prompt:
-//! prompt tokens, generated tokens, time to first token, decode tokens/s; then peak RSS.
+//! prompt tokens, generated tokens, time to first token, decode tokens/s, prompt lookup's
+//! drafted and accepted tokens; then peak RSS. `--lookup` (default on) as in `cli generate`.
 //! `--follow-up`: per prompt, a second chat turn (the first turn's answer + a new question)
 //! on a generator that reuses the KV cache of the first turn and on one that recomputes
 //! it; prints the second turn's time to first token both ways and the reused tokens.
 
 use nodespace::{
-    ChatMessage, Flow, GenerateRequest, Generator, GeneratorOptions, Prompt, SamplingOptions,
+    ChatMessage, Flow, GenerateRequest, Generator, GeneratorOptions, LookupOptions, Prompt,
+    SamplingOptions,
 };
 
 fn main() {
@@ -29,9 +32,14 @@ fn main() {
         Generator::new(options).unwrap()
     };
     let max_new_tokens: usize = get("--max-new-tokens").map_or(64, |t| t.parse().unwrap());
+    let lookup = match get("--lookup").as_deref() {
+        None | Some("on") => LookupOptions::default(),
+        Some("off") => LookupOptions::off(),
+        Some(other) => panic!("--lookup {other}: expected on or off"),
+    };
     let prompts = std::fs::read_to_string(get("--prompts").expect("--prompts FILE")).unwrap();
     if args.iter().any(|a| a == "--follow-up") {
-        follow_up(&load(true), &load(false), &prompts, max_new_tokens);
+        follow_up(&load(true), &load(false), &prompts, max_new_tokens, &lookup);
         return;
     }
     let generator = load(false);
@@ -39,7 +47,7 @@ fn main() {
     // the Python side is warmed the same way. Only the second pass is printed.
     for pass in 0..2 {
         for messages in chats(&prompts) {
-            let r = greedy(&generator, messages, max_new_tokens);
+            let r = greedy(&generator, messages, max_new_tokens, &lookup);
             if pass == 0 {
                 continue;
             }
@@ -50,6 +58,8 @@ fn main() {
                     "generated_tokens": r.stats.generated_tokens,
                     "ttft_ms": r.stats.time_to_first_token_ms,
                     "decode_tok_s": r.stats.decode_tokens_per_s,
+                    "drafted_tokens": r.stats.drafted_tokens,
+                    "accepted_tokens": r.stats.accepted_tokens,
                     "tokens": r.tokens,
                 })
             );
@@ -83,27 +93,35 @@ fn greedy(
     generator: &Generator,
     messages: Vec<ChatMessage>,
     max_new_tokens: usize,
+    lookup: &LookupOptions,
 ) -> nodespace::GenerationResult {
     let mut request = GenerateRequest::new(Prompt::Chat(messages));
     request.max_new_tokens = Some(max_new_tokens);
     request.sampling = Some(SamplingOptions::greedy());
+    request.lookup = lookup.clone();
     generator
         .generate(&request, None, &mut |_| Flow::Continue)
         .unwrap()
 }
 
 /// Second turns with and without KV reuse (two passes; the first warms up).
-fn follow_up(reuse: &Generator, fresh: &Generator, prompts: &str, max_new_tokens: usize) {
+fn follow_up(
+    reuse: &Generator,
+    fresh: &Generator,
+    prompts: &str,
+    max_new_tokens: usize,
+    lookup: &LookupOptions,
+) {
     for pass in 0..2 {
         for mut messages in chats(prompts) {
-            let first = greedy(reuse, messages.clone(), max_new_tokens);
+            let first = greedy(reuse, messages.clone(), max_new_tokens, lookup);
             messages.push(ChatMessage::new("assistant", first.text));
             messages.push(ChatMessage::new(
                 "user",
                 "Now list only the action items, one per line.",
             ));
-            let with_reuse = greedy(reuse, messages.clone(), max_new_tokens);
-            let recomputed = greedy(fresh, messages, max_new_tokens);
+            let with_reuse = greedy(reuse, messages.clone(), max_new_tokens, lookup);
+            let recomputed = greedy(fresh, messages, max_new_tokens, lookup);
             if pass == 0 {
                 continue;
             }

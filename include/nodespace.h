@@ -406,6 +406,17 @@ typedef struct ns_generate_request {
    */
   uint32_t *token_ids_out;
   size_t token_ids_capacity;
+  /**
+   * Optional, added in the second release (older callers get the default): prompt-lookup
+   * speculative decoding, the most tokens drafted per step (0 = off; ns_generate_request_init
+   * sets 8; at most 64). Drafts copied from the prompt and the output are verified in one
+   * forward pass: on fp32 and fp16 graphs greedy output is token for token the same as
+   * with 0; 4-bit graphs with int8 activations (variant q4) round a multi-position pass
+   * differently from a one-position one, so there greedy output can part at near-ties.
+   * Sampled output keeps its distribution. Summaries and rewrites copy a lot: they come
+   * faster. Graphs that return the last position's logits only run without drafts.
+   */
+  uint32_t lookup_max_draft;
 } ns_generate_request;
 
 /**
@@ -442,6 +453,12 @@ typedef struct ns_generation_stats {
    */
   double decode_tokens_per_s;
   double total_ms;
+  /**
+   * Added in the second release: tokens drafted by prompt lookup, and how many of them
+   * the model's own choice confirmed (each accepted one is a forward pass saved).
+   */
+  size_t drafted_tokens;
+  size_t accepted_tokens;
 } ns_generation_stats;
 
 /**

@@ -125,6 +125,7 @@ cases!(
     prompt_too_long,
     use_after_free_detected,
     log_callback,
+    lookup_option_and_stats,
     threads_share_embedder,
     two_generations_at_once,
 );

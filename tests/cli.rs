@@ -3,8 +3,12 @@
 //! command). `cargo test` builds the examples beside the test binaries
 //! (target/<profile>/examples/cli); when the CLI is not there the tests say so and pass.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
+
+use common::{init, tiny};
 
 fn cli() -> Option<PathBuf> {
     let exe = if cfg!(windows) { "cli.exe" } else { "cli" };
@@ -88,4 +92,73 @@ fn unknown_command_is_named() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("error: unknown command 'xyz'"), "{stderr}");
     assert!(stderr.contains("cli generate"), "{stderr}");
+}
+
+/// `generate --lookup on|off --json` on a tiny fused decoder: the same greedy tokens both
+/// ways, the stats carry drafted_tokens and accepted_tokens (0 with lookup off; drafts on a
+/// prompt of repeated words, which the tiny decoder's output repeats), a bad value is named.
+#[test]
+fn generate_lookup_flag_and_json_stats() {
+    let Some(cli) = cli() else { return };
+    init();
+    let model = tiny("gen-fused");
+    let model = model.to_str().unwrap();
+    let json = |lookup: &str, prompt: &str| -> serde_json::Value {
+        let out = run(
+            &cli,
+            &[
+                "generate",
+                "--model",
+                model,
+                "--prompt",
+                prompt,
+                "--greedy",
+                "--max-new-tokens",
+                "60",
+                "--lookup",
+                lookup,
+                "--json",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("one JSON object")
+    };
+    let mut drafted = 0;
+    for prompt in [
+        "the fox the fox the fox",
+        "1 2 1 2 1 2",
+        "a b a b a b",
+        "hello world hello world",
+    ] {
+        let (on, off) = (json("on", prompt), json("off", prompt));
+        assert_eq!(
+            on["tokens"], off["tokens"],
+            "{prompt}: --lookup changed the greedy tokens"
+        );
+        assert_eq!(off["stats"]["drafted_tokens"], 0, "{prompt}");
+        assert_eq!(off["stats"]["accepted_tokens"], 0, "{prompt}");
+        let d = on["stats"]["drafted_tokens"]
+            .as_u64()
+            .expect("drafted_tokens");
+        assert!(
+            on["stats"]["accepted_tokens"]
+                .as_u64()
+                .expect("accepted_tokens")
+                <= d
+        );
+        drafted += d;
+    }
+    assert!(drafted > 0, "no drafts on prompts of repeated words");
+    let out = run(
+        &cli,
+        &[
+            "generate", "--model", model, "--prompt", "x", "--lookup", "maybe",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--lookup maybe: expected on or off"),
+        "{}",
+        text(&out.stderr)
+    );
 }

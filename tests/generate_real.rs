@@ -199,3 +199,113 @@ fn cancel_mid_prefill_on_the_in_place_cache() {
     assert_eq!(after.tokens, fresh.tokens);
     eprintln!("cancelled a ~1500-token prefill after {cancelled_after:?}");
 }
+
+/// The README's meeting note and what an app asks of it (summary, action items, rewrites)
+/// plus two prompts with nothing to copy (a poem, an explanation).
+fn note_prompts() -> Vec<Prompt> {
+    let note = "Meeting notes, Tuesday: Ana presented the Q3 budget, which is 5% over plan. Ben will ask vendors for new quotes by Friday. The launch moves from May 2 to May 16 because QA found two blocking bugs. Chen owns the bug fixes. Next sync is Monday 10am.";
+    [
+        format!("Summarize this meeting in two sentences. {note}"),
+        format!("List the action items with their owners. {note}"),
+        format!("Rewrite this note as a short email to the team. {note}"),
+        format!("Rewrite these notes as a bulleted list. {note}"),
+        "Write a short poem about autumn leaves.".to_string(),
+        "Explain how a rainbow forms.".to_string(),
+    ]
+    .into_iter()
+    .map(|p| Prompt::Chat(vec![ChatMessage::new("user", &p)]))
+    .collect()
+}
+
+fn greedy_run(generator: &Generator, prompt: &Prompt, lookup: bool) -> nodespace::GenerationResult {
+    let mut request = GenerateRequest::new(prompt.clone());
+    request.max_new_tokens = Some(96);
+    request.sampling = Some(SamplingOptions::greedy());
+    if !lookup {
+        request.lookup = nodespace::LookupOptions::off();
+    }
+    generator
+        .generate(&request, None, &mut |_| Flow::Continue)
+        .unwrap()
+}
+
+/// Prompt lookup on the real model's fp32 graphs (Optimum layout and fused): the greedy
+/// tokens are the plain loop's on every note prompt, and on the copying prompts most
+/// drafts are accepted (each accepted token a forward pass saved).
+#[test]
+fn lookup_keeps_the_greedy_tokens_on_fp32_graphs() {
+    init();
+    let Some(dir) = real("SmolLM2-135M-Instruct") else {
+        return;
+    };
+    for variant in [None, Some("fused")] {
+        let mut options = GeneratorOptions::new(dir.clone());
+        options.variant = variant.map(str::to_string);
+        let generator = Generator::new(options).unwrap();
+        let (mut drafted, mut accepted) = (0, 0);
+        for (i, prompt) in note_prompts().iter().enumerate() {
+            let plain = greedy_run(&generator, prompt, false);
+            let fast = greedy_run(&generator, prompt, true);
+            assert_eq!(
+                fast.tokens, plain.tokens,
+                "{variant:?} prompt {i}: lookup changed the greedy tokens"
+            );
+            assert_eq!(fast.text, plain.text);
+            if i < 4 {
+                drafted += fast.stats.drafted_tokens;
+                accepted += fast.stats.accepted_tokens;
+            }
+        }
+        eprintln!(
+            "{variant:?}: {accepted} of {drafted} drafted tokens accepted on the copying prompts"
+        );
+        assert!(
+            2 * accepted > drafted,
+            "{variant:?}: only {accepted} of {drafted} drafts accepted on copying prompts"
+        );
+    }
+}
+
+/// The 4-bit graph's int8 kernels round a one-position pass differently from a
+/// multi-position one (logits up to ~0.7 apart), so lookup may part from the plain loop at
+/// near-ties. What must hold on every CPU: the first token (the same prefill pass either
+/// way: the KV prefix is not reused, which would run the prompt's last positions in a
+/// smaller pass) and, on the copying prompts, drafts accepted.
+#[test]
+fn lookup_on_the_q4_graph_keeps_the_first_token_and_saves_passes() {
+    init();
+    let Some(dir) = real("SmolLM2-135M-Instruct") else {
+        return;
+    };
+    let mut options = GeneratorOptions::new(dir);
+    options.variant = Some("q4".into());
+    options.reuse_prefix = false;
+    let generator = Generator::new(options).unwrap();
+    let mut accepted = 0;
+    for (i, prompt) in note_prompts().iter().enumerate() {
+        let plain = greedy_run(&generator, prompt, false);
+        let fast = greedy_run(&generator, prompt, true);
+        assert_eq!(
+            fast.tokens.first(),
+            plain.tokens.first(),
+            "prompt {i}: first token"
+        );
+        let same = fast
+            .tokens
+            .iter()
+            .zip(&plain.tokens)
+            .take_while(|(a, b)| a == b)
+            .count();
+        eprintln!(
+            "q4 prompt {i}: {same} tokens the same from the start; {} of {} drafts accepted",
+            fast.stats.accepted_tokens, fast.stats.drafted_tokens
+        );
+        if i < 4 {
+            accepted += fast.stats.accepted_tokens;
+        }
+    }
+    assert!(
+        accepted > 40,
+        "only {accepted} drafted tokens accepted on four copying prompts"
+    );
+}

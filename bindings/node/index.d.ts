@@ -148,6 +148,14 @@ export interface GenerateOptions {
    */
   stop?: string | string[];
   /**
+   * Prompt-lookup speculative decoding: the most tokens drafted per step from the prompt and
+   * the output, verified in one forward pass (default 8, at most 64; 0 turns it off). Greedy
+   * output is token for token the same either way on fp32/fp16 graphs (on the 4-bit q4 graph,
+   * whose int8 kernels round by pass size, it can part at near-ties); sampled output keeps its distribution;
+   * only speed changes (summaries and rewrites copy a lot of their note).
+   */
+  lookupMaxDraft?: number;
+  /**
    * Cancels the generation: generate() / the stream reject with an AbortError, promptly, also
    * while the generation still waits for a session (maxSessions busy).
    */
@@ -168,6 +176,9 @@ export interface GenerationStats {
   /** Generated tokens after the first, per second. */
   decodeTokensPerS: number;
   totalMs: number;
+  /** Tokens drafted by prompt lookup, and how many the model's own choice confirmed. */
+  draftedTokens: number;
+  acceptedTokens: number;
 }
 
 export interface GenerationResult {

@@ -3,14 +3,15 @@
 //! `generate --json` prints one line, a JSON object with the keys `prompt_tokens` and
 //! `tokens` (token ids), `text`, `stop_reason` and `stats` (an object: `prompt_tokens`,
 //! `reused_prompt_tokens`, `generated_tokens`, `time_to_first_token_ms`,
-//! `prefill_tokens_per_s`, `decode_tokens_per_s`, `total_ms`); read it by key, the key
-//! order is not part of the format. Other tools check the library with this format.
+//! `prefill_tokens_per_s`, `decode_tokens_per_s`, `total_ms`, `drafted_tokens`,
+//! `accepted_tokens`); read it by key, the key order is not part of the format. Other tools
+//! check the library with this format.
 
 use std::io::{BufRead, Write};
 
 use nodespace::{
-    ChatMessage, Flow, GenerateRequest, GenerationResult, Generator, GeneratorOptions, Prompt,
-    SamplingOptions,
+    ChatMessage, Flow, GenerateRequest, GenerationResult, Generator, GeneratorOptions,
+    LookupOptions, Prompt, SamplingOptions,
 };
 use serde_json::json;
 
@@ -52,6 +53,15 @@ pub fn info(args: &Args) -> Result<(), String> {
         }
     );
     super::print_provider_and_runtime(&info.provider)
+}
+
+/// `--lookup on|off` (default on): prompt-lookup speculative decoding.
+fn lookup(args: &Args) -> Result<LookupOptions, String> {
+    match args.get("--lookup") {
+        None | Some("on") => Ok(LookupOptions::default()),
+        Some("off") => Ok(LookupOptions::off()),
+        Some(other) => Err(format!("--lookup {other}: expected on or off")),
+    }
 }
 
 /// Sampling from the flags, or `None` to use the model's generation_config.json.
@@ -97,6 +107,7 @@ pub fn generate(args: &Args) -> Result<(), String> {
         "--seed",
         "--repetition-penalty",
         "--stop",
+        "--lookup",
     ])?;
     let prompt = match (args.get("--prompt"), args.get("--user")) {
         (Some(text), None) => Prompt::Text(text.to_string()),
@@ -119,6 +130,7 @@ pub fn generate(args: &Args) -> Result<(), String> {
     request.max_new_tokens = args.parsed("--max-new-tokens")?;
     request.sampling = sampling(args)?;
     request.stop = args.all("--stop");
+    request.lookup = lookup(args)?;
     let json_out = args.has("--json");
     let mut stdout = std::io::stdout();
     let result = generator
@@ -136,13 +148,15 @@ pub fn generate(args: &Args) -> Result<(), String> {
         println!();
         let s = &result.stats;
         eprintln!(
-            "[{} prompt + {} generated tokens, stop: {}, first token {:.0} ms, prefill {:.1} tok/s, decode {:.1} tok/s]",
+            "[{} prompt + {} generated tokens, stop: {}, first token {:.0} ms, prefill {:.1} tok/s, decode {:.1} tok/s, lookup {}/{} drafted tokens accepted]",
             s.prompt_tokens,
             s.generated_tokens,
             result.stop_reason.as_str(),
             s.time_to_first_token_ms,
             s.prefill_tokens_per_s,
-            s.decode_tokens_per_s
+            s.decode_tokens_per_s,
+            s.accepted_tokens,
+            s.drafted_tokens
         );
     }
     Ok(())
@@ -163,6 +177,8 @@ fn result_json(result: &GenerationResult) -> serde_json::Value {
             "prefill_tokens_per_s": s.prefill_tokens_per_s,
             "decode_tokens_per_s": s.decode_tokens_per_s,
             "total_ms": s.total_ms,
+            "drafted_tokens": s.drafted_tokens,
+            "accepted_tokens": s.accepted_tokens,
         }
     })
 }

@@ -4,7 +4,8 @@
 //! cli embed    --model DIR [--variant NAME] [--device D] [--file F] [--json] [TEXT...]
 //! cli info     --model DIR [--variant NAME] [--device D]      (embedding or generation model)
 //! cli generate --model DIR (--prompt TEXT | --system S --user U) [--max-new-tokens N]
-//!              [--temperature T --top-k K --top-p P --seed S | --greedy] [--stop S] [--json]
+//!              [--temperature T --top-k K --top-p P --seed S | --greedy] [--stop S]
+//!              [--lookup on|off] [--json]
 //! cli chat     --model DIR [--system S]
 //! cli --help | cli COMMAND --help
 //! ```
@@ -107,7 +108,9 @@ const EMBED_USAGE: &str = "  cli embed    --model DIR [--variant NAME] [--device
 const INFO_USAGE: &str =
     "  cli info     --model DIR [--variant NAME] [--device D]      (embedding or generation model)";
 const GENERATE_USAGE: &str = "  cli generate --model DIR (--prompt TEXT | --system S --user U) [--variant NAME] [--max-new-tokens N]
-               [--temperature T --top-k K --top-p P --min-p P --seed S | --greedy] [--stop S]... [--json]";
+               [--temperature T --top-k K --top-p P --min-p P --seed S | --greedy] [--stop S]...
+               [--lookup on|off] [--json]
+               --lookup: prompt-lookup speculative decoding (default on; same greedy tokens, faster on copying work)";
 const CHAT_USAGE: &str =
     "  cli chat     --model DIR [--variant NAME] [--system S] [--max-new-tokens N]";
 

@@ -6,8 +6,8 @@ use std::mem::{offset_of, size_of};
 use super::embed::{cstring, NS_DEVICE_AUTO};
 use super::*;
 use crate::generate::{
-    CancelHandle, ChatMessage, Flow, GenerateRequest, Generator, GeneratorOptions, Prompt,
-    SamplingOptions, StopReason,
+    CancelHandle, ChatMessage, Flow, GenerateRequest, Generator, GeneratorOptions, LookupOptions,
+    Prompt, SamplingOptions, StopReason,
 };
 
 /// How to load a generation model. Initialize with ns_generator_options_init.
@@ -122,6 +122,15 @@ pub struct ns_generate_request {
     /// none.
     pub token_ids_out: *mut u32,
     pub token_ids_capacity: usize,
+    /// Optional, added in the second release (older callers get the default): prompt-lookup
+    /// speculative decoding, the most tokens drafted per step (0 = off; ns_generate_request_init
+    /// sets 8; at most 64). Drafts copied from the prompt and the output are verified in one
+    /// forward pass: on fp32 and fp16 graphs greedy output is token for token the same as
+    /// with 0; 4-bit graphs with int8 activations (variant q4) round a multi-position pass
+    /// differently from a one-position one, so there greedy output can part at near-ties.
+    /// Sampled output keeps its distribution. Summaries and rewrites copy a lot: they come
+    /// faster. Graphs that return the last position's logits only run without drafts.
+    pub lookup_max_draft: u32,
 }
 
 /// The first released layout ended after `cancel`: callers built against it keep working.
@@ -150,6 +159,7 @@ impl Default for ns_generate_request {
             cancel: std::ptr::null(),
             token_ids_out: std::ptr::null_mut(),
             token_ids_capacity: 0,
+            lookup_max_draft: LookupOptions::default().max_draft as u32,
         }
     }
 }
@@ -184,9 +194,14 @@ pub struct ns_generation_stats {
     /// Generated tokens after the first, per second.
     pub decode_tokens_per_s: f64,
     pub total_ms: f64,
+    /// Added in the second release: tokens drafted by prompt lookup, and how many of them
+    /// the model's own choice confirmed (each accepted one is a forward pass saved).
+    pub drafted_tokens: usize,
+    pub accepted_tokens: usize,
 }
 
-const GENERATION_STATS_V1: usize = size_of::<ns_generation_stats>();
+/// The first released layout ended after `total_ms`.
+const GENERATION_STATS_V1: usize = offset_of!(ns_generation_stats, total_ms) + size_of::<f64>();
 
 /// What a generator detected. Set `struct_size` to sizeof(ns_generator_info) before
 /// ns_generator_get_info (filled as ns_generation_stats is). Strings are
@@ -402,6 +417,13 @@ fn read_request(
         }
     };
     let mut req = GenerateRequest::new(prompt);
+    req.lookup = match r.lookup_max_draft {
+        0 => LookupOptions::off(),
+        n => LookupOptions {
+            max_draft: n as usize,
+            ..LookupOptions::default()
+        },
+    };
     req.max_new_tokens = (r.max_new_tokens > 0).then_some(r.max_new_tokens as usize);
     let penalties = |mut s: SamplingOptions| {
         s.repetition_penalty = r.repetition_penalty;
@@ -548,6 +570,8 @@ pub extern "C" fn ns_generate_stream(
                 prefill_tokens_per_s: s.prefill_tokens_per_s,
                 decode_tokens_per_s: s.decode_tokens_per_s,
                 total_ms: s.total_ms,
+                drafted_tokens: s.drafted_tokens,
+                accepted_tokens: s.accepted_tokens,
             };
             write_versioned(stats, value, GENERATION_STATS_V1, "ns_generation_stats")?;
         }

@@ -87,7 +87,8 @@ pub struct GenerateRequest {
     pub stop: Vec<String>,
     /// Prompt-lookup speculative decoding (default on): drafts copied from the prompt and
     /// the output are verified in one pass. Greedy output is token for token the plain
-    /// loop's; sampled output keeps its distribution. Graphs that return the last
+    /// loop's on fp32/fp16 graphs (on 4-bit graphs with int8 activations it can part at
+    /// near-ties: see the `lookup` module); sampled output keeps its distribution. Graphs that return the last
     /// position's logits only (`GeneratorInfo::verifies_drafts` false) run without it.
     pub lookup: LookupOptions,
 }

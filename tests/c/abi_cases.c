@@ -659,6 +659,71 @@ static void token_ids_and_older_request(const char *expected) {
     ns_generator_free(g);
 }
 
+/* Prompt lookup through request.lookup_max_draft: greedy ids identical with it on (the
+ * default) and off (0), drafts made and some accepted over prompts of repeated word pairs
+ * (the tiny decoder repeats their n-grams), counted in the stats; a caller built against
+ * the first released ns_generation_stats gets its fields and nothing past them; more than
+ * 64 is refused. */
+static void lookup_option_and_stats(void) {
+    ns_generator *g = load_generator(tiny("gen-fused"));
+    static const char *words[] = {"the", "fox", "hello", "world", "abc", "1", "2", "a", "b", "to"};
+    size_t n_words = sizeof words / sizeof *words, drafted = 0, accepted = 0, last_generated = 0;
+    ns_generate_request r;
+    ns_generate_request_init(&r, sizeof r);
+    CHECK(r.lookup_max_draft == 8, "default lookup_max_draft %u", r.lookup_max_draft);
+    r.sampling = NS_SAMPLING_GREEDY;
+    r.max_new_tokens = 60;
+    for (size_t i = 0; i < n_words; i++) {
+        for (size_t j = 0; j < n_words; j++) {
+            char prompt[128];
+            snprintf(prompt, sizeof prompt, "%s %s %s %s %s %s", words[i], words[j], words[i], words[j], words[i],
+                     words[j]);
+            uint32_t plain[60] = {0}, fast[60] = {0};
+            ns_generation_stats sp, sf;
+            sp.struct_size = sizeof sp;
+            sf.struct_size = sizeof sf;
+            r.prompt = prompt;
+            r.token_ids_capacity = 60;
+            r.lookup_max_draft = 0;
+            r.token_ids_out = plain;
+            expect(ns_generate_stream(g, &r, NULL, NULL, &sp, NULL), NS_OK, NULL);
+            r.lookup_max_draft = 8;
+            r.token_ids_out = fast;
+            expect(ns_generate_stream(g, &r, NULL, NULL, &sf, NULL), NS_OK, NULL);
+            CHECK(sp.generated_tokens == sf.generated_tokens && memcmp(plain, fast, sizeof plain) == 0,
+                  "%s: lookup changed the greedy tokens", prompt);
+            CHECK(sp.drafted_tokens == 0 && sp.accepted_tokens == 0, "%s: drafts with lookup off", prompt);
+            CHECK(sf.accepted_tokens <= sf.drafted_tokens, "%s: accepted %zu of %zu", prompt, sf.accepted_tokens,
+                  sf.drafted_tokens);
+            drafted += sf.drafted_tokens;
+            accepted += sf.accepted_tokens;
+            last_generated = sf.generated_tokens;
+        }
+    }
+    CHECK(accepted > 0 && accepted < drafted, "accepted %zu of %zu drafted: both outcomes must occur", accepted,
+          drafted);
+    /* The first released stats end at total_ms: nothing past it is written. */
+    struct {
+        ns_generation_stats stats;
+        char guard[16];
+    } old;
+    memset(&old, 0x5a, sizeof old);
+    old.stats.struct_size = offsetof(ns_generation_stats, drafted_tokens);
+    r.token_ids_out = NULL;
+    r.token_ids_capacity = 0;
+    expect(ns_generate_stream(g, &r, NULL, NULL, &old.stats, NULL), NS_OK, NULL);
+    CHECK(old.stats.struct_size == offsetof(ns_generation_stats, drafted_tokens), "older stats struct_size %u",
+          old.stats.struct_size);
+    CHECK(old.stats.generated_tokens == last_generated, "older stats generated %zu, want %zu",
+          old.stats.generated_tokens, last_generated);
+    const unsigned char *tail = (const unsigned char *)&old.stats.drafted_tokens;
+    for (size_t k = 0; k < sizeof old - offsetof(ns_generation_stats, drafted_tokens); k++)
+        CHECK(tail[k] == 0x5a, "byte %zu past the older stats was written", k);
+    r.lookup_max_draft = 65;
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "more than 64");
+    ns_generator_free(g);
+}
+
 /* ---- threads ----------------------------------------------------------------------- */
 
 #define THREADS 8
@@ -789,6 +854,7 @@ int main(int argc, char **argv) {
     CASE(use_after_free_detected);
     CASE(log_callback);
     CASE_ARG(token_ids_and_older_request);
+    CASE(lookup_option_and_stats);
     CASE(threads_share_embedder);
     CASE(two_generations_at_once);
     else {

@@ -102,6 +102,12 @@ namespace NodeSpace
         /// <summary>Generation ends before the first of these; it is never emitted. An empty string is
         /// refused (NodeSpaceException InvalidArgument, "stop string N is empty").</summary>
         public IList<string> Stop { get; set; }
+        /// <summary>Prompt-lookup speculative decoding: the most tokens drafted per step from the
+        /// prompt and the output and verified in one forward pass; null: the library's default (8),
+        /// 0: off, at most 64. Greedy text is the same either way on fp32/fp16 graphs (on the 4-bit q4
+        /// graph, whose int8 kernels round by pass size, it can part at near-ties), sampled text keeps its
+        /// distribution; summaries and rewrites of a note come faster.</summary>
+        public int? LookupMaxDraft { get; set; }
 
         public static GenerationRequest FromPrompt(string prompt)
         {
@@ -137,6 +143,10 @@ namespace NodeSpace
         /// <summary>Generated tokens after the first, per second.</summary>
         public double DecodeTokensPerSecond { get; internal set; }
         public double TotalMs { get; internal set; }
+        /// <summary>Tokens drafted by prompt lookup (see <see cref="GenerationRequest.LookupMaxDraft"/>).</summary>
+        public int DraftedTokens { get; internal set; }
+        /// <summary>Drafted tokens the model's own choice confirmed (each one a forward pass saved).</summary>
+        public int AcceptedTokens { get; internal set; }
     }
 
     /// <summary>
@@ -294,6 +304,8 @@ namespace NodeSpace
                 PrefillTokensPerSecond = stats.prefill_tokens_per_s,
                 DecodeTokensPerSecond = stats.decode_tokens_per_s,
                 TotalMs = stats.total_ms,
+                DraftedTokens = (int)stats.drafted_tokens.ToUInt64(),
+                AcceptedTokens = (int)stats.accepted_tokens.ToUInt64(),
             };
         }
 
@@ -423,6 +435,8 @@ namespace NodeSpace
             if (r.PresencePenalty.HasValue) n.presence_penalty = r.PresencePenalty.Value;
             if (r.FrequencyPenalty.HasValue) n.frequency_penalty = r.FrequencyPenalty.Value;
             n.seed = r.Seed;
+            if (r.LookupMaxDraft < 0) throw new ArgumentOutOfRangeException("LookupMaxDraft", r.LookupMaxDraft, "LookupMaxDraft must not be negative (0 turns prompt lookup off)");
+            if (r.LookupMaxDraft.HasValue) n.lookup_max_draft = (uint)r.LookupMaxDraft.Value;
             if (r.Stop != null && r.Stop.Count > 0)
             {
                 int count = r.Stop.Count;

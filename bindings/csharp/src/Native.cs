@@ -143,6 +143,7 @@ namespace NodeSpace
         public IntPtr cancel;
         public IntPtr token_ids_out;
         public UIntPtr token_ids_capacity;
+        public uint lookup_max_draft;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -157,6 +158,8 @@ namespace NodeSpace
         public double prefill_tokens_per_s;
         public double decode_tokens_per_s;
         public double total_ms;
+        public UIntPtr drafted_tokens;
+        public UIntPtr accepted_tokens;
     }
 
     [StructLayout(LayoutKind.Sequential)]

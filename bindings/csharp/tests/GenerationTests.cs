@@ -222,6 +222,36 @@ namespace NodeSpace.Tests
                 }
             });
 
+            T.Test("generate: prompt lookup (LookupMaxDraft, default 8) gives the greedy text of LookupMaxDraft 0 and counts its drafts", () =>
+            {
+                using (var g = Generator.Load(new GeneratorOptions(llama) { Device = Device.Cpu }))
+                {
+                    int drafted = 0;
+                    // Repeated word pairs: the tiny decoder's output repeats their n-grams, so drafts are made.
+                    foreach (var pair in new[] { "the fox", "1 2", "a b", "hello world", "x is", "to of" })
+                    {
+                        string prompt = pair + " " + pair + " " + pair;
+                        GenerationResult fast = g.Generate(Greedy(prompt, 60));
+                        GenerationRequest off = Greedy(prompt, 60);
+                        off.LookupMaxDraft = 0;
+                        GenerationResult plain = g.Generate(off);
+                        T.Equal(plain.Text, fast.Text, prompt + ": same greedy text");
+                        T.Equal(plain.GeneratedTokens, fast.GeneratedTokens, prompt + ": same token count");
+                        T.Equal(0, plain.DraftedTokens, "no drafts with LookupMaxDraft 0");
+                        T.True(fast.AcceptedTokens <= fast.DraftedTokens, "accepted " + fast.AcceptedTokens + " of " + fast.DraftedTokens);
+                        drafted += fast.DraftedTokens;
+                    }
+                    T.True(drafted > 0, "drafts on prompts of repeated words");
+                    GenerationRequest tooLong = Greedy("hello", 4);
+                    tooLong.LookupMaxDraft = 65;
+                    var e = T.Throws<NodeSpaceException>(() => g.Generate(tooLong), "LookupMaxDraft 65");
+                    T.Equal(NodeSpaceStatus.InvalidArgument, e.Status, "status");
+                    T.True(e.NativeMessage.Contains("max_draft 65"), e.NativeMessage);
+                    tooLong.LookupMaxDraft = -1;
+                    T.Throws<ArgumentOutOfRangeException>(() => g.Generate(tooLong), "LookupMaxDraft -1");
+                }
+            });
+
             T.Test("generate: CancellationToken cancelled in the callback stops the native generation", () =>
             {
                 using (var g = Generator.Load(new GeneratorOptions(llama)))

@@ -33,6 +33,8 @@ function decodeStats(T, ptr) {
     prefillTokensPerS: s.prefill_tokens_per_s,
     decodeTokensPerS: s.decode_tokens_per_s,
     totalMs: s.total_ms,
+    draftedTokens: Number(s.drafted_tokens),
+    acceptedTokens: Number(s.accepted_tokens),
   };
 }
 
@@ -214,6 +216,9 @@ class Generator {
     if (stop.some((s) => typeof s !== 'string')) throw new TypeError('stop must be a string or an array of strings');
     r.stop = stop.length ? arena.pointerArray(stop.map((s, i) => arena.cstring(s, `stop[${i}]`))) : null;
     r.stop_count = stop.length;
+    if (options.lookupMaxDraft !== undefined && options.lookupMaxDraft !== null) {
+      r.lookup_max_draft = optionalCount(options.lookupMaxDraft, 'lookupMaxDraft');
+    }
     r.cancel = token;
     return arena.struct(T.generateRequest, r);
   }

@@ -104,6 +104,7 @@ function declareTypes() {
     cancel: 'void *',
     token_ids_out: 'uint32_t *',
     token_ids_capacity: 'size_t',
+    lookup_max_draft: 'uint32_t',
   });
   T.generationStats = koffi.struct('ns_generation_stats', {
     struct_size: 'uint32_t',
@@ -115,6 +116,8 @@ function declareTypes() {
     prefill_tokens_per_s: 'double',
     decode_tokens_per_s: 'double',
     total_ms: 'double',
+    drafted_tokens: 'size_t',
+    accepted_tokens: 'size_t',
   });
   T.runtimeOptions = koffi.struct('ns_runtime_options', {
     struct_size: 'uint32_t',

@@ -463,6 +463,26 @@ test('seeded sampling is reproducible; options are validated', async () => {
   assert.equal(penalized.stats.generatedTokens, 10);
 });
 
+test('prompt lookup (lookupMaxDraft, default 8) gives the greedy tokens of lookupMaxDraft 0 and counts its drafts', async () => {
+  const g = await load('gen-llama');
+  let drafted = 0;
+  // Repeated word pairs: the tiny decoder's output repeats their n-grams, so drafts are made.
+  for (const [a, b] of [['the', 'fox'], ['1', '2'], ['a', 'b'], ['hello', 'world'], ['x', 'is'], ['to', 'of']]) {
+    const prompt = `${a} ${b} ${a} ${b} ${a} ${b}`;
+    const fast = await g.generate(prompt, { greedy: true, maxNewTokens: 60 });
+    const plain = await g.generate(prompt, { greedy: true, maxNewTokens: 60, lookupMaxDraft: 0 });
+    assert.equal(fast.text, plain.text, prompt);
+    assert.equal(fast.stats.generatedTokens, plain.stats.generatedTokens, prompt);
+    assert.equal(plain.stats.draftedTokens, 0);
+    assert.equal(plain.stats.acceptedTokens, 0);
+    assert.ok(fast.stats.acceptedTokens <= fast.stats.draftedTokens);
+    drafted += fast.stats.draftedTokens;
+  }
+  assert.ok(drafted > 0, 'no drafts on prompts of repeated words');
+  await assert.rejects(g.generate('hello', { lookupMaxDraft: 65 }), (e) => e.code === 'NS_ERR_INVALID_ARGUMENT' && /max_draft 65/.test(e.message));
+  await assert.rejects(g.generate('hello', { lookupMaxDraft: -1 }), TypeError);
+});
+
 test('a prompt longer than the context: NS_ERR_CONTEXT_OVERFLOW', async () => {
   const g = await load('gen-llama');
   await assert.rejects(g.generate('x y '.repeat(g.info.contextLength), { maxNewTokens: 4 }), (e) => {

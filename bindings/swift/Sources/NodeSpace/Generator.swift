@@ -197,7 +197,9 @@ public final class Generator: @unchecked Sendable {
                 timeToFirstTokenMs: stats.time_to_first_token_ms,
                 prefillTokensPerSecond: stats.prefill_tokens_per_s,
                 decodeTokensPerSecond: stats.decode_tokens_per_s,
-                totalMs: stats.total_ms
+                totalMs: stats.total_ms,
+                draftedTokens: stats.drafted_tokens,
+                acceptedTokens: stats.accepted_tokens
             )
         )
     }
@@ -237,6 +239,9 @@ public final class Generator: @unchecked Sendable {
         native.repetition_penalty = request.repetitionPenalty
         native.presence_penalty = request.presencePenalty
         native.frequency_penalty = request.frequencyPenalty
+        if let lookupMaxDraft = request.lookupMaxDraft {
+            native.lookup_max_draft = try uint32(lookupMaxDraft, "request.lookupMaxDraft")
+        }
         if !request.stop.isEmpty {
             var stops: [UnsafePointer<CChar>?] = []
             for (i, stop) in request.stop.enumerated() {

@@ -171,6 +171,12 @@ public struct GenerationRequest: Sendable, Equatable {
     public var frequencyPenalty: Float
     /// Generation ends before the first of these strings; it is never emitted.
     public var stop: [String]
+    /// Prompt-lookup speculative decoding: the most tokens drafted per step from the prompt
+    /// and the output and verified in one forward pass; nil: the library's default (8), 0:
+    /// off, at most 64. Greedy text is the same either way on fp32/fp16 graphs (on the 4-bit q4
+    /// graph, whose int8 kernels round by pass size, it can part at near-ties), sampled text keeps its
+    /// distribution; summaries and rewrites of a note come faster.
+    public var lookupMaxDraft: Int?
 
     public init(prompt: Prompt, maxNewTokens: Int? = nil, sampling: Sampling = .modelDefault, stop: [String] = []) {
         self.prompt = prompt
@@ -180,6 +186,7 @@ public struct GenerationRequest: Sendable, Equatable {
         presencePenalty = 0
         frequencyPenalty = 0
         self.stop = stop
+        lookupMaxDraft = nil
     }
 
     /// A raw-text prompt.
@@ -219,6 +226,9 @@ public struct GenerationStats: Sendable, Equatable {
     /// Generated tokens after the first, per second.
     public var decodeTokensPerSecond: Double
     public var totalMs: Double
+    /// Tokens drafted by prompt lookup, and how many the model's own choice confirmed.
+    public var draftedTokens: Int
+    public var acceptedTokens: Int
 }
 
 /// A finished generation: the text (all chunks, concatenated) and why it ended.

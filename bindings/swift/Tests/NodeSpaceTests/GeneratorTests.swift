@@ -161,6 +161,34 @@ import Testing
         #expect(modelDefault.stats.generatedTokens <= 5)
     }
 
+    @Test("prompt lookup (lookupMaxDraft, default 8) gives the greedy text of lookupMaxDraft 0 and counts its drafts")
+    func promptLookup() async throws {
+        let generator = try Self.load("gen-llama")
+        var drafted = 0
+        // Repeated word pairs: the tiny decoder's output repeats their n-grams, so drafts are made.
+        for pair in ["the fox", "1 2", "a b", "hello world", "x is", "to of"] {
+            let prompt = "\(pair) \(pair) \(pair)"
+            let fast = try await generator.generate(Self.greedy(prompt, 60))
+            var off = Self.greedy(prompt, 60)
+            off.lookupMaxDraft = 0
+            let plain = try await generator.generate(off)
+            #expect(fast.text == plain.text, "\(prompt)")
+            #expect(fast.stats.generatedTokens == plain.stats.generatedTokens)
+            #expect(plain.stats.draftedTokens == 0 && plain.stats.acceptedTokens == 0)
+            #expect(fast.stats.acceptedTokens <= fast.stats.draftedTokens)
+            drafted += fast.stats.draftedTokens
+        }
+        #expect(drafted > 0, "no drafts on prompts of repeated words")
+        var tooLong = Self.greedy("hello", 4)
+        tooLong.lookupMaxDraft = 65
+        let refused = await nodespaceError { try await generator.generate(tooLong) }
+        #expect(refused?.status == 1)
+        #expect(refused?.message.contains("max_draft 65") == true, "\(String(describing: refused))")
+        tooLong.lookupMaxDraft = -1
+        let negative = await nodespaceError { try await generator.generate(tooLong) }
+        #expect(negative?.message.contains("lookupMaxDraft") == true, "\(String(describing: negative))")
+    }
+
     @Test("chunks are whole UTF-8 characters that concatenate to the text", arguments: ["gen-llama", "gen-gemma"])
     func utf8Chunks(model: String) async throws {
         let generator = try Self.load(model)
