@@ -13,6 +13,16 @@ memory bandwidth (a numpy copy over 1 GiB: read + write bytes per second, best o
 so the tokens/s one pass per token can reach.
 
   .venv/bin/python scripts/bench_lookup.py --repeats 5
+
+onnxruntime-genai's graphs, from the same GGUF (outside the repo; ~4 GB of PyPI wheels):
+  python3 -m venv /root/genai-venv && /root/genai-venv/bin/pip install torch transformers gguf \
+      accelerate onnx onnxruntime-genai sentencepiece protobuf onnx_ir
+  an HF folder /root/smollm2-hf: AutoModelForCausalLM.from_pretrained(GGUF_DIR, gguf_file=...)
+      (dequantized), its state_dict saved with safetensors (lm_head dropped: tied), its
+      config without quantization_config and with architectures ["LlamaForCausalLM"], the
+      tokenizer saved beside it
+  /root/genai-venv/bin/python -m onnxruntime_genai.models.builder -i /root/smollm2-hf \
+      -o /root/genai-smollm2-int4 -p int4 -e cpu       (and -p fp32 -o /root/genai-smollm2-fp32)
 """
 import argparse
 import json
