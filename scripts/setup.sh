@@ -17,16 +17,14 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
   fi
 fi
-if ! .venv/bin/python -c "import onnxruntime, onnx, numpy, safetensors, tokenizers, gguf" 2>/dev/null; then
+if ! .venv/bin/python -c "import onnxruntime, onnx, numpy, safetensors, tokenizers, gguf, regex" 2>/dev/null; then
   echo "== installing Python packages (models/requirements.txt)"
   .venv/bin/pip install --quiet --disable-pip-version-check -r models/requirements.txt
 fi
 
 echo "== real models"
 .venv/bin/python models/fetch_embedding_models.py
-if [ -f models/convert_smollm2.py ]; then
-  .venv/bin/python models/convert_smollm2.py
-fi
+.venv/bin/python models/convert SmolLM2-135M-Instruct
 
 . scripts/env.sh
 echo "== ONNX Runtime: ${NS_ONNXRUNTIME_PATH:-not found}"

