@@ -162,3 +162,50 @@ fn generate_lookup_flag_and_json_stats() {
         text(&out.stderr)
     );
 }
+
+/// `cli info` on a generation model names its family (config.json's model_type), how the
+/// graph stores its weights (the converter's `quantization` metadata) and its context.
+#[test]
+fn info_shows_family_weights_and_context() {
+    let Some(cli) = cli() else { return };
+    init();
+    let info = |dir: &std::path::Path, variant: Option<&str>| -> String {
+        let mut args = vec!["info", "--model", dir.to_str().unwrap()];
+        args.extend(variant.map(|v| ["--variant", v]).into_iter().flatten());
+        let out = run(&cli, &args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let tiny_info = info(&tiny("gen-fused"), None);
+    assert!(tiny_info.contains("family:      llama\n"), "{tiny_info}");
+    assert!(
+        tiny_info.contains("weights:     not recorded in the graph\n"),
+        "{tiny_info}"
+    );
+    assert!(
+        tiny_info.contains("context:     128 tokens\n"),
+        "{tiny_info}"
+    );
+
+    let Some(qwen) = common::real("Qwen2.5-Coder-0.5B-Instruct") else {
+        return;
+    };
+    let qwen_info = info(&qwen, None);
+    assert!(qwen_info.contains("family:      qwen2\n"), "{qwen_info}");
+    assert!(
+        qwen_info
+            .contains("weights:     fp32, dequantized from GGUF Q4_K, Q5_0, Q6_K, Q8_0 blocks\n"),
+        "{qwen_info}"
+    );
+    assert!(
+        qwen_info.contains("context:     32768 tokens\n"),
+        "{qwen_info}"
+    );
+    let smollm2 = common::real("SmolLM2-135M-Instruct").unwrap();
+    let q4_info = info(&smollm2, Some("q4"));
+    assert!(q4_info.contains("family:      llama\n"), "{q4_info}");
+    assert!(
+        q4_info.contains("GGUF Q4_1 blocks as 4-bit MatMulNBits"),
+        "{q4_info}"
+    );
+}

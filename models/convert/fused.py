@@ -227,7 +227,11 @@ def build_fused_llama_graph(
         else:
             normed, _, _, residual = g.op("SkipSimplifiedLayerNormalization", [pending, residual, ln1],
                                           [f"{p}.ln1", "", "", f"{p}.residual1"], domain=MS, epsilon=eps)
-        qkv = linear(normed, [f"model.layers.{i}.self_attn.{x}_proj.weight" for x in "qkv"], f"{p}.qkv")
+        qkv_names = [f"model.layers.{i}.self_attn.{x}_proj.weight" for x in "qkv"]
+        qkv = linear(normed, qkv_names, f"{p}.qkv")
+        biases = [n.removesuffix(".weight") + ".bias" for n in qkv_names]
+        if any(b in weights for b in biases):  # Qwen2: q/k/v biases, packed like the weights
+            qkv = g.op("Add", [qkv, g.init(f"{p}.qkv.bias", np.concatenate([w(b) for b in biases]))], f"{p}.qkv_biased")
         attn, _, _ = g.op("GroupQueryAttention",
                           [qkv, "", "", f"past_key_values.{i}.key", f"past_key_values.{i}.value", seqlens_k, total_len,
                            cos_cache, sin_cache],

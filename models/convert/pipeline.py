@@ -132,6 +132,8 @@ class Converter:
                 self._quant = read_quantized(self.g, self.family, self.config)
             model = build_fused_llama_graph(LlamaConfig.from_hf(self.config), self._weights, self._quant if variant == "q4" else None,
                                             max_positions=self.config["max_position_embeddings"], graph_name=name, doc=doc)
+        # What `cli info` shows as the graph's weights.
+        model.metadata_props.add(key="quantization", value=self.quantization(variant))
         nodes = len(model.graph.node)
         save_graph(model, path, check=variant == "model")
         del model
@@ -141,6 +143,12 @@ class Converter:
         extra = " + " + path.name + "_data" if path.with_name(path.name + "_data").is_file() else ""
         log(f"  wrote         onnx/{path.name}{extra} ({path.stat().st_size / 1e6:.1f} MB, {nodes} nodes, "
             f"sha256 {sha256(path)[:16]}…, {time.time() - t0:.0f} s)")
+
+    def quantization(self, variant: str) -> str:
+        source = ", ".join(k for k in self.g.type_counts() if k != "F32")
+        if variant != "q4":
+            return f"fp32, dequantized from GGUF {source} blocks"
+        return "GGUF Q4_1 blocks as 4-bit MatMulNBits and Q8_0 as 8-bit, kept exactly; fp32 norms"
 
     def check(self, variant: str) -> None:
         """Greedy-decode one chat prompt with onnxruntime and the KV cache, print it."""

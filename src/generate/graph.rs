@@ -37,6 +37,9 @@ pub(crate) struct DecoderGraph {
     pub shared_kv: bool,
     /// Positions the model takes (set by the generator): shared KV buffers never grow past it.
     pub context_length: usize,
+    /// How the graph stores its weights, from its `quantization` metadata (models/convert
+    /// writes it), if it says.
+    pub quantization: Option<String>,
 }
 
 impl DecoderGraph {
@@ -138,12 +141,10 @@ impl DecoderGraph {
                 not_decoder("the head size is neither in the graph nor in config.json".into())
             })?;
         let model_type = config.and_then(|c| c.str_field("model_type")).unwrap_or("");
+        let metadata = |key: &str| session.metadata().ok().and_then(|m| m.custom(key));
         let shared_kv = !kv_f16
             && (shares_kv
-                || session
-                    .metadata()
-                    .ok()
-                    .and_then(|m| m.custom("past_present_share_buffer"))
+                || metadata("past_present_share_buffer")
                     .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")));
         Ok(Self {
             logits_rows: logits_rows(session, names.contains(&"num_logits_to_keep")),
@@ -157,6 +158,7 @@ impl DecoderGraph {
             use_cache_branch: names.contains(&"use_cache_branch"),
             shared_kv,
             context_length: usize::MAX,
+            quantization: metadata("quantization"),
         })
     }
 }

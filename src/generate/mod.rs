@@ -231,6 +231,12 @@ impl Drop for RunGuard<'_> {
 #[derive(Debug, Clone)]
 pub struct GeneratorInfo {
     pub model_path: PathBuf,
+    /// `model_type` from config.json (e.g. "llama", "qwen2", "gemma3_text"); empty when the
+    /// folder does not say.
+    pub family: String,
+    /// How the graph stores its weights (e.g. "fp32, dequantized from GGUF Q5_0, Q8_0
+    /// blocks"), from the graph's `quantization` metadata; None when the graph does not say.
+    pub quantization: Option<String>,
     pub layers: usize,
     pub kv_heads: usize,
     pub head_dim: usize,
@@ -318,6 +324,12 @@ impl Generator {
         let defaults = defaults_from(generation_config.as_ref());
         let info = GeneratorInfo {
             model_path,
+            family: config
+                .as_ref()
+                .and_then(|c| c.str_field("model_type"))
+                .unwrap_or_default()
+                .to_string(),
+            quantization: graph.quantization.clone(),
             layers: graph.layers,
             kv_heads: graph.kv_heads,
             head_dim: graph.head_dim,
