@@ -201,6 +201,13 @@ fn info_shows_family_weights_and_context() {
         qwen_info.contains("context:     32768 tokens\n"),
         "{qwen_info}"
     );
+    let qwen_q4 = info(&qwen, Some("q4"));
+    assert!(
+        qwen_q4.contains(
+            "weights:     GGUF Q4_K blocks as 4-bit MatMulNBits, Q5_0/Q6_K/Q8_0 as 8-bit, kept exactly; fp32 norms\n"
+        ),
+        "{qwen_q4}"
+    );
     let smollm2 = common::real("SmolLM2-135M-Instruct").unwrap();
     let q4_info = info(&smollm2, Some("q4"));
     assert!(q4_info.contains("family:      llama\n"), "{q4_info}");

@@ -116,18 +116,32 @@ fn check_variant((model, reference): (&str, &str), variant: Option<&str>) {
     }
 }
 
-/// The 4-bit graph keeps the GGUF's quantized weights (MatMulNBits) and int8 activations,
+/// The quantized graph keeps the GGUF's blocks (MatMulNBits) and runs int8 activations,
 /// so exact identity with transformers' fp32 run is not expected; the first token of
 /// (nearly) every reference prompt must agree, and the greedy runs must stay together for
-/// a while (measured: first token 11 of 12, 20.2 of 32 tokens from the start on average,
-/// as llama.cpp's 23.1 on the same GGUF; BENCHMARKS.md).
+/// a while. SmolLM2 measured: first token 11 of 12, 20.2 of 32 tokens from the start on
+/// average, as llama.cpp's 23.1 on the same GGUF (BENCHMARKS.md).
 #[test]
 fn q4_graph_agrees_on_first_tokens() {
+    q4_agreement(SMOLLM2, 15);
+}
+
+/// Qwen2.5's Q4_K_M mix kept exactly (Q4_K 4-bit; Q5_0, Q6_K, Q8_0 8-bit), int8
+/// activations. Measured here: see models/README.md (Qwen2.5 section).
+#[test]
+fn qwen2_5_q4_graph_agrees_on_first_tokens() {
+    q4_agreement(QWEN2_5, 15);
+}
+
+/// `min_mean_prefix`: the bound on tokens agreeing from the start, on average; well below
+/// what the int8 kernels give on any CPU (their rounding differs by instruction set, so
+/// near-ties may part a few tokens earlier or later, never at most prompts' start).
+fn q4_agreement((model, reference): (&str, &str), min_mean_prefix: usize) {
     init();
-    let Some(dir) = real("SmolLM2-135M-Instruct") else {
+    let Some(dir) = real(model) else {
         return;
     };
-    let reference = read_json(&repo().join("tests/data/smollm2_greedy.json"));
+    let reference = read_json(&repo().join(reference));
     let mut options = GeneratorOptions::new(dir);
     options.variant = Some("q4".into());
     let generator = Generator::new(options).unwrap();
@@ -150,21 +164,25 @@ fn q4_graph_agrees_on_first_tokens() {
             .unwrap()
             .tokens;
         first_agree += usize::from(got.first() == want.first());
+        // transformers' output ends with the EOS token, nodespace's stops before it.
         prefix_total += got.iter().zip(&want).take_while(|(a, b)| a == b).count();
+        if got.len() + 1 == want.len() && want.starts_with(&got) {
+            prefix_total += 1;
+        }
     }
     eprintln!(
-        "q4 vs transformers: first token agrees in {first_agree}/{} prompts; {:.1} tokens agree from the start on average",
+        "{model} q4 vs transformers: first token agrees in {first_agree}/{} prompts; {:.1} tokens agree from the start on average",
         cases.len(),
         prefix_total as f64 / cases.len() as f64
     );
     assert!(
         first_agree + 2 >= cases.len(),
-        "first tokens agree in only {first_agree}/{}",
+        "{model}: first tokens agree in only {first_agree}/{}",
         cases.len()
     );
     assert!(
-        prefix_total >= 15 * cases.len(),
-        "only {prefix_total} tokens agree from the start over {} prompts",
+        prefix_total >= min_mean_prefix * cases.len(),
+        "{model}: only {prefix_total} tokens agree from the start over {} prompts",
         cases.len()
     );
 }
@@ -254,11 +272,22 @@ fn greedy_run(generator: &Generator, prompt: &Prompt, lookup: bool) -> nodespace
 /// drafts are accepted (each accepted token a forward pass saved).
 #[test]
 fn lookup_keeps_the_greedy_tokens_on_fp32_graphs() {
+    lookup_on_fp32(SMOLLM2.0, &[None, Some("fused")]);
+}
+
+/// The same on Qwen2.5's fused fp32 graph (the plain fp32 graph decodes at a third of its
+/// speed and runs the same lookup loop, so CI runs the fused one).
+#[test]
+fn qwen2_5_lookup_keeps_the_greedy_tokens_on_the_fused_graph() {
+    lookup_on_fp32(QWEN2_5.0, &[Some("fused")]);
+}
+
+fn lookup_on_fp32(model: &str, variants: &[Option<&str>]) {
     init();
-    let Some(dir) = real("SmolLM2-135M-Instruct") else {
+    let Some(dir) = real(model) else {
         return;
     };
-    for variant in [None, Some("fused")] {
+    for &variant in variants {
         let mut options = GeneratorOptions::new(dir.clone());
         options.variant = variant.map(str::to_string);
         let generator = Generator::new(options).unwrap();
@@ -277,7 +306,7 @@ fn lookup_keeps_the_greedy_tokens_on_fp32_graphs() {
             }
         }
         eprintln!(
-            "{variant:?}: {accepted} of {drafted} drafted tokens accepted on the copying prompts"
+            "{model} {variant:?}: {accepted} of {drafted} drafted tokens accepted on the copying prompts"
         );
         assert!(
             2 * accepted > drafted,
@@ -293,8 +322,17 @@ fn lookup_keeps_the_greedy_tokens_on_fp32_graphs() {
 /// smaller pass) and, on the copying prompts, drafts accepted.
 #[test]
 fn lookup_on_the_q4_graph_keeps_the_first_token_and_saves_passes() {
+    lookup_on_q4(SMOLLM2.0);
+}
+
+#[test]
+fn qwen2_5_lookup_on_the_q4_graph_keeps_the_first_token_and_saves_passes() {
+    lookup_on_q4(QWEN2_5.0);
+}
+
+fn lookup_on_q4(model: &str) {
     init();
-    let Some(dir) = real("SmolLM2-135M-Instruct") else {
+    let Some(dir) = real(model) else {
         return;
     };
     let mut options = GeneratorOptions::new(dir);
@@ -317,7 +355,7 @@ fn lookup_on_the_q4_graph_keeps_the_first_token_and_saves_passes() {
             .take_while(|(a, b)| a == b)
             .count();
         eprintln!(
-            "q4 prompt {i}: {same} tokens the same from the start; {} of {} drafts accepted",
+            "{model} q4 prompt {i}: {same} tokens the same from the start; {} of {} drafts accepted",
             fast.stats.accepted_tokens, fast.stats.drafted_tokens
         );
         if i < 4 {

@@ -71,7 +71,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .decoder import LlamaConfig, rope_inv_freq
-from .quant import Q4_1, Q8_0, pack_nbits, shifted_minimum
+from .quant import Q4_1, Q8_0, Blocks, pack_nbits, q8_0_as_blocks, shifted_minimum
 
 OPSET = 17
 MS_OPSET = 1
@@ -197,10 +197,52 @@ def build_fused_llama_graph(
             xs = g.op("MatMul", [x, block_sum[k]], f"{out}.xsum")
             mins = g.op("MatMul", [xs, g.init(f"{out}.mins_t", m.T)], f"{out}.min_term")
             return g.op("Add", [main, mins], out)
+        if all(isinstance(q, (Blocks, Q8_0)) for q in qs):
+            return blocks_linear(x, [q8_0_as_blocks(q) if isinstance(q, Q8_0) else q for q in qs], out)
         if any(q is not None for q in qs):
             raise ValueError(f"mixed quantization in {names}")
         wt = np.concatenate([w(n) for n in names]) if len(names) > 1 else w(names[0])
         return g.op("MatMul", [x, g.init(f"{out}.weight_t", wt.T)], out)
+
+    def blocks_linear(x: str, bs: list[Blocks], out: str) -> str:
+        """x @ concat(bs)^T with every block kept exactly: one MatMulNBits (zero points where
+        the blocks have them) plus, for blocks with a minimum, the block-minimum term."""
+        if any((b.bits, b.block) != (bs[0].bits, bs[0].block) for b in bs):
+            # e.g. a Q6_K v_proj beside Q5_0 q/k: one MatMulNBits each.
+            parts = [blocks_linear(x, [b], f"{out}.part{j}") for j, b in enumerate(bs)]
+            return g.op("Concat", parts, out, axis=-1)
+        bits, block = bs[0].bits, bs[0].block
+        cat = (lambda arrays: np.concatenate(arrays)) if len(bs) > 1 else (lambda arrays: arrays[0])
+        q, scale = cat([b.q for b in bs]), cat([b.scale for b in bs])
+        zero = None if all(b.zero is None for b in bs) else cat([b.zeros() for b in bs])
+        minimum = None
+        if any(b.minimum is not None for b in bs):
+            minimum = cat([np.zeros_like(b.scale) if b.minimum is None else b.minimum for b in bs])
+        if bits == 4 and minimum is not None and zero is not None and not zero.any():
+            # As for Q4_1: the default zero point 8 (the fast symmetric kernel) and the
+            # minimum shifted by 8*scale, when that sum is exact in fp32 for every block.
+            try:
+                minimum, zero = shifted_minimum(minimum, scale), None
+            except ValueError:
+                pass
+        n, k = q.shape
+        inputs = [x, g.init(f"{out}.q{bits}", pack_nbits(q, bits, block)), g.init(f"{out}.scales", scale.reshape(-1))]
+        if zero is not None:
+            if bits == 4:
+                zero = np.concatenate([zero, np.zeros((n, zero.shape[1] % 2), np.uint8)], axis=1)
+                zero = zero[:, 0::2] | (zero[:, 1::2] << 4)
+            inputs.append(g.init(f"{out}.zp", np.ascontiguousarray(zero).reshape(-1)))
+        main = g.op("MatMulNBits", inputs, out if minimum is None else f"{out}.qd", domain=MS, K=k, N=n, bits=bits,
+                    block_size=block, accuracy_level=accuracy_level)
+        if minimum is None:
+            return main
+        if (k, block) not in block_sum:
+            e = np.zeros((k, k // block), np.float32)
+            e[np.arange(k), np.arange(k) // block] = 1.0
+            block_sum[(k, block)] = g.init(f"block_sum_{k}_{block}", e)
+        xs = g.op("MatMul", [x, block_sum[(k, block)]], f"{out}.xsum")
+        mins = g.op("MatMul", [xs, g.init(f"{out}.mins_t", minimum.T)], f"{out}.min_term")
+        return g.op("Add", [main, mins], out)
 
     # ---- embeddings
     emb_q = quant.get("model.embed_tokens.weight")
@@ -211,6 +253,11 @@ def build_fused_llama_graph(
         emb_scales = g.init("embed.scales", emb_q.d)
         hidden = g.op("GatherBlockQuantized", [emb_data, "input_ids", emb_scales], "embeds", domain=MS,
                       bits=8, block_size=32, gather_axis=0, quantize_axis=1)
+    elif isinstance(emb_q, Blocks) and emb_q.minimum is None and emb_q.bits == 8:
+        # e.g. Qwen2.5's Q5_0 embedding: 8-bit codes with their zero points, exact.
+        hidden = g.op("GatherBlockQuantized", [g.init("embed.q8", emb_q.q), "input_ids", g.init("embed.scales", emb_q.scale),
+                                               g.init("embed.zp", emb_q.zeros())], "embeds", domain=MS,
+                      bits=8, block_size=emb_q.block, gather_axis=0, quantize_axis=1)
     else:
         emb = w("model.embed_tokens.weight")
         emb_name = g.init("model.embed_tokens.weight", emb)
@@ -255,7 +302,7 @@ def build_fused_llama_graph(
     # The last num_logits_to_keep rows [B, keep, hidden].
     keep_start = g.op("Neg", [g.op("Unsqueeze", ["num_logits_to_keep", g.const([0])], "keep_1d")], "keep_start")
     last = g.op("Slice", [final, keep_start, g.const([np.iinfo(np.int64).max]), g.const([1])], "last_hidden")
-    if lm_q is None and c.tie_word_embeddings and not isinstance(emb_q, Q8_0):
+    if lm_q is None and c.tie_word_embeddings and emb_q is None:
         # fp32, tied: Gemm(transB=1) on the embedding matrix itself (stored once) over the
         # rows flattened to [B * keep, hidden], then back to [B, keep, vocab].
         flat = g.op("Reshape", [last, g.const([-1, c.hidden_size])], "last_hidden_2d")
@@ -273,7 +320,7 @@ def build_fused_llama_graph(
             # 128 is MatMulNBits' default 8-bit zero point: no zero-point input needed.
             g.op("MatMulNBits", [last, b, s], "logits", domain=MS, K=k, N=n, bits=8, block_size=32,
                  accuracy_level=accuracy_level)
-        elif isinstance(lm_q, Q4_1):
+        elif isinstance(lm_q, (Q4_1, Blocks)):
             linear(last, [lm_name], "logits")
         else:
             g.op("MatMul", [last, g.init("lm_head.weight_t", w(lm_name).T)], "logits")

@@ -25,9 +25,11 @@ REAL = MODELS / "real"
 GRAPHS = {
     "model": "decoder.py, fp32 weights (dequantized GGUF), fp32 KV cache, position_ids input",
     "fused": "fused.py, fp32 weights (dequantized GGUF), fp32 KV cache, logits of the last num_logits_to_keep positions",
-    "q4": "fused.py, GGUF Q4_1 blocks as MatMulNBits (4 bits, block 32, exact), Q8_0 embedding/lm_head as "
-          "GatherBlockQuantized/MatMulNBits (8 bits), fp32 norms and KV cache, accuracy_level 4, logits of the last num_logits_to_keep positions",
+    "q4": "fused.py, the GGUF's blocks kept exactly: Q4_1/Q4_K as 4-bit MatMulNBits, Q5_0/Q6_K/Q8_0 as 8-bit MatMulNBits "
+          "(embedding: GatherBlockQuantized), fp32 norms and KV cache, accuracy_level 4, logits of the last num_logits_to_keep positions",
 }
+# Block types the quantized graph keeps as 4-bit MatMulNBits (the others as 8-bit).
+FOUR_BIT = ("Q4_1", "Q4_K")
 # One file up to this many bytes of weights; above it the weights go to an external-data
 # file beside the graph (protobuf cannot hold a message over 2 GiB).
 SINGLE_FILE_LIMIT = 1_800_000_000
@@ -145,10 +147,14 @@ class Converter:
             f"sha256 {sha256(path)[:16]}…, {time.time() - t0:.0f} s)")
 
     def quantization(self, variant: str) -> str:
-        source = ", ".join(k for k in self.g.type_counts() if k != "F32")
+        kinds = [k for k in self.g.type_counts() if k != "F32"]
         if variant != "q4":
-            return f"fp32, dequantized from GGUF {source} blocks"
-        return "GGUF Q4_1 blocks as 4-bit MatMulNBits and Q8_0 as 8-bit, kept exactly; fp32 norms"
+            return f"fp32, dequantized from GGUF {', '.join(kinds)} blocks"
+        four = [k for k in kinds if k in FOUR_BIT]
+        eight = [k for k in kinds if k not in FOUR_BIT]
+        parts = [f"GGUF {'/'.join(four)} blocks as 4-bit MatMulNBits"] if four else []
+        parts += [f"{'/'.join(eight)} as 8-bit"] if eight else []
+        return ", ".join(parts) + ", kept exactly; fp32 norms"
 
     def check(self, variant: str) -> None:
         """Greedy-decode one chat prompt with onnxruntime and the KV cache, print it."""

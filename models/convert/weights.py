@@ -12,7 +12,7 @@ import numpy as np
 
 from .families.base import DecoderFamily
 from .gguf_file import GGUFFile
-from .quant import parse_q4_1, parse_q8_0
+from .quant import parse_q4_1, parse_q4_k, parse_q5_0, parse_q6_k, parse_q8_0
 
 
 def read_weights(g: GGUFFile, family: DecoderFamily, config: dict) -> dict[str, np.ndarray]:
@@ -30,12 +30,13 @@ def read_weights(g: GGUFFile, family: DecoderFamily, config: dict) -> dict[str, 
     return weights
 
 
-# Block types the 4-bit graph keeps exactly, and their parsers.
-REPACKED = {"Q4_1": parse_q4_1, "Q8_0": parse_q8_0}
+# Block types the quantized graph keeps exactly, and their parsers (quant.py says how each
+# maps onto MatMulNBits: Q4_1 and Q4_K as 4 bits, Q5_0, Q6_K and Q8_0 as 8 bits).
+REPACKED = {"Q4_1": parse_q4_1, "Q8_0": parse_q8_0, "Q5_0": parse_q5_0, "Q4_K": parse_q4_k, "Q6_K": parse_q6_k}
 
 
 def read_quantized(g: GGUFFile, family: DecoderFamily, config: dict) -> dict:
-    """The GGUF's matrices of a ``REPACKED`` type as blocks (``quant.Q4_1`` / ``quant.Q8_0``),
+    """The GGUF's matrices of a ``REPACKED`` type as blocks (``quant.Q4_1``, ``Q8_0``, ``Blocks``),
     transformers' names and row order. Each is checked to dequantize exactly like the
     ``gguf`` package does; other types are left to ``read_weights``."""
     out = {}
