@@ -7,7 +7,9 @@ RoPE theta 10000, max_position_embeddings 128, a ~340-token byte-level BPE.
 The numbers mean nothing, but every folder has the files and quirks of a real
 model folder:
 
-  gen-llama/       position_ids input, fp32 KV cache, ChatML chat template in
+  gen-llama/       the Optimum layout as exported over 2 GB: the weights in ONNX external
+                   data (onnx/model.onnx_data beside onnx/model.onnx); attention_mask and
+                   0-based position_ids inputs, fp32 KV cache, ChatML chat template in
                    tokenizer_config.json (a default system prompt when the chat
                    has none, like SmolLM2), generation_config eos_token_id 2.
   gen-nopos/       no position_ids input (the graph derives positions from the
@@ -393,7 +395,7 @@ GEMMA = {"first": ["<pad>", "<eos>", "<bos>", "<unk>"], "last": ["<start_of_turn
 
 VARIANTS = {
     "gen-llama": dict(seed=1000, options=GraphOptions(), family="chatml", template="tokenizer_config",
-                      generation={"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2}),
+                      generation={"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2}, external_data=True),
     "gen-nopos": dict(seed=2000, options=GraphOptions(position_ids_input=False), family="chatml", template="tokenizer_config",
                       generation={"bos_token_id": 1, "eos_token_id": [2, 0], "pad_token_id": 2}),
     "gen-fp16kv": dict(seed=3000, options=GraphOptions(kv_dtype="float16"), family="chatml", template="tokenizer_config",
@@ -595,6 +597,7 @@ def build_folder(name: str, spec: dict, out: Path) -> dict:
     outputs = {o.name: {"type": o.type, "shape": o.shape} for o in session.get_outputs()}
     expected = {
         "model_file": "model.onnx" if genai_layout else "onnx/model.onnx",
+        **({"external_data": "model.onnx_data"} if spec.get("external_data") else {}),
         "reference": "numpy float64 llama math, full recompute per step (no KV cache); an onnxruntime KV-cache loop gives the same ids, one prompt at a time and "
                      + ("with past/present in one shared buffer" if fused else "as one left-padded batch"),
         "seed": seed,
@@ -618,7 +621,12 @@ def build_folder(name: str, spec: dict, out: Path) -> dict:
     elif folder.exists():
         shutil.rmtree(folder)
     (folder / expected["model_file"]).parent.mkdir(parents=True)
-    (folder / expected["model_file"]).write_bytes(model.SerializeToString())
+    if spec.get("external_data"):
+        # As Optimum exports models over 2 GB: the weights in a file beside the graph.
+        onnx.save_model(model, str(folder / expected["model_file"]), save_as_external_data=True,
+                        all_tensors_to_one_file=True, location=expected["external_data"], size_threshold=1024)
+    else:
+        (folder / expected["model_file"]).write_bytes(model.SerializeToString())
     (folder / "tokenizer.json").write_text(tok.to_str(pretty=True) + "\n", encoding="utf-8")
     (folder / "tokenizer_config.json").write_bytes(json_bytes(tokenizer_config))
     (folder / "special_tokens_map.json").write_bytes(json_bytes(special_map))

@@ -107,6 +107,51 @@ fn detected_graph_settings() {
     assert!(load("gen-fused").info().kv_in_place);
 }
 
+/// gen-llama is laid out as Optimum exports a model over 2 GB: the weights in ONNX external
+/// data beside the graph (the reference test above checks its tokens). A copy loads from
+/// anywhere (the data is found beside the graph, not in the working directory); without the
+/// data file, loading fails with ModelInvalid naming the missing file.
+#[test]
+fn optimum_external_data_folder_runs_as_it_is() {
+    let expected = read_json(&tiny("gen-llama").join("expected.json"));
+    let data = tiny("gen-llama")
+        .join("onnx")
+        .join(expected["external_data"].as_str().unwrap());
+    let graph = tiny("gen-llama").join("onnx/model.onnx");
+    assert!(
+        std::fs::metadata(&data).unwrap().len() > 5 * std::fs::metadata(&graph).unwrap().len(),
+        "the weights are not in {}",
+        data.display()
+    );
+    let copy = ScratchModel::copy_of("gen-llama", "external");
+    let g = Generator::new(GeneratorOptions::new(&*copy)).unwrap();
+    let case = &expected["cases"][0];
+    let mut request = GenerateRequest::new(Prompt::Text(case["prompt"].as_str().unwrap().into()));
+    request.max_new_tokens = Some(8);
+    request.sampling = Some(SamplingOptions::greedy());
+    let got = g.generate(&request, None, &mut |_| Flow::Continue).unwrap();
+    let want: Vec<u32> = case["generated_ids"].as_array().unwrap()[..8]
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect();
+    assert_eq!(got.tokens, want);
+
+    let data_copy = copy.join("onnx/model.onnx_data");
+    let bytes = std::fs::read(&data_copy).unwrap();
+    std::fs::write(&data_copy, &bytes[..bytes.len() / 2]).unwrap();
+    let err = Generator::new(GeneratorOptions::new(&*copy))
+        .err()
+        .expect("a graph with truncated external data must not load");
+    assert_eq!(err.kind(), nodespace::ErrorKind::ModelInvalid, "{err}");
+
+    std::fs::remove_file(&data_copy).unwrap();
+    let err = Generator::new(GeneratorOptions::new(&*copy))
+        .err()
+        .expect("a graph without its external data must not load");
+    assert_eq!(err.kind(), nodespace::ErrorKind::ModelInvalid, "{err}");
+    assert!(err.to_string().contains("model.onnx_data"), "{err}");
+}
+
 #[test]
 fn onnxruntime_genai_folder_runs_as_it_is() {
     // genai_config.json instead of config.json / generation_config.json, model.onnx at the

@@ -67,6 +67,7 @@ def save_graph(model, path: Path, check: bool) -> None:
     else:
         onnx.save_model(model, str(tmp), save_as_external_data=True, all_tensors_to_one_file=True,
                         location=data.name, size_threshold=1024)
+        data.chmod(0o644)  # onnx creates it readable by its owner only
     if check:
         onnx.checker.check_model(str(tmp))
     tmp.replace(path)
