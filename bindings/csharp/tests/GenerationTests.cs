@@ -49,9 +49,10 @@ namespace NodeSpace.Tests
         }
 
         /// <summary>`cli generate --json` for a prompt or a (system?, user) chat.</summary>
-        private static object CliGenerate(string model, GenerationRequest request)
+        private static object CliGenerate(string model, GenerationRequest request, string variant = null)
         {
             var args = new StringBuilder("generate --model " + T.Quote(model) + " --greedy --json --max-new-tokens " + request.MaxNewTokens);
+            if (variant != null) args.Append(" --variant " + variant);
             if (request.Prompt != null)
             {
                 args.Append(" --prompt " + T.Quote(request.Prompt));
@@ -616,6 +617,36 @@ namespace NodeSpace.Tests
                         }
                     }
                 });
+
+                string qwen = Real("Qwen2.5-Coder-0.5B-Instruct");
+                const string qwenName = "real: Qwen2.5-Coder-0.5B-Instruct (q4) greedy text equals the Rust CLI's";
+                if (RealPresent(qwenName, qwen))
+                {
+                    T.Test(qwenName, () =>
+                    {
+                        string[] prompts =
+                        {
+                            "Rewrite politely: send the report",
+                            "Write a C# method that returns the larger of two integers.",
+                        };
+                        // No KV prefix reuse: the q4 graph's int8 kernels round a shorter pass
+                        // differently, and the CLI runs every prompt fresh.
+                        using (var g = Generator.Load(new GeneratorOptions(qwen) { Variant = "q4", ReusePrefix = false }))
+                        {
+                            foreach (string prompt in prompts)
+                            {
+                                GenerationRequest request = GenerationRequest.FromUser(prompt);
+                                request.Sampling = Sampling.Greedy;
+                                request.MaxNewTokens = 32;
+                                var chunks = new List<string>();
+                                GenerationResult result = Collect(g, request, chunks);
+                                object cli = CliGenerate(qwen, request, "q4");
+                                T.Equal((string)Json.Get(cli, "text"), result.Text, "text for '" + prompt + "'");
+                                T.Equal(result.Text, string.Concat(chunks), "chunks");
+                            }
+                        }
+                    });
+                }
 
                 // A call that has to build a session (the generator made one at load; MaxSessions 2
                 // lets a second call create another, which takes seconds for this model) cannot be

@@ -47,8 +47,9 @@ function cli(args) {
 }
 
 /** `cli generate ... --json` as an object. */
-function cliGenerate(model, { prompt, system, user, maxNewTokens, stop = [] }) {
+function cliGenerate(model, { prompt, system, user, maxNewTokens, stop = [], variant }) {
   const args = ['generate', '--model', model, '--greedy', '--json'];
+  if (variant !== undefined) args.push('--variant', variant);
   if (prompt !== undefined) args.push('--prompt', prompt);
   if (system !== undefined) args.push('--system', system);
   if (user !== undefined) args.push('--user', user);
