@@ -72,8 +72,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from .graph import finish_model, new_model
+
 OPSET = 17
-IR_VERSION = 8
 FLOAT32_MIN = float(np.finfo(np.float32).min)
 
 
@@ -136,7 +137,8 @@ class _Graph:
 
     def __init__(self) -> None:
         self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
+        self.model = new_model()
+        self.initializers = self.model.graph.initializer  # appended as made, never copied whole
         self.inputs: list[onnx.ValueInfoProto] = []
         self.outputs: list[onnx.ValueInfoProto] = []
         self._used: set[str] = set()
@@ -334,7 +336,5 @@ def build_llama_graph(
         g.output(pk, f"present.{i}.key", kv_type, shape)
         g.output(pv, f"present.{i}.value", kv_type, shape)
 
-    graph = helper.make_graph(g.nodes, graph_name, g.inputs, g.outputs, g.initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="nodespace-models", producer_version="1", doc_string=doc)
-    model.ir_version = IR_VERSION
+    model = finish_model(g.model, g.nodes, graph_name, g.inputs, g.outputs, [helper.make_opsetid("", OPSET)], doc)
     return model

@@ -70,19 +70,21 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from .graph import finish_model, new_model
+
 from .decoder import LlamaConfig, rope_inv_freq
 from .quant import Q4_1, Q8_0, Blocks, pack_nbits, q8_0_as_blocks, shifted_minimum
 
 OPSET = 17
 MS_OPSET = 1
-IR_VERSION = 8
 MS = "com.microsoft"
 
 
 class _Graph:
     def __init__(self) -> None:
         self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
+        self.model = new_model()
+        self.initializers = self.model.graph.initializer  # appended as made, never copied whole
         self.inputs: list[onnx.ValueInfoProto] = []
         self.outputs: list[onnx.ValueInfoProto] = []
         self._consts: dict = {}
@@ -330,10 +332,8 @@ def build_fused_llama_graph(
         for kv in ("key", "value"):
             g.outputs.append(helper.make_tensor_value_info(f"present.{i}.{kv}", TensorProto.FLOAT, ["batch_size", KV, "total_sequence_length", D]))
 
-    graph = helper.make_graph(g.nodes, graph_name, g.inputs, g.outputs, g.initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS, MS_OPSET)],
-                              producer_name="nodespace-models", producer_version="1", doc_string=doc)
-    model.ir_version = IR_VERSION
+    model = finish_model(g.model, g.nodes, graph_name, g.inputs, g.outputs,
+                         [helper.make_opsetid("", OPSET), helper.make_opsetid(MS, MS_OPSET)], doc)
     # GroupQueryAttention reads past and writes present in one buffer when both are bound
     # to it: the runtime then preallocates the cache instead of copying it every step.
     helper.set_model_props(model, {"past_present_share_buffer": "1"})
