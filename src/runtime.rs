@@ -635,14 +635,14 @@ fn commit(mut builder: ort::session::builder::SessionBuilder, model: &Path) -> R
     }
     builder.commit_from_file(model).map_err(|e| {
         let msg = e.to_string();
+        let lower = msg.to_ascii_lowercase();
         // A graph whose external-data file (weights beside it, as Optimum exports models
         // over 2 GB) is missing or short is a broken model folder too.
         let kind = if msg.contains("Protobuf parsing failed")
             || msg.contains("INVALID_PROTOBUF")
             || msg.contains("Load model")
-            || msg.contains("External data")
-            || msg.contains("External initializer")
-            || msg.contains("external data")
+            || lower.contains("external data")
+            || lower.contains("external initializer")
         {
             ErrorKind::ModelInvalid
         } else {

@@ -72,7 +72,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .graph import finish_model, new_model
+from .graph import GraphBuilder
 
 OPSET = 17
 FLOAT32_MIN = float(np.finfo(np.float32).min)
@@ -132,17 +132,12 @@ def rope_inv_freq(head_dim: int, theta: float) -> np.ndarray:
     return (np.float32(1.0) / (np.float32(theta) ** exponent)).astype(np.float32)
 
 
-class _Graph:
+class _Graph(GraphBuilder):
     """A small helper over onnx.helper: readable, unique tensor names and shared constants."""
 
     def __init__(self) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.model = new_model()
-        self.initializers = self.model.graph.initializer  # appended as made, never copied whole
-        self.inputs: list[onnx.ValueInfoProto] = []
-        self.outputs: list[onnx.ValueInfoProto] = []
+        super().__init__()
         self._used: set[str] = set()
-        self._consts: dict = {}
 
     def _name(self, hint: str) -> str:
         name, n = hint, 1
@@ -336,5 +331,5 @@ def build_llama_graph(
         g.output(pk, f"present.{i}.key", kv_type, shape)
         g.output(pv, f"present.{i}.value", kv_type, shape)
 
-    model = finish_model(g.model, g.nodes, graph_name, g.inputs, g.outputs, [helper.make_opsetid("", OPSET)], doc)
+    model = g.finish(graph_name, [helper.make_opsetid("", OPSET)], doc)
     return model

@@ -70,7 +70,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .graph import finish_model, new_model
+from .graph import GraphBuilder
 
 from .decoder import LlamaConfig, rope_inv_freq
 from .quant import Q4_1, Q8_0, Blocks, pack_nbits, q8_0_as_blocks, shifted_minimum
@@ -80,14 +80,9 @@ MS_OPSET = 1
 MS = "com.microsoft"
 
 
-class _Graph:
+class _Graph(GraphBuilder):
     def __init__(self) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.model = new_model()
-        self.initializers = self.model.graph.initializer  # appended as made, never copied whole
-        self.inputs: list[onnx.ValueInfoProto] = []
-        self.outputs: list[onnx.ValueInfoProto] = []
-        self._consts: dict = {}
+        super().__init__()
         self._n = 0
 
     def init(self, name: str, array: np.ndarray) -> str:
@@ -332,8 +327,7 @@ def build_fused_llama_graph(
         for kv in ("key", "value"):
             g.outputs.append(helper.make_tensor_value_info(f"present.{i}.{kv}", TensorProto.FLOAT, ["batch_size", KV, "total_sequence_length", D]))
 
-    model = finish_model(g.model, g.nodes, graph_name, g.inputs, g.outputs,
-                         [helper.make_opsetid("", OPSET), helper.make_opsetid(MS, MS_OPSET)], doc)
+    model = g.finish(graph_name, [helper.make_opsetid("", OPSET), helper.make_opsetid(MS, MS_OPSET)], doc)
     # GroupQueryAttention reads past and writes present in one buffer when both are bound
     # to it: the runtime then preallocates the cache instead of copying it every step.
     helper.set_model_props(model, {"past_present_share_buffer": "1"})

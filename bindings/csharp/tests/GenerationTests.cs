@@ -68,6 +68,28 @@ namespace NodeSpace.Tests
             return Json.Parse(T.Run(Cli(), args.ToString()).Trim());
         }
 
+        /// <summary>Greedy chat replies (32 tokens at most) to each user prompt: the CLI's text and
+        /// token count, streamed chunks that concatenate to the text.</summary>
+        private static void ExpectCliTexts(GeneratorOptions options, params string[] prompts)
+        {
+            using (var g = Generator.Load(options))
+            {
+                T.True(g.Info.HasChatTemplate, options.ModelPath + " has a chat template");
+                foreach (string prompt in prompts)
+                {
+                    GenerationRequest request = GenerationRequest.FromUser(prompt);
+                    request.Sampling = Sampling.Greedy;
+                    request.MaxNewTokens = 32;
+                    var chunks = new List<string>();
+                    GenerationResult result = Collect(g, request, chunks);
+                    object cli = CliGenerate(options.ModelPath, request, options.Variant);
+                    T.Equal((string)Json.Get(cli, "text"), result.Text, "text for '" + prompt + "'");
+                    T.Equal(Json.Arr(Json.Get(cli, "tokens")).Count, result.GeneratedTokens, "token count for '" + prompt + "'");
+                    T.Equal(result.Text, string.Concat(chunks), "chunks");
+                }
+            }
+        }
+
         private static GenerationResult Collect(Generator g, GenerationRequest request, List<string> chunks)
         {
             return g.Generate(request, chunk => chunks.Add(chunk));
@@ -588,65 +610,25 @@ namespace NodeSpace.Tests
                 });
             }
 
+            string qwen = Real("Qwen2.5-Coder-0.5B-Instruct");
+            const string qwenName = "real: Qwen2.5-Coder-0.5B-Instruct (q4) greedy text equals the Rust CLI's";
+            if (RealPresent(qwenName, qwen))
+            {
+                // No KV prefix reuse: the q4 graph's int8 kernels round a shorter pass
+                // differently, and the CLI runs every prompt fresh.
+                T.Test(qwenName, () => ExpectCliTexts(new GeneratorOptions(qwen) { Variant = "q4", ReusePrefix = false },
+                    "Rewrite politely: send the report",
+                    "Write a C# method that returns the larger of two integers."));
+            }
+
             string smol = Real("SmolLM2-135M-Instruct");
             const string smolName = "real: SmolLM2-135M-Instruct greedy text equals the Rust CLI's";
             if (RealPresent(smolName, smol))
             {
-                T.Test(smolName, () =>
-                {
-                    string[] prompts =
-                    {
-                        "Rewrite politely: send the report",
-                        "Summarize in one sentence: the meeting moved to Friday because the budget is late.",
-                        "List three colors.",
-                    };
-                    using (var g = Generator.Load(new GeneratorOptions(smol)))
-                    {
-                        T.True(g.Info.HasChatTemplate, "SmolLM2 has a chat template");
-                        foreach (string prompt in prompts)
-                        {
-                            GenerationRequest request = GenerationRequest.FromUser(prompt);
-                            request.Sampling = Sampling.Greedy;
-                            request.MaxNewTokens = 32;
-                            var chunks = new List<string>();
-                            GenerationResult result = Collect(g, request, chunks);
-                            object cli = CliGenerate(smol, request);
-                            T.Equal((string)Json.Get(cli, "text"), result.Text, "text for '" + prompt + "'");
-                            T.Equal(Json.Arr(Json.Get(cli, "tokens")).Count, result.GeneratedTokens, "token count for '" + prompt + "'");
-                            T.Equal(result.Text, string.Concat(chunks), "chunks");
-                        }
-                    }
-                });
-
-                string qwen = Real("Qwen2.5-Coder-0.5B-Instruct");
-                const string qwenName = "real: Qwen2.5-Coder-0.5B-Instruct (q4) greedy text equals the Rust CLI's";
-                if (RealPresent(qwenName, qwen))
-                {
-                    T.Test(qwenName, () =>
-                    {
-                        string[] prompts =
-                        {
-                            "Rewrite politely: send the report",
-                            "Write a C# method that returns the larger of two integers.",
-                        };
-                        // No KV prefix reuse: the q4 graph's int8 kernels round a shorter pass
-                        // differently, and the CLI runs every prompt fresh.
-                        using (var g = Generator.Load(new GeneratorOptions(qwen) { Variant = "q4", ReusePrefix = false }))
-                        {
-                            foreach (string prompt in prompts)
-                            {
-                                GenerationRequest request = GenerationRequest.FromUser(prompt);
-                                request.Sampling = Sampling.Greedy;
-                                request.MaxNewTokens = 32;
-                                var chunks = new List<string>();
-                                GenerationResult result = Collect(g, request, chunks);
-                                object cli = CliGenerate(qwen, request, "q4");
-                                T.Equal((string)Json.Get(cli, "text"), result.Text, "text for '" + prompt + "'");
-                                T.Equal(result.Text, string.Concat(chunks), "chunks");
-                            }
-                        }
-                    });
-                }
+                T.Test(smolName, () => ExpectCliTexts(new GeneratorOptions(smol),
+                    "Rewrite politely: send the report",
+                    "Summarize in one sentence: the meeting moved to Friday because the budget is late.",
+                    "List three colors."));
 
                 // A call that has to build a session (the generator made one at load; MaxSessions 2
                 // lets a second call create another, which takes seconds for this model) cannot be
