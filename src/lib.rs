@@ -20,6 +20,6 @@ pub use generate::{
     SamplingOptions, StopReason,
 };
 pub use runtime::{
-    configure, init as init_runtime, runtime_info, ActiveProvider, Device, RuntimeInfo,
+    configure, init as init_runtime, runtime_info, set_logger, ActiveProvider, Device, RuntimeInfo,
     RuntimeOptions,
 };

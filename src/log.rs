@@ -25,9 +25,9 @@ struct Logger {
 static LOGGER: RwLock<Option<Logger>> = RwLock::new(None);
 
 /// Install (or with `None`, remove) the log sink; messages above `max_level` are dropped.
-pub fn set_logger(sink: Option<LogFn>, max_level: Level) {
+/// [`crate::runtime::set_logger`] calls this and sets ONNX Runtime's level to match.
+pub(crate) fn set_sink(sink: Option<LogFn>, max_level: Level) {
     *LOGGER.write() = sink.map(|sink| Logger { sink, max_level });
-    crate::runtime::apply_log_level(max_level);
 }
 
 /// The level ONNX Runtime should log at: the sink's, or warnings when there is no sink.

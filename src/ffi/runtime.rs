@@ -133,7 +133,8 @@ pub extern "C" fn ns_set_log_callback(
     user_data: *mut std::ffi::c_void,
     max_level: i32,
 ) -> ns_status {
-    use crate::log::{set_logger, Level};
+    use crate::log::Level;
+    use crate::runtime::set_logger;
     guard(std::ptr::null_mut(), || {
         let level = match max_level {
             NS_LOG_ERROR => Level::Error,
