@@ -148,17 +148,21 @@ fn load_runtime() -> Result<Runtime> {
             dirs.push(dir);
         }
     }
+    tried.push("the runtime path option, NS_ONNXRUNTIME_PATH and ORT_DYLIB_PATH (none set)".into());
     for dir in &dirs {
-        for candidate in candidates_in(dir) {
+        let candidates = candidates_in(dir);
+        if candidates.is_empty() {
+            tried.push(format!(
+                "{} (not found)",
+                dir.join(LIBRARY_NAMES[0]).display()
+            ));
+        }
+        for candidate in candidates {
             match try_load(&candidate) {
                 Ok(rt) => return Ok(rt),
                 Err(why) => tried.push(format!("{} ({why})", candidate.display())),
             }
         }
-        tried.push(format!(
-            "{} (not found)",
-            dir.join(LIBRARY_NAMES[0]).display()
-        ));
     }
     for name in LIBRARY_NAMES {
         match try_load(Path::new(name)) {

@@ -54,7 +54,7 @@ pub(crate) fn build_session(
                 fallback_reason = Some(format!(
                     "auto: tried {}, not usable: {}; using CPU",
                     device.as_str(),
-                    err.message()
+                    err.message().trim_end()
                 ));
             }
             Err(err) => return Err(err),

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Checks the cross builds in target/cross/ (scripts/cross.sh makes them): file type and
+# architecture, exported symbols, import table / install name (scripts/check_cross.py).
+#   scripts/check_cross.sh [TRIPLE...]   (default: every target scripts/cross.sh builds)
+# An artifact that is not there is reported loudly and is not a failure: the macOS builds
+# run outside CI. Exit status 1 when a present artifact fails a check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CACHE=${NS_CROSS_CACHE:-$HOME/.cache/nodespace-cross}
+VENV=$CACHE/tools/check
+PINS=(pefile==2024.8.26 macholib==1.16.4)
+
+triples=("$@")
+[ ${#triples[@]} -gt 0 ] || triples=(x86_64-pc-windows-gnu aarch64-apple-darwin x86_64-apple-darwin)
+present=()
+for t in "${triples[@]}"; do
+  case $t in *windows*) f=nodespace.dll ;; *) f=libnodespace.dylib ;; esac
+  if [ -f "target/cross/$t/$f" ]; then
+    present+=("$t")
+  else
+    echo "*** NOT CHECKED: target/cross/$t/$f is not there (build it with scripts/cross.sh) ***"
+  fi
+done
+[ ${#present[@]} -gt 0 ] || exit 0
+
+if [ "$(cat "$VENV/pins" 2>/dev/null)" != "${PINS[*]}" ]; then
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q "${PINS[@]}"
+  echo "${PINS[*]}" > "$VENV/pins"
+fi
+"$VENV/bin/python" scripts/check_cross.py "${present[@]}"
