@@ -1,9 +1,10 @@
-"""Checks the Windows and macOS builds in target/cross/<triple>/ without running them.
+"""Checks Windows and macOS builds of nodespace without running them.
 
-    python3 scripts/check_cross.py TRIPLE...
+    python3 scripts/check_cross.py TRIPLE FOLDER [TRIPLE FOLDER...]
 
 Per artifact: the file type and architecture; exactly the header's ns_* functions exported
-(nothing of the statically linked C code, such as oniguruma's Onig*); Windows: the DLL
+(nothing of the statically linked C code, such as oniguruma's Onig*, nor Rust's symbols;
+on macOS beside the four symbols of MACHO_TOOLCHAIN); Windows: the DLL
 imports only system DLLs (no MinGW runtime DLL a user would not have, no ONNX Runtime:
 that is loaded at run time) and the import library names nodespace.dll; macOS: the
 install name is @rpath/libnodespace.dylib and only system libraries are linked.
@@ -23,6 +24,12 @@ WINDOWS_SYSTEM = re.compile(
     re.I,
 )
 MACHO_CPU = {"aarch64-apple-darwin": 0x0100000C, "x86_64-apple-darwin": 0x01000007}
+# Exported from the dylib beside the C ABI, by the toolchain: the image-header symbols the
+# linker defines in every dylib, and the `@available` helpers of Rust's std (weak) and
+# zig's compiler-rt, which C code calls by these names. zig's linker ignores
+# exported-symbol lists, so scripts/cross.sh hides everything else at compile time.
+MACHO_TOOLCHAIN = {"_mh_dylib_header", "__dso_handle", "__isOSVersionAtLeast", "__isPlatformVersionAtLeast"}
+N_PEXT = 0x10
 
 
 def header_functions() -> set[str]:
@@ -61,7 +68,7 @@ def check_windows(folder: Path, problems: list[str]) -> str:
     elif b"nodespace.dll" not in implib.read_bytes():
         problems.append(f"{implib.name} does not name nodespace.dll")
     size = dll.stat().st_size / 1e6
-    return f"PE32+ DLL, x86-64, {len(exports)} ns_* exports, imports {', '.join(imports)}, {size:.1f} MB"
+    return f"PE32+ DLL, x86-64, {len(exports)} exports, imports {', '.join(imports)}, {size:.1f} MB"
 
 
 def check_macos(folder: Path, triple: str, problems: list[str]) -> str:
@@ -88,19 +95,23 @@ def check_macos(folder: Path, triple: str, problems: list[str]) -> str:
     if foreign := [d for d in linked if not d.startswith(("/usr/lib/", "/System/Library/"))]:
         problems.append(f"links libraries a Mac does not have: {', '.join(foreign)}")
     symbols = SymbolTable(macho, header)
-    exports = {name.decode().removeprefix("_") for name, _ in symbols.extdefsyms}
-    check_exports(exports, problems)
+    exports = {
+        name.decode().removeprefix("_")
+        for nlist, name in symbols.extdefsyms
+        if not nlist.n_type & N_PEXT
+    }
+    check_exports(exports - MACHO_TOOLCHAIN, problems)
     size = dylib.stat().st_size / 1e6
     return (
         f"Mach-O dylib, {triple.split('-')[0]}, install name {names[LC_ID_DYLIB][0] if names[LC_ID_DYLIB] else '?'}, "
-        f"{len(exports)} exports, links {len(linked)} system libraries, {size:.1f} MB"
+        f"{len(exports - MACHO_TOOLCHAIN)} exports (+ {len(exports & MACHO_TOOLCHAIN)} of the toolchain), links {len(linked)} system libraries, {size:.1f} MB"
     )
 
 
 def main() -> int:
     failed = False
-    for triple in sys.argv[1:]:
-        folder = ROOT / "target" / "cross" / triple
+    args = sys.argv[1:]
+    for triple, folder in zip(args[::2], map(Path, args[1::2])):
         problems: list[str] = []
         try:
             if "windows" in triple:

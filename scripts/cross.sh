@@ -89,14 +89,15 @@ export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc-win32
 export CC_x86_64_pc_windows_gnu=x86_64-w64-mingw32-gcc-win32
 export AR_x86_64_pc_windows_gnu=x86_64-w64-mingw32-ar
 # macOS: apps find the library through their rpath (Frameworks/, beside the executable),
-# never at this machine's build path; only the C ABI is exported (oniguruma, linked in by
-# the tokenizer, would otherwise export its Onig* functions too).
-mac_flags="-C link-arg=-Wl,-install_name,@rpath/libnodespace.dylib -C link-arg=-Wl,-exported_symbols_list,$REPO/scripts/macos-exports.txt"
+# never at this machine's build path. Only the C ABI may be exported, but zig's linker
+# ignores -exported_symbols_list (the list rustc hands every cdylib link), so every
+# symbol is hidden at compile time instead: Rust's (std too, built here) with
+# -Zdefault-visibility=hidden, which leaves #[no_mangle] extern "C" functions visible,
+# and the C code linked in (oniguruma, under the tokenizer) with -fvisibility=hidden.
+mac_flags="-C link-arg=-Wl,-install_name,@rpath/libnodespace.dylib -Zdefault-visibility=hidden"
 export CARGO_TARGET_AARCH64_APPLE_DARWIN_RUSTFLAGS=$mac_flags
 export CARGO_TARGET_X86_64_APPLE_DARWIN_RUSTFLAGS=$mac_flags
-# What ships carries no debug information (the Linux build keeps line tables for its
-# backtraces; a 49 MB DLL is mostly DWARF that no Windows debugger reads).
-export CARGO_PROFILE_RELEASE_STRIP=debuginfo
+export CFLAGS_aarch64_apple_darwin=-fvisibility=hidden CFLAGS_x86_64_apple_darwin=-fvisibility=hidden
 "$RUSTC" --version
 
 # One target folder per Cargo.lock; older ones go.
@@ -112,6 +113,10 @@ for t in "${targets[@]}"; do
   echo "== building $t"
   case $t in
     *windows*)
+      # The DLL carries no debug information (the Linux build keeps line tables for its
+      # backtraces; 49 MB of the DLL would be DWARF that no Windows debugger reads). Mach-O
+      # leaves DWARF in the object files anyway, and rustc's strip there needs rust-objcopy.
+      CARGO_PROFILE_RELEASE_STRIP=debuginfo \
       cargo build --release --lib --features directml -Zbuild-std=std,panic_abort,panic_unwind --target "$t"
       rm -rf "$out"; mkdir -p "$out"
       cp "$CARGO_TARGET_DIR/$t/release/nodespace.dll" "$out/"
@@ -122,6 +127,10 @@ for t in "${targets[@]}"; do
       cp "$CARGO_TARGET_DIR/$t/release/libnodespace.dylib" "$out/" ;;
   esac
   cp include/nodespace.h "$out/"
-  echo "== $t: built in $(( $(date +%s) - start )) s -> $out"
+  echo "built from $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)') on $(date -u +%Y-%m-%d) in $(( $(date +%s) - start )) s" > "$out/BUILD-INFO"
+  # A copy outside the clone, so a fresh clone's test run can still check the builds
+  # that run outside CI (macOS).
+  rm -rf "$CACHE/artifacts/$t"; mkdir -p "$CACHE/artifacts"; cp -r "$out" "$CACHE/artifacts/$t"
+  echo "== $t: $(cat "$out/BUILD-INFO") -> $out"
 done
 scripts/check_cross.sh "${targets[@]}"

@@ -2,9 +2,11 @@
 # The test suite: Rust unit and integration tests (tiny models and, once scripts/setup.sh
 # installed them, the real models), the C-ABI tests (compiled C against the built
 # library), the shipping-folder, memory and fuzz checks, and the Node, C# and Swift
-# bindings' tests.
+# bindings' tests; the Windows build (cross-compiled here) under Wine, and the checks of
+# the cross-built artifacts.
 #   NS_SKIP_BINDINGS=1   only the Rust and C tests
 #   NS_FUZZ_SECONDS=N    time per fuzz target (default 60)
+#   NS_SKIP_WINDOWS=1    no Windows cross build and Wine tests
 # Every step runs even when an earlier one failed (a step whose prerequisite failed is
 # reported as skipped, with the reason); then a table of step, result and seconds, and the
 # exit status is non-zero when any step failed. Each step's output streams as it runs.
@@ -77,6 +79,14 @@ step "cargo test" "setup build" cargo test --release --no-fail-fast
 step "dist check" "setup build" scripts/check_dist.sh
 step valgrind "setup build" scripts/check_valgrind.sh
 step "fuzz (${NS_FUZZ_SECONDS:-60} s per target)" "setup build" scripts/fuzz.sh "${NS_FUZZ_SECONDS:-60}"
+if [ -n "${NS_SKIP_WINDOWS:-}" ]; then
+  skip "windows-build" "NS_SKIP_WINDOWS=$NS_SKIP_WINDOWS"
+  skip "windows under wine" "NS_SKIP_WINDOWS=$NS_SKIP_WINDOWS"
+else
+  step "windows-build" "" scripts/cross.sh windows
+  step "windows under wine" "setup build windows-build" scripts/test_windows.sh
+fi
+step "macOS artifacts check" "" scripts/check_cross.sh aarch64-apple-darwin x86_64-apple-darwin
 for b in node csharp swift; do
   if [ -n "${NS_SKIP_BINDINGS:-}" ]; then
     skip "bindings/$b" "NS_SKIP_BINDINGS=$NS_SKIP_BINDINGS"

@@ -33,12 +33,13 @@ command -v $MINGW >/dev/null || { echo "error: $MINGW is missing: scripts/cross.
 WINE=/usr/lib/wine/wine64
 [ -x $WINE ] || apt_install wine64 || { echo "error: wine64 is needed (Debian package wine64)" >&2; exit 1; }
 
-# ONNX Runtime's Windows DLLs, from the win_amd64 wheels.
+# ONNX Runtime's Windows DLLs, from the win_amd64 wheels (pip of scripts/setup.sh's .venv).
+PIP=pip; [ -x .venv/bin/pip ] && PIP=$REPO/.venv/bin/pip
 ort_dlls() { # PIN -> prints the folder holding its DLLs
   local dir=$CACHE/onnxruntime-win/${1//==/-}
   if [ ! -f "$dir/onnxruntime.dll" ]; then
     local tmp; tmp=$(mktemp -d)
-    pip download -q --no-deps --platform win_amd64 --only-binary=:all: --python-version 3.11 "$1" -d "$tmp" >&2
+    "$PIP" download -q --no-deps --platform win_amd64 --only-binary=:all: --python-version 3.11 "$1" -d "$tmp" >&2
     python3 -m zipfile -e "$tmp"/*.whl "$tmp/x"
     mkdir -p "$dir" && cp "$tmp"/x/onnxruntime/capi/*.dll "$dir/"
     rm -rf "$tmp"
@@ -53,7 +54,7 @@ unset NS_ONNXRUNTIME_PATH ORT_DYLIB_PATH  # Linux paths; each Windows run sets i
 C=$WINEPREFIX/drive_c
 if [ ! -d "$C" ]; then echo "== creating the Wine prefix (once)"; $WINE wineboot -i >/dev/null 2>&1 || true; fi
 W=$C/nodespace
-rm -rf "$W"; mkdir -p "$W"/{beside,env,missing,old,directml,ort-cpu,scratch}
+rm -rf "$W"; mkdir -p "$W"/{beside,env,missing,old,directml,ort-cpu,scratch,app,lib}
 
 # The programs.
 cflags=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -I"$REPO/include")
@@ -70,6 +71,10 @@ for d in beside env missing old directml; do
   cp "$BUILD/nodespace.dll" "$W/bcryptprimitives.dll" "$W/abi_cases.exe" "$W/platform_checks.exe" "$W/$d/"
 done
 cp "$cpu_dlls"/*.dll "$W/beside/"
+# An app whose DLLs live in another folder (found through PATH): ONNX Runtime is looked
+# for beside nodespace.dll, not only beside the executable.
+cp "$W/platform_checks.exe" "$W/app/"
+cp "$BUILD/nodespace.dll" "$W/bcryptprimitives.dll" "$cpu_dlls"/*.dll "$W/lib/"
 cp "$cpu_dlls"/*.dll "$W/ort-cpu/"
 cp "$W/fake_onnxruntime.dll" "$W/old/onnxruntime.dll"
 cp "$dml_dlls"/*.dll "$W/directml/"
@@ -126,6 +131,7 @@ mkdir -p "$(dirname $linux_checks)"
 cc -std=c11 -Wall -Wextra -Werror -O1 -Iinclude tests/windows/platform_checks.c -Ltarget/release \
   -Wl,-rpath,"$REPO/target/release" -lnodespace -o $linux_checks
 linux() { (. scripts/env.sh && $linux_checks "$@"); }
+rm -rf "$C/users/Zoë Ünal"
 for m in "${have[@]}"; do
   # Real folders with the characters that break naive path handling; the files are links.
   mkdir -p "$docs/$m" && cp -rs "$REPO/models/real/$m/." "$docs/$m/"
@@ -173,9 +179,14 @@ expect() { # LABEL OUTPUT PATTERN...: every pattern (grep -E) is in the output
 $out"; return; }; done
   echo "$label: ok"
 }
-expect "ONNX Runtime beside nodespace.dll" "$(win beside platform_checks.exe runtime)" "status: NS_OK" "version: 1\.31\.1"
+expect "ONNX Runtime beside nodespace.dll" "$(win beside platform_checks.exe runtime)" "status: NS_OK" "version: 1\.31\.1" \
+  'loaded ONNX Runtime 1\.31\.1 from C:\\nodespace\\beside\\onnxruntime\.dll'
+expect "ONNX Runtime beside nodespace.dll, the program elsewhere" \
+  "$(WINEPATH='C:\nodespace\lib' win app platform_checks.exe runtime)" "status: NS_OK" "version: 1\.31\.1" \
+  'loaded ONNX Runtime 1\.31\.1 from C:\\nodespace\\lib\\onnxruntime\.dll'
 expect "ONNX Runtime through NS_ONNXRUNTIME_PATH" \
-  "$(NS_ONNXRUNTIME_PATH='C:\nodespace\ort-cpu\onnxruntime.dll' win env platform_checks.exe runtime)" "status: NS_OK" "version: 1\.31\.1"
+  "$(NS_ONNXRUNTIME_PATH='C:\nodespace\ort-cpu\onnxruntime.dll' win env platform_checks.exe runtime)" "status: NS_OK" "version: 1\.31\.1" \
+  'loaded ONNX Runtime 1\.31\.1 from C:\\nodespace\\ort-cpu\\onnxruntime\.dll'
 expect "ONNX Runtime missing" "$(win missing platform_checks.exe runtime)" "status: NS_ERR_RUNTIME_NOT_FOUND" \
   'NS_ONNXRUNTIME_PATH and ORT_DYLIB_PATH \(none set\)' 'C:\\nodespace\\missing\\onnxruntime.dll \(not found\)' "system loader 'onnxruntime.dll'"
 expect "ONNX Runtime too old beside nodespace.dll" "$(win old platform_checks.exe runtime)" "status: NS_ERR_RUNTIME_NOT_FOUND" \
@@ -192,6 +203,15 @@ expect "DirectML asked for fails with a status" "$(win directml platform_checks.
   "status: NS_ERR_(UNSUPPORTED|RUNTIME)" "message: .*(directml|DirectML|Dml)"
 expect "DirectML asked for, CPU-only ONNX Runtime" "$(win beside platform_checks.exe device "$tiny_embed" directml)" \
   "status: NS_ERR_UNSUPPORTED" "message: directml requested, but the loaded ONNX Runtime has no DmlExecutionProvider"
+
+# 5. The artifact check catches a DLL that is not nodespace's (so its pass above means something).
+mkdir -p "$W/not-nodespace" && cp "$W/fake_onnxruntime.dll" "$W/not-nodespace/nodespace.dll"
+if out=$("$CACHE/tools/check/bin/python" scripts/check_cross.py x86_64-pc-windows-gnu "$W/not-nodespace" 2>&1); then
+  fail "check_cross.py passed a DLL that is not nodespace: $out"
+else
+  expect "the artifact check refuses a DLL that is not nodespace" "$out" "header functions not exported: ns_abi_version" \
+    "exported beyond the C ABI: OrtGetApiBase" "nodespace.dll.a: missing"
+fi
 
 if [ ${#failures[@]} -gt 0 ]; then
   echo "== Windows under Wine: ${#failures[@]} failure(s)"

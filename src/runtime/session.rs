@@ -101,7 +101,11 @@ fn build_with(model: &Path, config: &SessionConfig, device: Option<Device>) -> R
             .map_err(|e| {
                 Error::new(
                     ErrorKind::Unsupported,
-                    format!("{} could not be enabled: {e}", device.as_str()),
+                    format!(
+                        "{} could not be enabled: {}",
+                        device.as_str(),
+                        e.to_string().trim_end()
+                    ),
                 )
             })?;
     }

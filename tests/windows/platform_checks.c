@@ -3,7 +3,8 @@
  *
  *   platform_checks embed MODEL_DIR            every vector of a fixed set of texts, %.9g
  *   platform_checks generate MODEL_DIR VARIANT greedy token ids and text of a fixed chat
- *   platform_checks runtime                    load ONNX Runtime (searched); status, message, version
+ *   platform_checks runtime                    load ONNX Runtime (searched); status, message, version,
+ *                                              the log (which file was loaded)
  *   platform_checks device MODEL_DIR DEVICE    load an embedder on DEVICE (auto, cpu, directml);
  *                                              status, message, provider and fallback reason
  *
@@ -102,7 +103,14 @@ static int generate(const char *model, const char *variant) {
     return 0;
 }
 
+static void print_log(int32_t level, const char *message, void *user) {
+    (void)level;
+    (void)user;
+    printf("log: %s\n", message);
+}
+
 static int runtime(void) {
+    ns_set_log_callback(print_log, NULL, NS_LOG_INFO); /* "loaded ONNX Runtime V from PATH" */
     ns_runtime_options r;
     ns_runtime_options_init(&r, sizeof r);
     ns_status s = ns_runtime_init(&r);
