@@ -80,9 +80,10 @@ cp "$W/fake_onnxruntime.dll" "$W/old/onnxruntime.dll"
 cp "$dml_dlls"/*.dll "$W/directml/"
 cp -r models/tiny "$W/tiny"
 
-win() { # FOLDER PROGRAM ARGS...: run a test program under Wine (cwd: its folder); CRLF -> LF
+win() { # FOLDER PROGRAM ARGS...: run a test program under Wine (cwd: its folder); CRLF -> LF.
+  # A hang is a failure, not a stuck suite.
   local dir=$1 exe=$2; shift 2
-  (cd "$W/$dir" && $WINE "$exe" "$@") | tr -d '\r'
+  (cd "$W/$dir" && timeout 600 $WINE "$exe" "$@") | tr -d '\r'
 }
 
 failures=()

@@ -368,3 +368,18 @@ fn same_file(a: &Path, b: &Path) -> bool {
         _ => a == b,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::supported;
+
+    #[test]
+    fn versions_older_than_the_c_api_are_refused() {
+        for ok in ["1.22.0", "1.31.1", "1.24.4", "2.0.0", "1.22"] {
+            assert!(supported(ok), "{ok}");
+        }
+        for old in ["1.21.1", "1.10.0", "0.9", "", "garbage"] {
+            assert!(!supported(old), "{old}");
+        }
+    }
+}
