@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Windows build under Wine: nodespace.dll from scripts/cross.sh with ONNX Runtime's own
 # Windows DLLs from PyPI, and Windows programs cross-compiled with mingw-w64.
-#   1. the C-ABI cases (tests/c/abi_cases.c), each in its own process, as tests/c_abi.rs
-#      runs them on Linux; ONNX Runtime found beside nodespace.dll;
+#   1. the C-ABI cases (tests/c/abi_cases.c), each in its own process, and the C examples,
+#      as tests/c_abi.rs runs them on Linux; ONNX Runtime found beside nodespace.dll;
 #   2. real models (tests/windows/platform_checks.c, built for Linux and for Windows):
 #      embeddings within 1e-5 of the Linux build's, greedy tokens identical, model folders
 #      under C:\Users\Zoë Ünal\Documents\モデル\ with \ and / separators;
@@ -88,6 +88,12 @@ win() { # FOLDER PROGRAM ARGS...: run a test program under Wine (cwd: its folder
 
 failures=()
 fail() { failures+=("$1"); echo "FAILED: $1" >&2; }
+expect() { # LABEL OUTPUT PATTERN...: every pattern (grep -E) is in the output
+  local label=$1 out=$2; shift 2
+  for p in "$@"; do grep -qE -- "$p" <<<"$out" || { fail "$label: no '$p' in:
+$out"; return; }; done
+  echo "$label: ok"
+}
 
 # 1. The C-ABI cases.
 echo "== C-ABI cases under Wine (ONNX Runtime beside nodespace.dll)"
@@ -118,6 +124,20 @@ for c in "${cases[@]}"; do
 done
 echo "C-ABI cases: $passed of ${#cases[@]} passed"
 
+# The C examples, as tests/c_abi.rs runs them on Linux: the generated text must be the
+# Linux build's.
+$MINGW "${cflags[@]}" examples/c/embed.c -L"$BUILD" -l:nodespace.dll.a -static -o "$W/beside/embed.exe"
+$MINGW "${cflags[@]}" examples/c/generate.c -L"$BUILD" -l:nodespace.dll.a -static -o "$W/beside/generate.exe"
+mkdir -p target/release/c-tests
+cc "${cflags[@]}" examples/c/generate.c -Ltarget/release -Wl,-rpath,"$REPO/target/release" -lnodespace \
+  -o target/release/c-tests/generate_example
+expect "examples/c/embed.c" "$(win beside embed.exe 'C:\nodespace\tiny\embed-bert' "a cat" "a cat" "stock prices fell")" \
+  "32 dimensions" "cos\[0\]: 1\.0000 1\.0000"
+l=$(. scripts/env.sh && target/release/c-tests/generate_example models/tiny/gen-llama hello 12 2>/dev/null)
+w=$(win beside generate.exe 'C:\nodespace\tiny\gen-llama' hello 12 2>/dev/null)
+if [ -n "$l" ] && [ "$l" = "$w" ]; then echo "examples/c/generate.c: text equal to the Linux build's: ok"; else
+  fail "examples/c/generate.c: Linux printed '$l', Windows '$w'"; fi
+
 # 2. Real models, Linux build against Windows build.
 docs="$C/users/Zoë Ünal/Documents/モデル"
 models=(all-MiniLM-L6-v2 SmolLM2-135M-Instruct Qwen2.5-Coder-0.5B-Instruct)
@@ -128,7 +148,6 @@ if [ ${#have[@]} -lt ${#models[@]} ]; then
   if [ -n "${NS_REQUIRE_REAL_MODELS:-}" ]; then fail "$msg"; else echo "*** SKIPPED real-model checks: $msg ***"; fi
 fi
 linux_checks=target/release/c-tests/platform_checks
-mkdir -p "$(dirname $linux_checks)"
 cc -std=c11 -Wall -Wextra -Werror -O1 -Iinclude tests/windows/platform_checks.c -Ltarget/release \
   -Wl,-rpath,"$REPO/target/release" -lnodespace -o $linux_checks
 linux() { (. scripts/env.sh && $linux_checks "$@"); }
@@ -174,12 +193,6 @@ $w"
 done
 
 # 3. Finding ONNX Runtime.
-expect() { # LABEL OUTPUT PATTERN...: every pattern (grep -E) is in the output
-  local label=$1 out=$2; shift 2
-  for p in "$@"; do grep -qE -- "$p" <<<"$out" || { fail "$label: no '$p' in:
-$out"; return; }; done
-  echo "$label: ok"
-}
 expect "ONNX Runtime beside nodespace.dll" "$(win beside platform_checks.exe runtime)" "status: NS_OK" "version: 1\.31\.1" \
   'loaded ONNX Runtime 1\.31\.1 from C:\\nodespace\\beside\\onnxruntime\.dll'
 expect "ONNX Runtime beside nodespace.dll, the program elsewhere" \
