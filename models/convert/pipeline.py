@@ -212,7 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         dest = args.dest or REAL / prefix
         log(f"{gguf_path} -> {dest}")
     prefix = "".join(ch if ch.isalnum() else "_" for ch in prefix.lower())
-    conv = Converter(gguf_path, dest, source, prefix)
+    try:
+        conv = Converter(gguf_path, dest, source, prefix)
+    except ValueError as e:  # an architecture or tokenizer this converter does not know
+        log(f"error: {e}")
+        return 2
 
     if args.variants == "default":
         blockers = q4_unsupported(conv.g)

