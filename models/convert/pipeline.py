@@ -97,8 +97,10 @@ class Converter:
         tok, vocabulary = build_tokenizer(self.g)
         tokens, types, merges = vocabulary
         reference = check_tokenizer(tok, self.g, vocabulary, self.source.known_ids if self.source else {})
-        agree = "agree with the reference BPE and " if reference else "(reference BPE skipped: pip install regex) "
-        log(f"  tokenizer     {len(tokens)} tokens, {len(merges)} merges, pre-tokenizer {self.g.field('tokenizer.ggml.pre')!r}, "
+        agree = "agree with the reference tokenizer and " if reference else "(reference BPE skipped: pip install regex) "
+        kind = ("SentencePiece (scores)" if self.g.field("tokenizer.ggml.model") == "llama"
+                else f"{len(merges)} merges, pre-tokenizer {self.g.field('tokenizer.ggml.pre')!r}")
+        log(f"  tokenizer     {len(tokens)} tokens, {kind}, "
             f"{sum(t == CONTROL for t in types)} special + {sum(t == USER_DEFINED for t in types)} user-defined added tokens; "
             f"known ids OK; tricky strings {agree}round-trip")
         files = folder_files(self.g, self.family, self.config, tokens, types)
@@ -233,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
 
     (dest / ".nodespace-variants.json").unlink(missing_ok=True)  # the per-model script's stamp, now in .nodespace-source.json
     conv.tokenizer()
+    if not conv.family.graphs_written:
+        log(f"error: the graph writers do not know the {conv.g.arch} block yet; {dest} has the folder's files, no graphs")
+        return 2
     for variant in ["model"] + variants:
         conv.graph(variant, args.force)
     if args.check:

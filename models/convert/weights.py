@@ -22,7 +22,7 @@ def read_weights(g: GGUFFile, family: DecoderFamily, config: dict) -> dict[str, 
         if t.name == "rope_freqs.weight":
             raise ValueError("rope_freqs.weight (llama3 rope scaling) is not supported")
         name = family.hf_name(t.name)
-        array = g.dequantize(t)
+        array = family.adjust_weight(name, g.dequantize(t))
         order = family.row_order(name, array.shape[0], config)
         if order is not None:
             array = array[order]

@@ -7,10 +7,11 @@ transformers' names and layouts; the graph writers only see those.
 from __future__ import annotations
 
 from .base import DecoderFamily
+from .gemma3 import Gemma3
 from .llama import Llama
 from .qwen2 import Qwen2
 
-FAMILIES: dict[str, type[DecoderFamily]] = {f.arch: f for f in (Llama, Qwen2)}
+FAMILIES: dict[str, type[DecoderFamily]] = {f.arch: f for f in (Gemma3, Llama, Qwen2)}
 
 
 def family_for(arch: str) -> DecoderFamily:

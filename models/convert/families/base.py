@@ -51,6 +51,9 @@ class DecoderFamily:
     # llama.cpp's converter interleaves the rotary halves of q/k rows for llama-style
     # models (LlamaModel.permute); families converted without it (qwen2) leave this off.
     permuted_qk = False
+    # Whether the graph writers know this family's block (else the converter writes the
+    # folder's files and stops before the graphs).
+    graphs_written = True
 
     def config(self, g) -> dict:
         """transformers' config.json fields from the GGUF metadata."""
@@ -103,6 +106,10 @@ class DecoderFamily:
             if rest in BLOCK_TENSORS:
                 return f"model.layers.{layer}.{BLOCK_TENSORS[rest]}"
         raise ValueError(f"unexpected tensor {gguf_name} for a {self.arch} model")
+
+    def adjust_weight(self, hf_name: str, array: np.ndarray) -> np.ndarray:
+        """A dequantized tensor as transformers stores it (Gemma: norms without llama.cpp's +1)."""
+        return array
 
     def row_order(self, hf_name: str, rows: int, config: dict) -> Optional[np.ndarray]:
         """The permutation that puts a tensor's rows in transformers' order, or None."""
