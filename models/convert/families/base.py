@@ -51,9 +51,9 @@ class DecoderFamily:
     # llama.cpp's converter interleaves the rotary halves of q/k rows for llama-style
     # models (LlamaModel.permute); families converted without it (qwen2) leave this off.
     permuted_qk = False
-    # Whether the graph writers know this family's block (else the converter writes the
-    # folder's files and stops before the graphs).
-    graphs_written = True
+    # Whether fused.py (the contrib-op fp32 and 4-bit graphs) knows this family's block;
+    # decoder.py's fp32 graph knows every family here.
+    fused_graphs = True
 
     def config(self, g) -> dict:
         """transformers' config.json fields from the GGUF metadata."""

@@ -32,9 +32,8 @@ class Gemma3(DecoderFamily):
     model_type = "gemma3_text"
     hf_architecture = "Gemma3ForCausalLM"
     tokenizer_class = "GemmaTokenizer"
-    # The graph writers do not know Gemma's block yet (norms, GELU, windows): the
-    # converter writes the folder's files and stops before the graphs.
-    graphs_written = False
+    # fused.py does not know Gemma's block yet (norms, GELU, windows): fp32 graph only.
+    fused_graphs = False
 
     def adjust_config(self, config: dict, g) -> dict:
         for key in ("hidden_act", "mlp_bias", "pretraining_tp", "rope_scaling"):
