@@ -280,6 +280,8 @@ def main() -> int:
     ids = np.array([cases[0]["prompt_ids"]], dtype=np.int64)
     feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "position_ids": np.arange(ids.shape[1], dtype=np.int64)[None]}
     for inp in session.get_inputs():
+        if inp.name == "num_logits_to_keep":  # every position, to compare them all
+            feeds[inp.name] = np.array(ids.shape[1], dtype=np.int64)
         if inp.name.startswith("past_key_values."):
             feeds[inp.name] = np.zeros((1, inp.shape[1], 0, inp.shape[3]), dtype=np.float32)
     onnx_logits = session.run(["logits"], feeds)[0]

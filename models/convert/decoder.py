@@ -54,6 +54,10 @@ Options (``GraphOptions``):
   rotary angle multiplier, so a model built with offset 1 and fed 0-based ids
   gives different numbers (which is what tests need to catch). Without the
   ``position_ids`` input the graph adds the offset itself.
+* ``logits_to_keep``: a ``num_logits_to_keep`` input (int64 scalar) and logits of
+  that many last positions only (``[batch_size, num_logits_to_keep, vocab_size]``),
+  as the fused graphs have: with Gemma's 262,144-token vocabulary, logits of every
+  position of a 512-token prefill chunk are 0.5 GB.
 * ``absolute_positions`` (test models only): also add a learned absolute position
   embedding (``model.embed_positions.weight`` ``[max_positions, hidden]``, GPT-2
   style) at row ``position_id - position_offset`` to the token embeddings. RoPE
@@ -149,6 +153,7 @@ class GraphOptions:
     kv_dtype: str = "float32"  # or "float16"
     position_offset: int = 0
     absolute_positions: bool = False
+    logits_to_keep: bool = False
 
     def check(self) -> None:
         if self.kv_dtype not in ("float32", "float16"):
@@ -233,6 +238,7 @@ def build_llama_graph(
     position_ids = None
     if options.position_ids_input:
         position_ids = g.input("position_ids", TensorProto.INT64, ["batch_size", "sequence_length"])
+    keep = g.input("num_logits_to_keep", TensorProto.INT64, []) if options.logits_to_keep else None
     past = []
     for i in range(c.num_hidden_layers):
         shape = ["batch_size", KV, "past_sequence_length", D]
@@ -388,17 +394,25 @@ def build_llama_graph(
             down = rms_norm(down, f"{p}.post_feedforward_layernorm.weight", f"{p}.post_feedforward_layernorm")
         hidden = g.op("Add", [hidden, down], f"{p}.out")
 
+    if keep is not None:  # the last num_logits_to_keep positions [B, keep, hidden]
+        keep_start = g.op("Neg", [g.op("Unsqueeze", [keep, g.const([0])], "keep_1d")], "keep_start")
+        hidden = g.op("Slice", [hidden, keep_start, g.const([np.iinfo(np.int64).max]), g.const([1])], "kept_hidden")
     hidden = rms_norm(hidden, "model.norm.weight", "model.norm")
     # lm_head as Gemm(transB) on [B*S, hidden]: a tied head reads the embedding matrix
     # as it is (no transposed copy in the file or in memory).
     head = embed if c.tie_word_embeddings else g.weight("lm_head.weight", w("lm_head.weight"))
     flat = g.op("Reshape", [hidden, g.const([-1, c.hidden_size])], "hidden_flat")
     logits = g.op("Gemm", [flat, head], "logits_flat", transB=1)
-    logits_shape = g.op("Concat", [g.op("Shape", [input_ids], "ids_shape"), g.const([c.vocab_size])], "logits_shape", axis=0)
+    if keep is None:
+        rows = g.op("Shape", [input_ids], "ids_shape")  # [B, S]
+    else:
+        rows = g.op("Shape", [hidden], "kept_shape", start=0, end=2)  # [B, keep]
+    logits_shape = g.op("Concat", [rows, g.const([c.vocab_size])], "logits_shape", axis=0)
     logits = g.op("Reshape", [logits, logits_shape], "logits_3d")
 
     # ---- outputs ------------------------------------------------------------------------
-    g.output(logits, "logits", TensorProto.FLOAT, ["batch_size", "sequence_length", c.vocab_size])
+    rows_dim = "num_logits_to_keep" if keep is not None else "sequence_length"
+    g.output(logits, "logits", TensorProto.FLOAT, ["batch_size", rows_dim, c.vocab_size])
     for i, (pk, pv) in enumerate(presents):
         shape = ["batch_size", KV, "total_sequence_length", D]
         g.output(pk, f"present.{i}.key", kv_type, shape)

@@ -112,7 +112,10 @@ class Converter:
         path = self.dest / "onnx" / ("model.onnx" if variant == "model" else f"model_{variant}.onnx")
         stamp_path = self.dest / ".nodespace-source.json"
         stamps = {k: v for k, v in (read_json(stamp_path) or {}).items() if k.endswith(".onnx")}
-        stamp = {"gguf_sha256": self.gguf_sha256, "converter_sha256": converter_hash(), "graph": GRAPHS[variant]}
+        kind = GRAPHS[variant]
+        if variant == "model" and self.family.fp32_logits_to_keep:
+            kind += ", logits of the last num_logits_to_keep positions"
+        stamp = {"gguf_sha256": self.gguf_sha256, "converter_sha256": converter_hash(), "graph": kind}
         if path.is_file() and stamps.get(path.name) == stamp and not force:
             log(f"  up to date    onnx/{path.name} ({path.stat().st_size / 1e6:.1f} MB)")
             return
@@ -122,12 +125,13 @@ class Converter:
         t0 = time.time()
         log(f"  building      onnx/{path.name}")
         what = self.source.upstream if self.source else self.g.path.name
-        doc = f"{what}, {GRAPHS[variant]}; converted from {self.g.path.name} by models/convert"
+        doc = f"{what}, {kind}; converted from {self.g.path.name} by models/convert"
         name = f"{self.graph_prefix}_{variant}" if variant != "model" else self.graph_prefix
         if variant == "model":
             from .decoder import GraphOptions, LlamaConfig, build_llama_graph
 
-            model = build_llama_graph(LlamaConfig.from_hf(self.config), self._weights, GraphOptions(), graph_name=name, doc=doc)
+            options = GraphOptions(logits_to_keep=self.family.fp32_logits_to_keep)
+            model = build_llama_graph(LlamaConfig.from_hf(self.config), self._weights, options, graph_name=name, doc=doc)
         else:
             from .decoder import LlamaConfig
             from .fused import build_fused_llama_graph

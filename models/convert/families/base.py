@@ -54,6 +54,9 @@ class DecoderFamily:
     # Whether fused.py (the contrib-op fp32 and 4-bit graphs) knows this family's block;
     # decoder.py's fp32 graph knows every family here.
     fused_graphs = True
+    # Whether decoder.py's fp32 graph takes num_logits_to_keep (logits of the last positions
+    # only): for large vocabularies (Gemma's 262,144), where every position's logits cost.
+    fp32_logits_to_keep = False
 
     def config(self, g) -> dict:
         """transformers' config.json fields from the GGUF metadata."""

@@ -34,6 +34,7 @@ class Gemma3(DecoderFamily):
     tokenizer_class = "GemmaTokenizer"
     # fused.py does not know Gemma's block yet (norms, GELU, windows): fp32 graph only.
     fused_graphs = False
+    fp32_logits_to_keep = True
 
     def adjust_config(self, config: dict, g) -> dict:
         for key in ("hidden_act", "mlp_bias", "pretraining_tp", "rope_scaling"):
