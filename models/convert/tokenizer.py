@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from script_helpers import bytes_to_unicode
 
+from .added_tokens import CONTROL, USER_DEFINED, add_gguf_tokens
 from .gguf_file import GGUFFile
 from .tokenizer_spm import build_spm_tokenizer, reference_spm_encode
 
-CONTROL, USER_DEFINED = 3, 4  # llama.cpp token types
 
 # GGUF tokenizer.ggml.pre -> (the regex llama.cpp splits with, digits split one by one first).
 # The regexes are llama.cpp's (llama-vocab.cpp) for these pre-tokenizer names.
@@ -64,7 +64,7 @@ TRICKY = [
 def build_tokenizer(g: GGUFFile):
     """The ``tokenizers.Tokenizer`` for the GGUF, and (tokens, types, merges); SentencePiece
     GGUFs (``llama``: Gemma) are built by ``tokenizer_spm``, with (tokens, types, scores)."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 
     kind = g.field("tokenizer.ggml.model")
     if kind == "llama":
@@ -93,15 +93,7 @@ def build_tokenizer(g: GGUFFile):
     tok.pre_tokenizer = pre_tokenizers.Sequence(steps)
     tok.post_processor = processors.ByteLevel(add_prefix_space=True, trim_offsets=False, use_regex=True)
     tok.decoder = decoders.ByteLevel(add_prefix_space=True, trim_offsets=True, use_regex=True)
-    def added(kind: int, special: bool) -> list:
-        return [AddedToken(tokens[i], single_word=False, lstrip=False, rstrip=False, normalized=False, special=special)
-                for i, t in enumerate(types) if t == kind]
-
-    tok.add_special_tokens(added(CONTROL, True))
-    tok.add_tokens(added(USER_DEFINED, False))
-    for i, t in enumerate(types):
-        if t in (CONTROL, USER_DEFINED) and tok.token_to_id(tokens[i]) != i:
-            raise AssertionError(f"added token {tokens[i]!r} got id {tok.token_to_id(tokens[i])}, not {i}")
+    add_gguf_tokens(tok, tokens, types)
     return tok, (tokens, types, merges)
 
 

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import heapq
 
+from .added_tokens import BYTE, CONTROL, USER_DEFINED, add_gguf_tokens
 from .gguf_file import GGUFFile
-
-NORMAL, CONTROL, USER_DEFINED, BYTE = 1, 3, 4, 6  # llama.cpp token types
 SPACE = "\u2581"
 
 
@@ -42,7 +41,7 @@ def spm_merges(tokens: list[str], scores: list[float], types: list[int]) -> list
 
 def build_spm_tokenizer(g: GGUFFile):
     """The ``tokenizers.Tokenizer`` for a SentencePiece GGUF, and (tokens, types, scores)."""
-    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, processors
+    from tokenizers import Tokenizer, decoders, models, normalizers, processors
 
     if g.field("tokenizer.ggml.add_space_prefix", True):
         raise ValueError("SentencePiece with add_space_prefix is not supported (Gemma has none)")
@@ -62,15 +61,7 @@ def build_spm_tokenizer(g: GGUFFile):
         tok.post_processor = processors.TemplateProcessing(
             single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, vocab[bos])])
 
-    def added(kind: int, special: bool) -> list:
-        return [AddedToken(tokens[i], single_word=False, lstrip=False, rstrip=False, normalized=False, special=special)
-                for i, t in enumerate(types) if t == kind]
-
-    tok.add_special_tokens(added(CONTROL, True))
-    tok.add_tokens(added(USER_DEFINED, False))
-    for i, t in enumerate(types):
-        if t in (CONTROL, USER_DEFINED) and tok.token_to_id(tokens[i]) != i:
-            raise AssertionError(f"added token {tokens[i]!r} got id {tok.token_to_id(tokens[i])}, not {i}")
+    add_gguf_tokens(tok, tokens, types)
     return tok, (tokens, types, scores)
 
 

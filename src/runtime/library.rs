@@ -224,7 +224,8 @@ fn try_load(path: &Path) -> std::result::Result<Runtime, String> {
     let version = ort_version(&library)?;
     if !supported(&version) {
         return Err(format!(
-            "ONNX Runtime {version} is too old: nodespace needs {MIN_VERSION} or newer"
+            "ONNX Runtime {version} is too old: nodespace needs {}.{} or newer",
+            MIN_VERSION.0, MIN_VERSION.1
         ));
     }
     let builder = std::panic::catch_unwind(|| ort::init_from(path))
@@ -266,13 +267,13 @@ fn try_load(path: &Path) -> std::result::Result<Runtime, String> {
     })
 }
 
-/// The oldest ONNX Runtime with the C API version nodespace is built against (`api-22`).
-const MIN_VERSION: &str = "1.22";
+/// The oldest ONNX Runtime (major, minor) with the C API version nodespace is built
+/// against (`api-22`).
+const MIN_VERSION: (u32, u32) = (1, 22);
 
 fn supported(version: &str) -> bool {
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    (major, minor) >= (1, 22)
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= MIN_VERSION
 }
 
 /// The loader's message with its reason: libloading keeps dlerror() / GetLastError() text

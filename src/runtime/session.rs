@@ -31,13 +31,13 @@ pub(crate) fn build_session(
     model: &Path,
     config: &SessionConfig,
 ) -> Result<(Session, ActiveProvider)> {
-    let mut fallback_reason = None;
-    let wanted = match config.device {
-        // Nothing to try: say what this build has instead of reporting a failed attempt.
-        Device::Auto => auto_choice()
-            .map_err(|reason| fallback_reason = Some(reason))
-            .ok(),
-        other => Some(other),
+    let (wanted, mut fallback_reason) = match config.device {
+        Device::Auto => match auto_choice() {
+            Ok(device) => (Some(device), None),
+            // Nothing to try: say what this build has instead of reporting a failed attempt.
+            Err(reason) => (None, Some(reason)),
+        },
+        other => (Some(other), None),
     };
     if let Some(device) = wanted.filter(|d| *d != Device::Cpu) {
         match build_with(model, config, Some(device)) {

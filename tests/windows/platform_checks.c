@@ -39,13 +39,17 @@ static int report(const char *what, ns_status status) {
     return 0;
 }
 
-static int embed(const char *model) {
+static ns_status new_embedder(const char *model, int32_t device, ns_embedder **e) {
     ns_embedder_options o;
     ns_embedder_options_init(&o, sizeof o);
     o.model_path = model;
-    o.device = NS_DEVICE_CPU;
+    o.device = device;
+    return ns_embedder_new(&o, e, NULL);
+}
+
+static int embed(const char *model) {
     ns_embedder *e = NULL;
-    ns_status s = ns_embedder_new(&o, &e, NULL);
+    ns_status s = new_embedder(model, NS_DEVICE_CPU, &e);
     if (s != NS_OK) return report("ns_embedder_new", s);
     size_t dim = ns_embedder_dimension(e);
     float *v = malloc(TEXT_COUNT * dim * sizeof(float));
@@ -125,12 +129,8 @@ static int device(const char *model, const char *name) {
     int32_t d = strcmp(name, "directml") == 0 ? NS_DEVICE_DIRECTML
               : strcmp(name, "cpu") == 0      ? NS_DEVICE_CPU
                                               : NS_DEVICE_AUTO;
-    ns_embedder_options o;
-    ns_embedder_options_init(&o, sizeof o);
-    o.model_path = model;
-    o.device = d;
     ns_embedder *e = NULL;
-    ns_status s = ns_embedder_new(&o, &e, NULL);
+    ns_status s = new_embedder(model, d, &e);
     report("ns_embedder_new", s);
     if (s == NS_OK) {
         ns_embedder_info info;
