@@ -40,10 +40,12 @@ jinja2, plus what the converter needs. Convert the model first (python3 models/c
 Run: python3 models/make_generation_reference.py [NAME] [--model DIR] [--out FILE] [--check-only]
 (NAME: SmolLM2-135M-Instruct, the default, Qwen2.5-Coder-0.5B-Instruct or gemma-3-270m.
 gemma-3-270m is a base model: ``RAW_CASES``, raw text with the BOS its tokenizer adds,
-one prompt longer than its 512-token sliding window; no "messages" in its cases. Its
+one prompt longer than its 512-token sliding window; no "messages" in its cases; and a
+``long_case`` of about 3,000 tokens (``long_prompt()``, 16 new tokens). Its
 reference is ``Gemma3ForCausalLM`` on our config.json and dequantized weights, since
 transformers' GGUF support builds the wrong gemma3 tokenizer.)
-(``--check-only``: no torch; run the ONNX graph against the committed JSON.)
+(``--check-only``: no torch; run the ONNX graph against the committed JSON; ``--graph
+model_optimum.onnx`` checks the Optimum-layout test graph of ``--variants optimum``.)
 """
 
 from __future__ import annotations
@@ -118,6 +120,22 @@ RAW_CASES = [
     "import numpy as np\n\nx = np.",
     " ".join(f"Item {i}: the meeting moved to room {i * 7 % 13}." for i in range(60)),
 ]
+LONG_NEW_TOKENS = 16
+
+
+def long_prompt() -> str:
+    """About 3,000 tokens of varied meeting-log text (base models' ``long_case``): six times
+    Gemma 3's sliding window, so the local layers see only the last part of it."""
+    names = ["Anna", "Ben", "Chloé", "Dmitri", "Eun-ji", "Farah", "Gustavo"]
+    topics = ["budget draft", "login bug", "launch plan", "vendor contract", "hiring round", "office move",
+              "security review", "customer survey", "release notes", "Q3 roadmap", "data migration"]
+    days = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
+    lines = []
+    for i in range(102):
+        who, topic, day = names[i * 3 % 7], topics[i * 5 % 11], days[i % 5]
+        lines.append(f"{i + 1}. {who} moved the {topic} to {day} {9 + i % 8}:{15 * (i % 4):02d}; "
+                     f"cost {(i * 37) % 1000} EUR, room {i * 7 % 13}.")
+    return "Project log, March 2024\n\n" + "\n".join(lines) + "\n\nSummary of the log: the"
 
 
 def compact_json(obj) -> str:
@@ -130,12 +148,12 @@ def compact_json(obj) -> str:
     return text + "\n"
 
 
-def onnx_session(model_dir: Path):
+def onnx_session(model_dir: Path, graph: str = "model.onnx"):
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2
-    return ort.InferenceSession(str(model_dir / "onnx" / "model.onnx"), so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(model_dir / "onnx" / graph), so, providers=["CPUExecutionProvider"])
 
 
 def eos_ids(model_dir: Path) -> list[int]:
@@ -143,9 +161,18 @@ def eos_ids(model_dir: Path) -> list[int]:
     return eos if isinstance(eos, list) else [eos]
 
 
-def check_onnx(model_dir: Path, cases: list[dict]) -> int:
-    """Greedy ids of the ONNX graph (KV-cache loop) vs each case; returns how many match."""
-    session = onnx_session(model_dir)
+def check_onnx(model_dir: Path, cases: list[dict], long_case: dict | None = None, graph: str = "model.onnx") -> int:
+    """Greedy ids of the ONNX graph (KV-cache loop) vs each case (and the long case, which
+    counts as one more); returns how many match."""
+    session = onnx_session(model_dir, graph)
+    long_matches = 0
+    if long_case is not None:
+        t0 = time.time()
+        got = greedy_kv(session, [long_case["prompt_ids"]], len(long_case["generated_ids"]), eos_ids=eos_ids(model_dir))[0]
+        want = long_case["generated_ids"]
+        long_matches = got == want
+        log(f"  {graph}, long case ({len(long_case['prompt_ids'])} prompt tokens): "
+            f"{'identical' if long_matches else f'MISMATCH {got} vs {want}'} ({time.time() - t0:.1f} s)")
     eos = eos_ids(model_dir)
     matches = 0
     t0 = time.time()
@@ -158,12 +185,16 @@ def check_onnx(model_dir: Path, cases: list[dict]) -> int:
             log(f"  case {i}: MISMATCH at new token {n}: onnx {got[n:n + 4]} vs reference {case['generated_ids'][n:n + 4]}")
     log(f"  onnxruntime KV-cache loop: {matches}/{len(cases)} cases identical to transformers ({time.time() - t0:.1f} s)")
     # The same prompts as one left-padded batch (informational: padding changes float
-    # summation order, so a near-tie could in principle flip).
+    # summation order, so a near-tie could in principle flip). Not for a graph that returns
+    # logits for every position: 12 x 784 x 262,144 floats are 10 GB.
+    if "num_logits_to_keep" not in {i.name for i in session.get_inputs()}:
+        log("  (no batched run: this graph returns the logits of every position)")
+        return matches + long_matches
     t0 = time.time()
     batched = greedy_kv(session, [c["prompt_ids"] for c in cases], MAX_NEW_TOKENS, eos_ids=eos)
     same = sum(b == c["generated_ids"] for b, c in zip(batched, cases))
     log(f"  onnxruntime, all prompts as one left-padded batch: {same}/{len(cases)} identical ({time.time() - t0:.1f} s)")
-    return matches
+    return matches + long_matches
 
 
 def main() -> int:
@@ -172,6 +203,7 @@ def main() -> int:
     ap.add_argument("--model", type=Path, help="the converted folder (default models/real/NAME)")
     ap.add_argument("--out", type=Path, help="the reference file (default: OUTPUTS[NAME])")
     ap.add_argument("--check-only", action="store_true", help="only run the ONNX graph against --out (no torch)")
+    ap.add_argument("--graph", default="model.onnx", help="with --check-only: which graph in onnx/ (e.g. model_optimum.onnx)")
     args = ap.parse_args()
     source = sources.SOURCES[args.name]
     model_dir = args.model or REAL / args.name
@@ -180,8 +212,9 @@ def main() -> int:
     if not (model_dir / "onnx" / "model.onnx").is_file():
         sys.exit(f"{model_dir}/onnx/model.onnx is missing: run python3 models/convert {args.name} first")
     if args.check_only:
-        cases = json.loads(out_path.read_text())["cases"]
-        return 0 if check_onnx(model_dir, cases) == len(cases) else 1
+        doc = json.loads(out_path.read_text())
+        cases, long_case = doc["cases"], doc.get("long_case")
+        return 0 if check_onnx(model_dir, cases, long_case, args.graph) == len(cases) + (long_case is not None) else 1
 
     import torch
     from tokenizers import Tokenizer
@@ -274,6 +307,23 @@ def main() -> int:
         cases.append(case)
         log(f"  case {i:2d}: {len(prompt_ids):3d} prompt + {len(generated):2d} new ({finish}, margin {case['min_top2_margin']:.3f}) {case['generated_text'][:60]!r}")
     log(f"  transformers: {len(cases)} cases in {time.time() - t0:.1f} s")
+    long_case = None
+    if not template:  # base models: one ~3,000-token prompt, fewer new tokens
+        t0 = time.time()
+        prompt_text = long_prompt()
+        prompt_ids = tok.encode(prompt_text, add_special_tokens=True).ids
+        assert hf_tok(prompt_text)["input_ids"] == prompt_ids, "long case: transformers tokenizes differently"
+        assert 3000 <= len(prompt_ids) <= 3300, f"long case: {len(prompt_ids)} tokens"
+        with torch.no_grad():
+            out = model.generate(torch.tensor([prompt_ids]), attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long),
+                                 max_new_tokens=LONG_NEW_TOKENS, do_sample=False, eos_token_id=eos, pad_token_id=pad,
+                                 output_logits=True, return_dict_in_generate=True)
+        generated = out.sequences[0, len(prompt_ids):].tolist()
+        margin = min(float(torch.topk(step[0].float(), 2).values.diff().abs()) for step in out.logits)
+        long_case = {"prompt_text": prompt_text, "prompt_ids": prompt_ids, "generated_ids": generated,
+                     "generated_text": tok.decode(generated, skip_special_tokens=False), "min_top2_margin": round(margin, 4)}
+        log(f"  long case: {len(prompt_ids)} prompt + {len(generated)} new (margin {margin:.3f}, {time.time() - t0:.1f} s) "
+            f"{long_case['generated_text'][:60]!r}")
 
     # Logits of one prompt, ONNX vs transformers (full prompt, no cache).
     session = onnx_session(model_dir)
@@ -302,13 +352,14 @@ def main() -> int:
         "eos_token_ids": eos,
         "generated_ids_note": "new tokens as generate() returns them: a final EOS id is included when finish_reason is 'eos'; generated_text excludes it",
         "cases": cases,
+        **({"long_case": long_case} if long_case else {}),
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(compact_json(doc), encoding="utf-8")
     log(f"wrote {out_path} ({out_path.stat().st_size / 1e3:.1f} kB)")
 
-    matches = check_onnx(model_dir, cases)
-    return 0 if matches == len(cases) else 1
+    matches = check_onnx(model_dir, cases, long_case)
+    return 0 if matches == len(cases) + (long_case is not None) else 1
 
 
 if __name__ == "__main__":

@@ -16,11 +16,17 @@ model folder:
                    attention mask), eos_token_id [2, 0] (both stop).
   gen-fp16kv/      KV cache inputs/outputs in float16; generation_config asks for
                    sampling by default (do_sample, temperature, top_k, top_p).
-  gen-gemma/       model_type gemma3_text: the graph expects 1-based position ids;
-                   a Gemma-style template in chat_template.jinja (bos_token,
+  gen-gemma/       the onnx-community / transformers.js Gemma 3 layout: no
+                   attention_mask input, position_ids counted from 1 (the graph
+                   depends on the first position id, see ``absolute_positions``);
+                   Gemma 3's own chat template in chat_template.jinja (bos_token,
                    system text folded into the first user turn, "model" role,
                    raise_exception on bad roles); the tokenizer adds <bos> to raw
                    prompts; eos [<eos>, <end_of_turn>].
+  gen-gemma-optimum/  Optimum's Gemma 3 export layout: attention_mask and no
+                   position_ids (the graph counts positions from the mask); Gemma 3's
+                   own chat template, verbatim, in tokenizer_config.json, and a
+                   multi-turn chat.
   gen-notemplate/  no chat template (raw prompts only), no generation_config.json:
                    EOS comes from config.json (<|endoftext|> = 0).
   gen-fused/       the fused contrib-op graph of convert/fused.py (GroupQueryAttention
@@ -49,7 +55,7 @@ tokens from an *independent* numpy implementation of the llama math in float64
 (full recompute at every step, no cache; fp16 rounding of K/V for gen-fp16kv,
 1-based positions for gen-gemma). The script asserts that an onnxruntime
 KV-cache loop over the ONNX graph gives the same ids, one prompt at a time and
-as one left-padded batch, and that greedy never came close to a tie (smallest
+as one left-padded batch (graphs with an attention mask), and that greedy never came close to a tie (smallest
 top-2 logit gap per case is stored as ``min_top2_margin``).
 
 Run: python3 models/make_tiny_decoders.py [--out models/tiny]
@@ -89,7 +95,7 @@ ROPE_THETA = 10000.0
 RMS_EPS = 1e-5
 NEW_TOKENS = 24
 MIN_MARGIN = 0.02  # smallest allowed top-2 logit gap in the references
-SIZE_LIMIT = 1_500_000  # all gen-* folders together
+SIZE_LIMIT = 1_700_000  # all gen-* folders together
 
 RAW_PROMPTS = [
     "hello world",
@@ -124,9 +130,16 @@ CHATML_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 
-GEMMA_TEMPLATE = """{{ bos_token }}
+# Gemma 3's own chat template, verbatim from google/gemma-3-*-it's tokenizer_config.json:
+# the system message folded into the first user turn, "model" for the assistant, the text
+# parts of list contents, raise_exception on broken alternation.
+GEMMA3_TEMPLATE = """{{ bos_token }}
 {%- if messages[0]['role'] == 'system' -%}
-    {%- set first_user_prefix = messages[0]['content'] + '\\n\\n' -%}
+    {%- if messages[0]['content'] is string -%}
+        {%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}
+    {%- else -%}
+        {%- set first_user_prefix = messages[0]['content'][0]['text'] + '\n\n' -%}
+    {%- endif -%}
     {%- set loop_messages = messages[1:] -%}
 {%- else -%}
     {%- set first_user_prefix = "" -%}
@@ -136,19 +149,30 @@ GEMMA_TEMPLATE = """{{ bos_token }}
     {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}
         {{ raise_exception("Conversation roles must alternate user/assistant/user/assistant/...") }}
     {%- endif -%}
-    {%- if message['role'] == 'assistant' -%}
+    {%- if (message['role'] == 'assistant') -%}
         {%- set role = "model" -%}
     {%- else -%}
         {%- set role = message['role'] -%}
     {%- endif -%}
-    {{ '<start_of_turn>' + role + '\\n' + (first_user_prefix if loop.first else "") }}
-    {{- message['content'] | trim }}
-    {{- '<end_of_turn>\\n' }}
+    {{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else "") }}
+    {%- if message['content'] is string -%}
+        {{ message['content'] | trim }}
+    {%- elif message['content'] is iterable -%}
+        {%- for item in message['content'] -%}
+            {%- if item['type'] == 'image' -%}
+                {{ '<start_of_image>' }}
+            {%- elif item['type'] == 'text' -%}
+                {{ item['text'] | trim }}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- else -%}
+        {{ raise_exception("Invalid content type") }}
+    {%- endif -%}
+    {{ '<end_of_turn>\n' }}
 {%- endfor -%}
 {%- if add_generation_prompt -%}
-    {{ '<start_of_turn>model\\n' }}
-{%- endif -%}
-"""
+    {{'<start_of_turn>model\n'}}
+{%- endif -%}"""
 
 
 # ---- tokenizers --------------------------------------------------------------------------
@@ -284,7 +308,8 @@ def make_weights(seed: int, vocab_size: int, bias: np.ndarray, absolute_position
 
 def reference_logits(w: dict[str, np.ndarray], ids: list[int], positions: np.ndarray, kv_fp16: bool, table_offset: int = 0) -> np.ndarray:
     """Logits [len(ids), vocab] of one sequence fed ``positions``: plain numpy llama math in
-    float64, no cache. ``table_offset``: the first position of the absolute position table."""
+    float64, no cache. ``table_offset``: the first position id (of the absolute position
+    table; the rotation counts from it)."""
     f = {k: v.astype(np.float64) for k, v in w.items()}
     n = len(ids)
     HEAD_DIM = w["model.layers.0.self_attn.k_proj.weight"].shape[0] // KV_HEADS  # noqa: N806
@@ -293,7 +318,7 @@ def reference_logits(w: dict[str, np.ndarray], ids: list[int], positions: np.nda
         return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + RMS_EPS) * weight
 
     inv_freq = 1.0 / ROPE_THETA ** (np.arange(0, HEAD_DIM, 2, dtype=np.float64) / HEAD_DIM)
-    angles = np.outer(positions.astype(np.float64), inv_freq)  # [n, D/2]
+    angles = np.outer((positions - table_offset).astype(np.float64), inv_freq)  # [n, D/2], rotated from 0
     cos, sin = np.cos(angles), np.sin(angles)
 
     def rope(x):  # x [n, D]: (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin)
@@ -401,8 +426,12 @@ VARIANTS = {
     "gen-fp16kv": dict(seed=3000, options=GraphOptions(kv_dtype="float16"), family="chatml", template="tokenizer_config",
                        generation={"bos_token_id": 1, "eos_token_id": [2], "pad_token_id": 2, "do_sample": True,
                                    "temperature": 0.7, "top_k": 20, "top_p": 0.9}),
-    "gen-gemma": dict(seed=4000, options=GraphOptions(position_offset=1, absolute_positions=True), family="gemma", template="jinja",
+    "gen-gemma": dict(seed=4000, options=GraphOptions(position_offset=1, absolute_positions=True, attention_mask_input=False), family="gemma", template="jinja",
                       generation={"bos_token_id": 2, "eos_token_id": [1, "<end_of_turn>"], "pad_token_id": 0}),
+    "gen-gemma-optimum": dict(seed=8000, options=GraphOptions(position_ids_input=False), family="gemma", template="gemma3",
+                              generation={"bos_token_id": 2, "eos_token_id": [1, "<end_of_turn>"], "pad_token_id": 0},
+                              chats=[[{"role": "system", "content": "You are terse."}, {"role": "user", "content": "hello"},
+                                      {"role": "assistant", "content": " The fox "}, {"role": "user", "content": "and you?"}]]),
     "gen-notemplate": dict(seed=5000, options=GraphOptions(), family="chatml", template=None, generation=None),
     "gen-fused": dict(seed=6000, options=GraphOptions(position_ids_input=False), family="chatml", template="tokenizer_config",
                       generation={"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2}, fused=True, head_dim=16),
@@ -493,12 +522,13 @@ def build_folder(name: str, spec: dict, out: Path) -> dict:
         config_eos = eos if gemma else ids["<|im_end|>"]
 
     # ---- chat template ---------------------------------------------------------------------
-    template = {"tokenizer_config": CHATML_TEMPLATE, "jinja": GEMMA_TEMPLATE}.get(spec["template"])
+    # spec["template"]: which template, and where the folder keeps it ("jinja": chat_template.jinja).
+    template = {"tokenizer_config": CHATML_TEMPLATE, "jinja": GEMMA3_TEMPLATE, "gemma3": GEMMA3_TEMPLATE}.get(spec["template"])
 
     # ---- prompts -> ids --------------------------------------------------------------------
     cases: list[dict] = [{"prompt": p} for p in RAW_PROMPTS]
     if template is not None:
-        cases += [{"messages": m} for m in CHATS]
+        cases += [{"messages": m} for m in CHATS + spec.get("chats", [])]
     for case in cases:
         if "prompt" in case:
             case["prompt_ids"] = tok.encode(case["prompt"], add_special_tokens=True).ids
@@ -548,7 +578,7 @@ def build_folder(name: str, spec: dict, out: Path) -> dict:
         for case in cases:
             shared = greedy_shared_kv(session, case["prompt_ids"], NEW_TOKENS, LAYERS, KV_HEADS, head_dim)
             assert shared == case["generated_ids"], f"{name}: shared-buffer KV loop {shared} != numpy reference"
-    else:
+    elif options.attention_mask_input:  # without a mask nothing can be padded
         batched = greedy_kv(session, [c["prompt_ids"] for c in cases], NEW_TOKENS, position_offset=options.position_offset)
         assert batched == [c["generated_ids"] for c in cases], f"{name}: left-padded batch differs from one prompt at a time"
 
@@ -574,7 +604,9 @@ def build_folder(name: str, spec: dict, out: Path) -> dict:
         "torch_dtype": "float32",
     }
     if gemma:
-        config["_note"] = "test model: llama math with Gemma 3's 1-based position ids (the graph expects position_ids starting at 1)"
+        layout = ("Optimum's Gemma 3 layout (attention_mask, no position_ids)" if options.attention_mask_input
+                  else "the transformers.js Gemma 3 layout (no attention_mask; position_ids start at 1)")
+        config["_note"] = f"test model: llama math in {layout}"
     tokenizer_config = {
         "add_bos_token": gemma,
         "add_eos_token": False,
@@ -589,7 +621,7 @@ def build_folder(name: str, spec: dict, out: Path) -> dict:
         "tokenizer_class": "GemmaTokenizerFast" if gemma else "GPT2Tokenizer",
         "unk_token": "<unk>" if gemma else "<|endoftext|>",
     }
-    if spec["template"] == "tokenizer_config":
+    if spec["template"] in ("tokenizer_config", "gemma3"):
         tokenizer_config["chat_template"] = template
     special_map = {k: tokenizer_config[k] for k in ("bos_token", "eos_token", "pad_token", "unk_token", "additional_special_tokens")}
 
@@ -599,7 +631,8 @@ def build_folder(name: str, spec: dict, out: Path) -> dict:
         "model_file": "model.onnx" if genai_layout else "onnx/model.onnx",
         **({"external_data": "model.onnx_data"} if spec.get("external_data") else {}),
         "reference": "numpy float64 llama math, full recompute per step (no KV cache); an onnxruntime KV-cache loop gives the same ids, one prompt at a time and "
-                     + ("with past/present in one shared buffer" if fused else "as one left-padded batch"),
+                     + ("with past/present in one shared buffer" if fused else "as one left-padded batch" if options.attention_mask_input
+                        else "(no attention_mask: no padded batch)"),
         "seed": seed,
         "max_new_tokens": NEW_TOKENS,
         "eos_token_ids": eos_ids,
@@ -637,7 +670,7 @@ def build_folder(name: str, spec: dict, out: Path) -> dict:
         if generation is not None:
             (folder / "generation_config.json").write_bytes(json_bytes(generation))
     if spec["template"] == "jinja":
-        (folder / "chat_template.jinja").write_text(GEMMA_TEMPLATE, encoding="utf-8")
+        (folder / "chat_template.jinja").write_text(GEMMA3_TEMPLATE, encoding="utf-8")
     (folder / "expected.json").write_bytes(json_bytes(expected))
 
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

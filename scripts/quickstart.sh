@@ -1,9 +1,26 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: set up, then embed some text and stream a summary of a
-# meeting note, and list its action items, with real models (all-MiniLM-L6-v2,
-# SmolLM2-135M-Instruct).
+# meeting note, and list its action items, with real models (all-MiniLM-L6-v2 and a
+# generation model: SmolLM2-135M-Instruct, or the one --model names).
+#
+#   scripts/quickstart.sh [--model SmolLM2-135M-Instruct | Qwen2.5-Coder-0.5B-Instruct | gemma-3-270m]
+#
+# A model without a chat template (gemma-3-270m is a base model) gets the note as raw
+# text that its answer continues.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODEL=SmolLM2-135M-Instruct
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --model) MODEL=${2:?--model needs a name}; shift 2 ;;
+    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "quickstart: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+case "$MODEL" in
+  SmolLM2-135M-Instruct|Qwen2.5-Coder-0.5B-Instruct|gemma-3-270m) ;;
+  *) echo "quickstart: --model $MODEL: not one of SmolLM2-135M-Instruct, Qwen2.5-Coder-0.5B-Instruct, gemma-3-270m" >&2; exit 2 ;;
+esac
 scripts/setup.sh
 . scripts/env.sh
 cargo build --release --example cli
@@ -22,18 +39,33 @@ because QA found two blocking bugs. Chen owns the bug fixes. Next sync is Monday
 # A 135M model does one task per request best: asked for a summary and the action items in
 # one prompt it invents facts or repeats the note, so the two are separate requests, with
 # the note first and the task after it (the most faithful of the prompt shapes tried).
+# A base model (no chat template) continues text: the task becomes the start of its answer.
+if target/release/examples/cli info --model "models/real/$MODEL" | grep -q '^template: *yes'; then
+  CHAT=1
+else
+  CHAT=0
+fi
 generate() {
-  target/release/examples/cli generate --model models/real/SmolLM2-135M-Instruct --variant fused \
-    --user "$NOTE
+  local prompt
+  if [ "$CHAT" = 1 ]; then
+    prompt=(--user "$NOTE
 
-$1" --max-new-tokens 120 --greedy
+$1")
+  else
+    prompt=(--prompt "$NOTE
+
+$2")
+  fi
+  target/release/examples/cli generate --model "models/real/$MODEL" --variant fused \
+    "${prompt[@]}" --max-new-tokens 120 --greedy
 }
 echo
-echo "== Generation (SmolLM2-135M-Instruct), streamed: the meeting note"
+echo "== Generation ($MODEL), streamed: the meeting note"
 echo "$NOTE" | fold -s -w 88 | sed 's/ *$//; s/^/   /'
 echo
 echo "-- summary"
-generate "Summarize the meeting above in two sentences."
+generate "Summarize the meeting above in two sentences." "Summary of the meeting in two sentences:"
 echo
 echo "-- action items"
-generate "List the action items from the meeting above as bullet points."
+generate "List the action items from the meeting above as bullet points." "Action items:
+-"

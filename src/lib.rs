@@ -17,7 +17,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use generate::{
     CancelHandle, ChatMessage, ChatTemplate, Flow, GenerateRequest, GenerationResult,
     GenerationStats, Generator, GeneratorInfo, GeneratorOptions, LookupOptions, Prompt,
-    SamplingOptions, StopReason,
+    SamplingOptions, SlidingWindow, StopReason,
 };
 pub use runtime::{
     configure, init as init_runtime, runtime_info, set_logger, ActiveProvider, Device, RuntimeInfo,

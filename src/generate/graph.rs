@@ -26,11 +26,13 @@ pub(crate) struct DecoderGraph {
     pub kv_f16: bool,
     pub attention_mask: bool,
     pub position_ids: bool,
-    /// First position id: 0, or 1 for Gemma 3.
+    /// First position id: see [`first_position_id`].
     pub position_offset: i64,
     pub use_cache_branch: bool,
     /// Which positions' logits a run returns (draft verification needs several).
     pub logits_rows: LogitsRows,
+    /// Logits per position (the graph's, else config.json's `vocab_size`), if known.
+    pub vocab: Option<usize>,
     /// Past and present KV may be one buffer (GroupQueryAttention graphs whose metadata, or
     /// whose onnxruntime-genai config, says `past_present_share_buffer`): the cache is
     /// extended in place.
@@ -140,27 +142,40 @@ impl DecoderGraph {
             .ok_or_else(|| {
                 not_decoder("the head size is neither in the graph nor in config.json".into())
             })?;
-        let model_type = config.and_then(|c| c.str_field("model_type")).unwrap_or("");
         let metadata = |key: &str| session.metadata().ok().and_then(|m| m.custom(key));
         let shared_kv = !kv_f16
             && (shares_kv
                 || metadata("past_present_share_buffer")
                     .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")));
+        let vocab = logits_dims(session)
+            .and_then(|dims| positive(dims[2]))
+            .or_else(|| config.and_then(|c| c.usize_field("vocab_size")));
+        let attention_mask = names.contains(&"attention_mask");
+        let position_ids = names.contains(&"position_ids");
         Ok(Self {
             logits_rows: logits_rows(session, names.contains(&"num_logits_to_keep")),
+            vocab,
             layers,
             kv_heads,
             head_dim,
             kv_f16,
-            attention_mask: names.contains(&"attention_mask"),
-            position_ids: names.contains(&"position_ids"),
-            position_offset: i64::from(model_type.starts_with("gemma3")),
+            attention_mask,
+            position_ids,
+            position_offset: first_position_id(attention_mask, position_ids),
             use_cache_branch: names.contains(&"use_cache_branch"),
             shared_kv,
             context_length: usize::MAX,
             quantization: metadata("quantization"),
         })
     }
+}
+
+/// The first position id a graph wants, told from its inputs (never from the model family):
+/// the onnx-community / transformers.js exports without `attention_mask` (Gemma 3's) count
+/// positions from 1 (their attention derives the sequence length from the last position
+/// id); Optimum's and ours, which take the mask, count from 0 as transformers does.
+fn first_position_id(attention_mask: bool, position_ids: bool) -> i64 {
+    i64::from(position_ids && !attention_mask)
 }
 
 /// Which positions a decoder run returns logits for.
@@ -175,11 +190,43 @@ pub(crate) enum LogitsRows {
     LastOnly,
 }
 
+/// At most this many bytes of logits per run of a graph that returns every position's:
+/// with Gemma's 262,144-token vocabulary a 512-token prefill chunk would make 0.5 GB of
+/// logits (and ONNX Runtime's copy of them), of which one row is read.
+const LOGITS_BYTES_PER_RUN: usize = 64 << 20;
+
 impl DecoderGraph {
     /// Runs can return the logits of several positions (needed to verify drafts).
     pub fn verifies_drafts(&self) -> bool {
         self.logits_rows != LogitsRows::LastOnly
     }
+
+    /// The longest prefill run for this graph: `requested`, or fewer tokens when the graph
+    /// returns logits for every position (their memory grows with the run's length).
+    pub fn prefill_chunk(&self, requested: usize) -> usize {
+        bounded_prefill_chunk(self.logits_rows, self.vocab, requested)
+    }
+}
+
+fn bounded_prefill_chunk(rows: LogitsRows, vocab: Option<usize>, requested: usize) -> usize {
+    match (rows, vocab) {
+        (LogitsRows::All, Some(vocab)) => {
+            requested.min((LOGITS_BYTES_PER_RUN / (vocab.max(1) * 4)).max(16))
+        }
+        _ => requested,
+    }
+}
+
+/// The logits output's dimensions, when it is a rank-3 tensor.
+fn logits_dims(session: &Session) -> Option<Vec<i64>> {
+    session
+        .outputs()
+        .iter()
+        .find(|o| o.name() == "logits")
+        .and_then(|o| match o.dtype() {
+            ValueType::Tensor { shape, .. } if shape.len() == 3 => Some(shape.to_vec()),
+            _ => None,
+        })
 }
 
 /// How `session`'s logits are laid out: a fixed 1 as the sequence dimension means the
@@ -188,14 +235,7 @@ fn logits_rows(session: &Session, keeps: bool) -> LogitsRows {
     if keeps {
         return LogitsRows::Kept;
     }
-    let sequence_dim = session
-        .outputs()
-        .iter()
-        .find(|o| o.name() == "logits")
-        .and_then(|o| match o.dtype() {
-            ValueType::Tensor { shape, .. } if shape.len() == 3 => Some(shape[1]),
-            _ => None,
-        });
+    let sequence_dim = logits_dims(session).map(|dims| dims[1]);
     if sequence_dim == Some(1) {
         LogitsRows::LastOnly
     } else {
@@ -615,6 +655,25 @@ fn last_logits(value: &DynValue, rows: usize) -> Result<Logits> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn position_ids_count_from_one_only_without_an_attention_mask() {
+        assert_eq!(first_position_id(false, true), 1); // transformers.js Gemma 3
+        assert_eq!(first_position_id(true, true), 0); // Optimum / ours, any family
+        assert_eq!(first_position_id(true, false), 0); // positions computed in the graph
+    }
+
+    #[test]
+    fn prefill_runs_are_shorter_only_where_every_position_returns_logits() {
+        use LogitsRows::*;
+        assert_eq!(bounded_prefill_chunk(All, Some(262_144), 512), 64); // Gemma 3: 64 MB
+        assert_eq!(bounded_prefill_chunk(All, Some(49_152), 512), 341); // SmolLM2
+        assert_eq!(bounded_prefill_chunk(All, Some(349), 512), 512); // tiny
+        assert_eq!(bounded_prefill_chunk(All, Some(10_000_000), 512), 16); // never below 16
+        assert_eq!(bounded_prefill_chunk(All, None, 512), 512);
+        assert_eq!(bounded_prefill_chunk(Kept, Some(262_144), 512), 512);
+        assert_eq!(bounded_prefill_chunk(LastOnly, Some(262_144), 512), 512);
+    }
 
     #[test]
     fn shared_kv_grows_by_doubling_in_chunks_up_to_the_context() {

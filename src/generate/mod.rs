@@ -1,5 +1,6 @@
 //! Text generation: prompt or chat -> tokens -> KV-cache decode loop -> streamed text.
 
+mod chain;
 mod genai_config;
 mod graph;
 mod lookup;
@@ -25,10 +26,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::model::{JsonExt, ModelFolder};
 use crate::pool::SessionPool;
 use crate::runtime::{default_intra_threads, ActiveProvider, Device, SessionConfig};
+use chain::TokenChain;
 use genai_config::GenaiConfig;
 use graph::{DecoderGraph, KvCache, Step};
 use lookup::Drafter;
-use sampler::Sampler;
 use stream::{Detokenizer, StopFilter};
 
 /// How to load a generation model.
@@ -47,7 +48,9 @@ pub struct GeneratorOptions {
     pub reuse_prefix: bool,
     /// Long prompts run in chunks of this many tokens (default 512): attention buffers grow
     /// with chunk x context instead of prompt x context (SmolLM2, 3000 tokens: 27 MB
-    /// instead of 320 MB), and a cancel is also seen between chunks.
+    /// instead of 320 MB), and a cancel is also seen between chunks. Graphs that return
+    /// logits for every position run shorter chunks, up to 64 MB of logits each (Gemma 3's
+    /// 262,144-token vocabulary: 64 tokens).
     pub prefill_chunk: usize,
 }
 
@@ -227,6 +230,33 @@ impl Drop for RunGuard<'_> {
     }
 }
 
+/// Layers that attend only to the last `tokens` positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlidingWindow {
+    pub tokens: usize,
+    /// How many of the model's layers do (the others see the whole context).
+    pub layers: usize,
+}
+
+/// config.json's sliding window: `sliding_window` with the layers `layer_types` marks
+/// "sliding_attention" (Gemma 3, newer Qwen2 configs), or on every layer when
+/// `use_sliding_window` is true (older Qwen2 configs; false there by default).
+fn sliding_window(config: &Json, layers: usize) -> Option<SlidingWindow> {
+    let tokens = config.usize_field("sliding_window")?;
+    let sliding = match config.get("layer_types").and_then(Json::as_array) {
+        Some(types) => types
+            .iter()
+            .filter(|t| t.as_str() == Some("sliding_attention"))
+            .count(),
+        None if config.get("use_sliding_window").and_then(Json::as_bool) == Some(true) => layers,
+        None => 0,
+    };
+    (sliding > 0).then_some(SlidingWindow {
+        tokens,
+        layers: sliding,
+    })
+}
+
 /// What a generator detected.
 #[derive(Debug, Clone)]
 pub struct GeneratorInfo {
@@ -245,6 +275,9 @@ pub struct GeneratorInfo {
     /// step); see `past_present_share_buffer` in models/README.md.
     pub kv_in_place: bool,
     pub context_length: usize,
+    /// Local attention, as config.json describes it (Gemma 3: 512 tokens on 5 of 6 layers);
+    /// None when every layer attends to the whole context.
+    pub sliding_window: Option<SlidingWindow>,
     pub eos_token_ids: Vec<u32>,
     pub has_chat_template: bool,
     /// The graph returns logits for several positions, so prompt-lookup drafts can be
@@ -336,6 +369,9 @@ impl Generator {
             kv_dtype: if graph.kv_f16 { "float16" } else { "float32" },
             kv_in_place: graph.shared_kv,
             context_length,
+            sliding_window: config
+                .as_ref()
+                .and_then(|c| sliding_window(c, graph.layers)),
             eos_token_ids,
             has_chat_template: template.is_some(),
             verifies_drafts: graph.verifies_drafts(),
@@ -348,12 +384,12 @@ impl Generator {
         Ok(Self {
             pool,
             tokenizer,
-            graph,
             template,
             defaults,
             info,
             prefix,
-            prefill_chunk: options.prefill_chunk,
+            prefill_chunk: graph.prefill_chunk(options.prefill_chunk),
+            graph,
         })
     }
 
@@ -464,7 +500,7 @@ impl Generator {
         };
         let mut cache = self.reusable_cache(&prompt_tokens)?;
         result.stats.reused_prompt_tokens = cache.len();
-        let mut sampler = Sampler::new(sampling, &prompt_tokens);
+        let mut chain = TokenChain::new(sampling, &prompt_tokens);
         let mut drafter = Drafter::new(if self.graph.verifies_drafts() {
             request.lookup.clone()
         } else {
@@ -524,7 +560,7 @@ impl Generator {
             // never compared, so the loop below always ends by setting it or stopping).
             let mut last = 0;
             for row in 0..logits.rows() {
-                let token = sampler.sample(logits.row_mut(row));
+                let token = chain.next_token(logits.row_mut(row));
                 if first_token_at.is_none() {
                     first_token_at = Some(Instant::now());
                     result.stats.time_to_first_token_ms = ms(start);
@@ -710,5 +746,36 @@ fn defaults_from(generation: Option<&Json>) -> Defaults {
     Defaults {
         sampling,
         max_new_tokens,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sliding_window_from_config() {
+        let gemma = serde_json::json!({"sliding_window": 512,
+            "layer_types": ["sliding_attention", "sliding_attention", "full_attention"]});
+        assert_eq!(
+            sliding_window(&gemma, 3),
+            Some(SlidingWindow {
+                tokens: 512,
+                layers: 2
+            })
+        );
+        let qwen_off = serde_json::json!({"sliding_window": 32768, "use_sliding_window": false});
+        assert_eq!(sliding_window(&qwen_off, 24), None);
+        let qwen_on = serde_json::json!({"sliding_window": 4096, "use_sliding_window": true});
+        assert_eq!(
+            sliding_window(&qwen_on, 24),
+            Some(SlidingWindow {
+                tokens: 4096,
+                layers: 24
+            })
+        );
+        let full = serde_json::json!({"sliding_window": 512, "layer_types": ["full_attention"]});
+        assert_eq!(sliding_window(&full, 1), None);
+        assert_eq!(sliding_window(&serde_json::json!({}), 1), None);
     }
 }

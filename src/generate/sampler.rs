@@ -1,6 +1,6 @@
-//! Choosing the next token from logits: penalties, then greedy or temperature sampling
-//! with top-k / top-p / min-p. Never sorts the whole vocabulary: candidates are found with
-//! partial selection and only they are sorted.
+//! Sampling settings, and the last stage of the token chain (chain.rs): greedy or
+//! temperature sampling with top-k / top-p / min-p. Never sorts the whole vocabulary:
+//! candidates are found with partial selection and only they are sorted.
 
 use crate::error::{Error, Result};
 
@@ -98,59 +98,27 @@ impl SamplingOptions {
     }
 }
 
-/// A sampler for one generation: its options, its random state and token counts.
+/// Picks the next token from (processed) logits: greedy, or temperature sampling with
+/// top-k / top-p / min-p from its own random state.
 pub(crate) struct Sampler {
     options: SamplingOptions,
     rng: SplitMix64,
-    /// How often each token was generated (for presence/frequency penalties).
-    generated_counts: std::collections::HashMap<u32, u32>,
-    /// Tokens seen in prompt or output (for the repetition penalty).
-    seen: std::collections::HashSet<u32>,
 }
 
 impl Sampler {
-    pub fn new(options: SamplingOptions, prompt: &[u32]) -> Self {
+    pub fn new(options: SamplingOptions) -> Self {
         let seed = options.seed.unwrap_or_else(fresh_seed);
         Self {
             rng: SplitMix64(seed),
-            generated_counts: Default::default(),
-            seen: prompt.iter().copied().collect(),
             options,
         }
     }
 
-    /// Pick the next token from `logits` (modified in place by the penalties).
-    pub fn sample(&mut self, logits: &mut [f32]) -> u32 {
-        self.apply_penalties(logits);
-        let token = if self.options.is_greedy() {
+    pub fn pick(&mut self, logits: &[f32]) -> u32 {
+        if self.options.is_greedy() {
             argmax(logits)
         } else {
             self.sample_random(logits)
-        };
-        *self.generated_counts.entry(token).or_default() += 1;
-        self.seen.insert(token);
-        token
-    }
-
-    fn apply_penalties(&self, logits: &mut [f32]) {
-        let o = &self.options;
-        if o.repetition_penalty != 1.0 {
-            for &t in &self.seen {
-                if let Some(l) = logits.get_mut(t as usize) {
-                    *l = if *l > 0.0 {
-                        *l / o.repetition_penalty
-                    } else {
-                        *l * o.repetition_penalty
-                    };
-                }
-            }
-        }
-        if o.presence_penalty != 0.0 || o.frequency_penalty != 0.0 {
-            for (&t, &count) in &self.generated_counts {
-                if let Some(l) = logits.get_mut(t as usize) {
-                    *l -= o.presence_penalty + o.frequency_penalty * count as f32;
-                }
-            }
         }
     }
 
@@ -274,14 +242,14 @@ mod tests {
     use super::*;
 
     fn sampler(options: SamplingOptions) -> Sampler {
-        Sampler::new(options, &[])
+        Sampler::new(options)
     }
 
     #[test]
     fn greedy_takes_first_max() {
         assert_eq!(argmax(&[0.0, 3.0, 1.0, 3.0]), 1);
         let mut s = sampler(SamplingOptions::greedy());
-        assert_eq!(s.sample(&mut [0.1, 0.2, 5.0]), 2);
+        assert_eq!(s.pick(&[0.1, 0.2, 5.0]), 2);
     }
 
     #[test]
@@ -295,9 +263,7 @@ mod tests {
         };
         let draw = |o: &SamplingOptions| {
             let mut s = sampler(o.clone());
-            (0..50)
-                .map(|_| s.sample(&mut logits.clone()))
-                .collect::<Vec<_>>()
+            (0..50).map(|_| s.pick(&logits)).collect::<Vec<_>>()
         };
         assert_eq!(draw(&opts), draw(&opts));
         assert_ne!(
@@ -319,7 +285,7 @@ mod tests {
             ..SamplingOptions::greedy()
         });
         for _ in 0..20 {
-            assert_eq!(s.sample(&mut logits.clone()), argmax(&logits));
+            assert_eq!(s.pick(&logits), argmax(&logits));
         }
     }
 
@@ -335,7 +301,7 @@ mod tests {
             ..SamplingOptions::greedy()
         });
         for _ in 0..50 {
-            assert_eq!(s.sample(&mut logits.clone()), 0);
+            assert_eq!(s.pick(&logits), 0);
         }
         // A flat distribution needs more than 64 candidates to reach p = 0.9: all are reachable.
         let flat = vec![1.0f32; 1000];
@@ -345,8 +311,7 @@ mod tests {
             seed: Some(4),
             ..SamplingOptions::greedy()
         });
-        let picks: std::collections::HashSet<u32> =
-            (0..400).map(|_| s.sample(&mut flat.clone())).collect();
+        let picks: std::collections::HashSet<u32> = (0..400).map(|_| s.pick(&flat)).collect();
         assert!(
             picks.iter().any(|&t| t >= 64),
             "nucleus was cut at the first 64 candidates"
@@ -369,27 +334,9 @@ mod tests {
             ..SamplingOptions::greedy()
         });
         for _ in 0..50 {
-            let t = s.sample(&mut logits.clone());
+            let t = s.pick(&logits);
             assert!(t == 5 || t == 9);
         }
-    }
-
-    #[test]
-    fn penalties_change_greedy_choice() {
-        let mut s = Sampler::new(
-            SamplingOptions {
-                repetition_penalty: 2.0,
-                ..SamplingOptions::greedy()
-            },
-            &[0],
-        );
-        assert_eq!(s.sample(&mut [3.0, 2.0]), 1);
-        let mut s = sampler(SamplingOptions {
-            frequency_penalty: 5.0,
-            ..SamplingOptions::greedy()
-        });
-        assert_eq!(s.sample(&mut [3.0, 2.0]), 0);
-        assert_eq!(s.sample(&mut [3.0, 2.0]), 1);
     }
 
     #[test]

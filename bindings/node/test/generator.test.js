@@ -9,7 +9,7 @@ const path = require('node:path');
 const { Generator, NodespaceError, AbortError } = require('..');
 const { tiny, readJson, skipLoudly, cliPath, cliGenerate, sleep } = require('./helpers');
 
-const DECODERS = ['gen-llama', 'gen-nopos', 'gen-fp16kv', 'gen-gemma', 'gen-notemplate'];
+const DECODERS = ['gen-llama', 'gen-nopos', 'gen-fp16kv', 'gen-gemma', 'gen-gemma-optimum', 'gen-notemplate'];
 
 const loaded = new Map();
 /** One generator per tiny model for the whole file (closed in the `after` hook). */

@@ -1,6 +1,6 @@
 'use strict';
 // Real models against the Rust CLI: all-MiniLM-L6-v2 (embeddings, cosine >= 0.99999 vs
-// `cli embed --json`), SmolLM2-135M-Instruct and Qwen2.5-Coder-0.5B-Instruct's q4 graph
+// `cli embed --json`), SmolLM2-135M-Instruct, Qwen2.5-Coder-0.5B-Instruct's q4 graph and gemma-3-270m
 // (greedy text equal to `cli generate --greedy --json`). Each skips loudly ("SKIPPED") when its folder under models/real/ is absent
 // (NS_REAL_MODELS=DIR looks elsewhere; NS_REQUIRE_REAL_MODELS=1 turns the skip into a failure).
 
@@ -9,7 +9,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { Embedder, Generator } = require('..');
-const { realModel, skipLoudly, cliPath, cliEmbed, cliGenerate, cosine } = require('./helpers');
+const { repo, realModel, skipLoudly, cliPath, cliEmbed, cliGenerate, cosine } = require('./helpers');
 
 const TEXTS = [
   'A man is eating food.',
@@ -69,13 +69,14 @@ async function greedyEqualsCli(t, name, variant, prompts) {
   // the CLI runs every prompt fresh.
   const generator = await Generator.load({ model: dir, variant, reusePrefix: false });
   try {
-    assert.equal(generator.info.hasChatTemplate, true);
+    // A base model's prompts are raw text ({ prompt }), a chat model's messages.
+    assert.equal(generator.info.hasChatTemplate, prompts.every((p) => p.user !== undefined));
     for (const p of prompts) {
       const reference = cliGenerate(dir, { ...p, maxNewTokens: 32, variant });
       const messages = [];
       if (p.system) messages.push({ role: 'system', content: p.system });
-      messages.push({ role: 'user', content: p.user });
-      const stream = generator.stream(messages, { greedy: true, maxNewTokens: 32 });
+      if (p.user !== undefined) messages.push({ role: 'user', content: p.user });
+      const stream = generator.stream(p.prompt ?? messages, { greedy: true, maxNewTokens: 32 });
       const chunks = [];
       for await (const chunk of stream) chunks.push(chunk);
       const { text, stats } = await stream.result;
@@ -84,7 +85,7 @@ async function greedyEqualsCli(t, name, variant, prompts) {
       assert.equal(stats.generatedTokens, reference.tokens.length);
       assert.equal(stats.promptTokens, reference.prompt_tokens.length);
       assert.equal(stats.stopReason, reference.stop_reason);
-      t.diagnostic(`${JSON.stringify(p.user)} -> ${JSON.stringify(text)} (${stats.generatedTokens} tokens, ${stats.decodeTokensPerS.toFixed(1)} tok/s)`);
+      t.diagnostic(`${JSON.stringify(p.user ?? p.prompt)} -> ${JSON.stringify(text)} (${stats.generatedTokens} tokens, ${stats.decodeTokensPerS.toFixed(1)} tok/s)`);
     }
   } finally {
     await generator.close();
@@ -100,6 +101,26 @@ test('Qwen2.5-Coder-0.5B-Instruct (q4): greedy text equals `cli generate --greed
     ...PROMPTS.slice(0, 2),
     { user: 'Write a Python function that checks whether a number is prime.' },
   ]);
+});
+
+test('gemma-3-270m (fused, raw text): greedy text equals transformers\' (tests/data/gemma3_greedy.json) and the CLI', async (t) => {
+  const dir = realModel(t, 'gemma-3-270m');
+  if (!dir) return;
+  const reference = JSON.parse(fs.readFileSync(path.join(repo, 'tests', 'data', 'gemma3_greedy.json'), 'utf8'));
+  const cases = reference.cases.slice(0, 4);
+  const generator = await Generator.load({ model: dir, variant: 'fused' });
+  try {
+    assert.equal(generator.info.hasChatTemplate, false);
+    for (const c of cases) {
+      assert.equal(c.finish_reason, 'length');
+      const { text, stats } = await generator.generate(c.prompt_text, { greedy: true, maxNewTokens: c.generated_ids.length });
+      assert.equal(text, c.generated_text, `${JSON.stringify(c.prompt_text)}: text differs from transformers`);
+      assert.equal(stats.promptTokens, c.prompt_ids.length);
+    }
+  } finally {
+    await generator.close();
+  }
+  await greedyEqualsCli(t, 'gemma-3-270m', 'q4', cases.slice(0, 2).map((c) => ({ prompt: c.prompt_text })));
 });
 
 test('SmolLM2: a timer keeps ticking during one generation; AbortSignal stops it promptly', async (t) => {

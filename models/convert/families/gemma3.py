@@ -32,8 +32,6 @@ class Gemma3(DecoderFamily):
     model_type = "gemma3_text"
     hf_architecture = "Gemma3ForCausalLM"
     tokenizer_class = "GemmaTokenizer"
-    # fused.py does not know Gemma's block yet (norms, GELU, windows): fp32 graph only.
-    fused_graphs = False
     fp32_logits_to_keep = True
 
     def adjust_config(self, config: dict, g) -> dict:

@@ -6,7 +6,7 @@ import Testing
 /// each folder's expected.json (an independent numpy reference), streaming, stopping,
 /// errors and cancellation.
 @Suite struct GeneratorTests {
-    static let decoders = ["gen-llama", "gen-nopos", "gen-fp16kv", "gen-gemma", "gen-notemplate"]
+    static let decoders = ["gen-llama", "gen-nopos", "gen-fp16kv", "gen-gemma", "gen-gemma-optimum", "gen-notemplate"]
 
     static func load(_ model: String, reusePrefix: Bool = true) throws -> Generator {
         var options = GeneratorOptions(modelPath: Fixtures.tiny(model))

@@ -55,6 +55,35 @@ import Testing
         try await expectCliReplies(generator, reference: "qwen2_5.json")
     }
 
+    @Test("gemma-3-270m (fused, raw text) greedy continuations are transformers'")
+    func gemma3() async throws {
+        guard let dir = Fixtures.realModel("gemma-3-270m") else { return }
+        // tests/data/gemma3_greedy.json: transformers' ids and text (a base model: raw text).
+        let reference = try Fixtures.json(Fixtures.repoRoot.appendingPathComponent("tests/data/gemma3_greedy.json").path)
+        guard let cases = reference["cases"] as? [[String: Any]], cases.count >= 3 else {
+            Issue.record("gemma3_greedy.json has no cases")
+            return
+        }
+        let generator = try await Generator.load(options: GeneratorOptions(modelPath: dir, variant: "fused"))
+        #expect(!generator.info.hasChatTemplate)
+        for (i, c) in cases.prefix(3).enumerated() {
+            let prompt = c["prompt_text"] as? String ?? ""
+            let wantIds = try ints(c["generated_ids"])
+            let request = GenerationRequest(prompt: prompt, maxNewTokens: wantIds.count, sampling: .greedy)
+            var streamed = ""
+            let completion = Box<Result<GenerationResult, any Error>>()
+            for try await chunk in generator.stream(request, onCompletion: { completion.set($0) }) {
+                streamed += chunk
+            }
+            let result = try await completion.get().get()
+            #expect(result.text == c["generated_text"] as? String, "case \(i) \(prompt.debugDescription)")
+            #expect(streamed == result.text)
+            let promptIds = try ints(c["prompt_ids"])
+            #expect(result.stats.promptTokens == promptIds.count, "case \(i)")
+            #expect(result.stats.generatedTokens == wantIds.count, "case \(i)")
+        }
+    }
+
     /// Every case of a reference file (make_reference.py): streamed text, token counts and
     /// stop reason as the CLI gave them.
     private func expectCliReplies(_ generator: Generator, reference file: String) async throws {

@@ -1,0 +1,157 @@
+//! The chain that turns a row of logits into the next token: logits processors change the
+//! row (penalties now; a grammar constraint is one more processor), the sampler picks from
+//! it, and every processor then hears which token was kept. As llama.cpp's sampler chain
+//! and onnxruntime-genai's logits processors: a new stage does not touch the decoding loop.
+
+use std::collections::{HashMap, HashSet};
+
+use super::sampler::{Sampler, SamplingOptions};
+
+/// One stage before the pick.
+pub(crate) trait LogitsProcessor: Send {
+    /// Change the row (penalize, mask) before a token is picked from it.
+    fn apply(&mut self, logits: &mut [f32]);
+    /// `token` was picked from the row and kept in the output.
+    fn accept(&mut self, token: u32);
+}
+
+/// The next-token chain of one generation.
+pub(crate) struct TokenChain {
+    processors: Vec<Box<dyn LogitsProcessor>>,
+    sampler: Sampler,
+}
+
+impl TokenChain {
+    pub fn new(options: SamplingOptions, prompt: &[u32]) -> Self {
+        let mut processors: Vec<Box<dyn LogitsProcessor>> = Vec::new();
+        if let Some(penalties) = Penalties::new(&options, prompt) {
+            processors.push(Box::new(penalties));
+        }
+        Self {
+            processors,
+            sampler: Sampler::new(options),
+        }
+    }
+
+    /// The next token from `logits` (changed in place by the processors); every
+    /// processor has accepted it when this returns.
+    pub fn next_token(&mut self, logits: &mut [f32]) -> u32 {
+        for p in &mut self.processors {
+            p.apply(logits);
+        }
+        let token = self.sampler.pick(logits);
+        for p in &mut self.processors {
+            p.accept(token);
+        }
+        token
+    }
+}
+
+/// Hugging Face's repetition penalty over prompt and output, and OpenAI-style presence and
+/// frequency penalties over the output.
+struct Penalties {
+    repetition: f32,
+    presence: f32,
+    frequency: f32,
+    /// How often each token was generated.
+    generated_counts: HashMap<u32, u32>,
+    /// Tokens seen in prompt or output.
+    seen: HashSet<u32>,
+}
+
+impl Penalties {
+    /// None when every penalty is off.
+    fn new(options: &SamplingOptions, prompt: &[u32]) -> Option<Self> {
+        let on = options.repetition_penalty != 1.0
+            || options.presence_penalty != 0.0
+            || options.frequency_penalty != 0.0;
+        on.then(|| Self {
+            repetition: options.repetition_penalty,
+            presence: options.presence_penalty,
+            frequency: options.frequency_penalty,
+            generated_counts: HashMap::new(),
+            seen: prompt.iter().copied().collect(),
+        })
+    }
+}
+
+impl LogitsProcessor for Penalties {
+    fn apply(&mut self, logits: &mut [f32]) {
+        if self.repetition != 1.0 {
+            for &t in &self.seen {
+                if let Some(l) = logits.get_mut(t as usize) {
+                    *l = if *l > 0.0 {
+                        *l / self.repetition
+                    } else {
+                        *l * self.repetition
+                    };
+                }
+            }
+        }
+        if self.presence != 0.0 || self.frequency != 0.0 {
+            for (&t, &count) in &self.generated_counts {
+                if let Some(l) = logits.get_mut(t as usize) {
+                    *l -= self.presence + self.frequency * count as f32;
+                }
+            }
+        }
+    }
+
+    fn accept(&mut self, token: u32) {
+        *self.generated_counts.entry(token).or_default() += 1;
+        self.seen.insert(token);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn penalties_change_greedy_choice() {
+        let mut chain = TokenChain::new(
+            SamplingOptions {
+                repetition_penalty: 2.0,
+                ..SamplingOptions::greedy()
+            },
+            &[0],
+        );
+        assert_eq!(chain.next_token(&mut [3.0, 2.0]), 1);
+        let mut chain = TokenChain::new(
+            SamplingOptions {
+                frequency_penalty: 5.0,
+                ..SamplingOptions::greedy()
+            },
+            &[],
+        );
+        assert_eq!(chain.next_token(&mut [3.0, 2.0]), 0);
+        assert_eq!(chain.next_token(&mut [3.0, 2.0]), 1);
+    }
+
+    #[test]
+    fn no_processor_when_the_penalties_are_off() {
+        let chain = TokenChain::new(SamplingOptions::greedy(), &[1, 2, 3]);
+        assert!(chain.processors.is_empty());
+    }
+
+    /// A processor sees every row before the pick and every kept token after it.
+    #[test]
+    fn processors_apply_before_and_accept_after_the_pick() {
+        use std::sync::{Arc, Mutex};
+        struct Ban(u32, Arc<Mutex<Vec<u32>>>);
+        impl LogitsProcessor for Ban {
+            fn apply(&mut self, logits: &mut [f32]) {
+                logits[self.0 as usize] = f32::NEG_INFINITY;
+            }
+            fn accept(&mut self, token: u32) {
+                self.1.lock().unwrap().push(token);
+            }
+        }
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let mut chain = TokenChain::new(SamplingOptions::greedy(), &[]);
+        chain.processors.push(Box::new(Ban(2, kept.clone())));
+        assert_eq!(chain.next_token(&mut [0.0, 1.0, 5.0]), 1);
+        assert_eq!(chain.next_token(&mut [3.0, 1.0, 5.0]), 0);
+        assert_eq!(*kept.lock().unwrap(), [1, 0]);
+    }
+}
