@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 fn main() {
+    hide_dependency_symbols();
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-env-changed=NS_UPDATE_HEADER");
@@ -39,5 +40,20 @@ fn main() {
     }
     if std::env::var_os("NS_UPDATE_HEADER").is_some_and(|v| v == "1") {
         bindings.write_to_file(crate_dir.join("include/nodespace.h"));
+    }
+}
+
+/// rustc exports every `#[no_mangle]` function of every crate linked into a cdylib
+/// (rust-lang/rust#73958): llguidance's own C API (`llg_*`) would be exported beside ours,
+/// and a process that also loads llama.cpp or onnxruntime-genai (which carry their own
+/// llguidance) could bind their calls to our copy. Symbols from the static archives
+/// (every dependency's rlib) are kept out of the export table; ours come from this
+/// crate's own objects. (Windows: scripts/mingw-link.sh cuts rustc's .def file instead;
+/// macOS resolves symbols per library, two-level namespace, so a duplicate cannot capture
+/// another library's calls there.)
+fn hide_dependency_symbols() {
+    let target = std::env::var("TARGET").unwrap_or_default();
+    if target.contains("linux") {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,--exclude-libs,ALL");
     }
 }

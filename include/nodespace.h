@@ -95,7 +95,34 @@
 #define NS_STOP 1
 
 /**
- * The model produced an end-of-sequence token.
+ * No constraint: free text.
+ */
+#define NS_CONSTRAINT_NONE 0
+
+/**
+ * `constraint` is a JSON Schema: the output is one JSON value that validates (the subset
+ * llguidance supports; its `x-guidance` key sets e.g. `whitespace_flexible`).
+ */
+#define NS_CONSTRAINT_JSON_SCHEMA 1
+
+/**
+ * `constraint` is a regular expression the whole output matches.
+ */
+#define NS_CONSTRAINT_REGEX 2
+
+/**
+ * `constraint` is a Lark grammar (rule `start` first).
+ */
+#define NS_CONSTRAINT_GRAMMAR 3
+
+/**
+ * The output is exactly one of `choices`.
+ */
+#define NS_CONSTRAINT_CHOICES 4
+
+/**
+ * The model produced an end-of-sequence token, or the text completed the request's
+ * constraint (nothing but end of sequence could follow).
  */
 #define NS_STOP_EOS 1
 
@@ -417,6 +444,26 @@ typedef struct ns_generate_request {
    * faster. Graphs that return the last position's logits only run without drafts.
    */
   uint32_t lookup_max_draft;
+  /**
+   * Optional, added in the third release (older callers get none): structured output,
+   * NS_CONSTRAINT_*. Generation can then only write text the constraint accepts, and
+   * ends when that text is complete (stats: NS_STOP_EOS; NS_STOP_MAX_TOKENS leaves an
+   * incomplete prefix). A malformed or unsatisfiable constraint is
+   * NS_ERR_INVALID_ARGUMENT, its message naming the error and its position.
+   */
+  int32_t constraint_kind;
+  /**
+   * UTF-8: the JSON Schema (JSON text), the regular expression (Rust regex syntax; the
+   * whole output matches it) or the Lark grammar (llguidance's dialect); NULL with
+   * NS_CONSTRAINT_NONE and NS_CONSTRAINT_CHOICES. Copied during the call.
+   */
+  const char *constraint;
+  /**
+   * With NS_CONSTRAINT_CHOICES: the output is exactly one of these `choice_count`
+   * non-empty UTF-8 strings.
+   */
+  const char *const *choices;
+  size_t choice_count;
 } ns_generate_request;
 
 /**

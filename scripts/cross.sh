@@ -85,7 +85,8 @@ done
 export PATH="$TOOLS/zig/bin:$TOOLS/root/usr/bin:$PATH"
 export LD_LIBRARY_PATH="$TOOLS/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export RUSTC="$TOOLS/root/usr/bin/rustc" RUSTC_BOOTSTRAP=1
-export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc-win32
+# The wrapper keeps llguidance's C API out of the DLL's exports (see the script).
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=$REPO/scripts/mingw-link.sh
 export CC_x86_64_pc_windows_gnu=x86_64-w64-mingw32-gcc-win32
 export AR_x86_64_pc_windows_gnu=x86_64-w64-mingw32-ar
 # macOS: apps find the library through their rpath (Frameworks/, beside the executable),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: set up, then embed some text and stream a summary of a
-# meeting note, and list its action items, with real models (all-MiniLM-L6-v2 and a
+# meeting note, and list its action items (as text, and as JSON under a JSON Schema), with real models (all-MiniLM-L6-v2 and a
 # generation model: SmolLM2-135M-Instruct, or the one --model names).
 #
 #   scripts/quickstart.sh [--model SmolLM2-135M-Instruct | Qwen2.5-Coder-0.5B-Instruct | gemma-3-270m]
@@ -56,8 +56,9 @@ $1")
 
 $2")
   fi
+  shift 2
   target/release/examples/cli generate --model "models/real/$MODEL" --variant fused \
-    "${prompt[@]}" --max-new-tokens 120 --greedy
+    "${prompt[@]}" --max-new-tokens 120 --greedy "$@"
 }
 echo
 echo "== Generation ($MODEL), streamed: the meeting note"
@@ -69,3 +70,9 @@ echo
 echo "-- action items"
 generate "List the action items from the meeting above as bullet points." "Action items:
 -"
+echo
+echo "-- action items as JSON: decoding constrained by examples/action_items.schema.json"
+echo "   (an app can put these straight into its task list; unconstrained, a small model's"
+echo "   JSON often does not parse)"
+generate "Extract the action items of the meeting above as a JSON array of objects with the keys owner, task and due (null when there is no date)." \
+  "Action items as JSON (owner, task, due):" --json-schema examples/action_items.schema.json --max-new-tokens 300

@@ -15,7 +15,7 @@ pub mod runtime;
 pub use embed::{Embedder, EmbedderInfo, EmbedderOptions, Pooling};
 pub use error::{Error, ErrorKind, Result};
 pub use generate::{
-    CancelHandle, ChatMessage, ChatTemplate, Flow, GenerateRequest, GenerationResult,
+    CancelHandle, ChatMessage, ChatTemplate, Constraint, Flow, GenerateRequest, GenerationResult,
     GenerationStats, Generator, GeneratorInfo, GeneratorOptions, LookupOptions, Prompt,
     SamplingOptions, SlidingWindow, StopReason,
 };

@@ -128,6 +128,7 @@ cases!(
     lookup_option_and_stats,
     threads_share_embedder,
     two_generations_at_once,
+    constraints,
 );
 
 #[test]
@@ -247,6 +248,34 @@ fn generate_example() {
         .generate(&request, None, &mut |_| nodespace::Flow::Continue)
         .unwrap();
     assert_eq!(stdout.trim_end_matches('\n'), expected.text);
+    // With a JSON Schema file: JSON that validates (the tiny model's random weights would
+    // never write it by chance). Short strings: the tiny model's context is 128 tokens.
+    let dir = ScratchModel::copy_of("gen-llama", "c-schema");
+    let schema = dir.join("schema.json");
+    std::fs::write(
+        &schema,
+        r#"{"type": "array", "minItems": 1, "maxItems": 2, "items": {"type": "object",
+            "properties": {"owner": {"type": "string", "maxLength": 8}, "due": {"type": ["string", "null"], "maxLength": 8}},
+            "required": ["owner", "due"], "additionalProperties": false}}"#,
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = run(
+        &exe,
+        &[
+            tiny("gen-llama").to_str().unwrap(),
+            "hello",
+            "120",
+            schema.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{stdout}{stderr}");
+    let value: serde_json::Value = serde_json::from_str(stdout.trim_end_matches('\n'))
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"));
+    let schema = read_json(&schema);
+    assert!(
+        jsonschema::validator_for(&schema).unwrap().is_valid(&value),
+        "{value}"
+    );
 }
 
 #[test]

@@ -163,6 +163,78 @@ fn generate_lookup_flag_and_json_stats() {
     );
 }
 
+/// `--choice`, `--regex`, `--json-schema FILE` and `--grammar FILE` constrain the output
+/// (the tiny model's random weights would not write these by chance); a malformed one
+/// fails naming the error, two at once are refused.
+#[test]
+fn generate_constraint_flags() {
+    let Some(cli) = cli() else { return };
+    init();
+    let model = tiny("gen-llama");
+    let model = model.to_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("ns-cli-constraints-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let schema = dir.join("schema.json");
+    std::fs::write(
+        &schema,
+        r#"{"type": "object", "properties": {"n": {"type": "integer", "minimum": 0, "maximum": 99}},
+            "required": ["n"], "additionalProperties": false, "x-guidance": {"whitespace_flexible": false}}"#,
+    )
+    .unwrap();
+    let grammar = dir.join("yes_no.lark");
+    std::fs::write(&grammar, "start: (\"yes\" | \"no\") \"!\"\n").unwrap();
+    let generate = |flags: &[&str]| -> Output {
+        let mut args = vec![
+            "generate", "--model", model, "--prompt", "the fox", "--greedy", "--json",
+        ];
+        args.extend_from_slice(flags);
+        run(&cli, &args)
+    };
+    let text_of = |flags: &[&str]| -> String {
+        let out = generate(flags);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{flags:?}: {}",
+            text(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        assert_eq!(v["stop_reason"], "eos", "{flags:?}: {v}");
+        v["text"].as_str().unwrap().to_string()
+    };
+    let choice = text_of(&["--choice", "red,green,blue"]);
+    assert!(
+        ["red", "green", "blue"].contains(&choice.as_str()),
+        "{choice:?}"
+    );
+    let number = text_of(&["--regex", "[0-9]{3}"]);
+    assert!(
+        number.len() == 3 && number.bytes().all(|b| b.is_ascii_digit()),
+        "{number:?}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&text_of(&["--json-schema", schema.to_str().unwrap()])).unwrap();
+    assert!(json["n"].as_u64().is_some_and(|n| n <= 99), "{json}");
+    let answer = text_of(&["--grammar", grammar.to_str().unwrap()]);
+    assert!(answer == "yes!" || answer == "no!", "{answer:?}");
+
+    let out = generate(&["--regex", "[0-9"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("invalid regex"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = generate(&["--regex", "a", "--choice", "a,b"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("at most one of"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// `cli info` on a generation model names its family (config.json's model_type), how the
 /// graph stores its weights (the converter's `quantization` metadata) and its context.
 #[test]

@@ -156,6 +156,22 @@ export interface GenerateOptions {
    */
   lookupMaxDraft?: number;
   /**
+   * Structured output (give at most one of jsonSchema, regex, grammar, choices): the text can
+   * only be what the constraint accepts, and generation ends when it is complete (stopReason
+   * 'eos'; 'max_tokens' leaves an incomplete prefix). A malformed or unsatisfiable constraint
+   * rejects with NS_ERR_INVALID_ARGUMENT, naming the error and its position.
+   * jsonSchema: a JSON Schema object or its JSON text; the text is one JSON value that
+   * validates (llguidance's supported subset; its "x-guidance" key sets e.g.
+   * whitespace_flexible).
+   */
+  jsonSchema?: object | string;
+  /** A regular expression (Rust regex syntax) the whole text matches. */
+  regex?: string;
+  /** A Lark grammar (llguidance's dialect, rule `start` first). */
+  grammar?: string;
+  /** The text is exactly one of these non-empty strings. */
+  choices?: string[];
+  /**
    * Cancels the generation: generate() / the stream reject with an AbortError, promptly, also
    * while the generation still waits for a session (maxSessions busy).
    */

@@ -1,10 +1,13 @@
-/* Stream a chat answer to stdout.
+/* Stream a chat answer to stdout; with a JSON Schema file, the answer is JSON that
+ * validates against it (structured output).
  *
  *   cc examples/c/generate.c -Iinclude -Ltarget/release -lnodespace -o generate
- *   ./generate MODEL_DIR "Summarize: ..." [MAX_NEW_TOKENS]
+ *   ./generate MODEL_DIR "Summarize: ..." [MAX_NEW_TOKENS [JSON_SCHEMA_FILE]]
+ *   ./generate MODEL_DIR "Extract the action items: ..." 300 examples/action_items.schema.json
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "nodespace.h"
 
@@ -17,10 +20,42 @@ static int32_t on_chunk(const char *utf8, size_t len, void *user_data) {
     return NS_CONTINUE;
 }
 
+/* The whole file as a NUL-terminated string (malloc'ed), or NULL. */
+static char *read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return NULL;
+    char *text = NULL;
+    size_t len = 0, cap = 0, n;
+    char buf[4096];
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        if (len + n + 1 > cap) {
+            cap = 2 * (len + n + 1);
+            char *grown = realloc(text, cap);
+            if (grown == NULL) {
+                free(text);
+                fclose(f);
+                return NULL;
+            }
+            text = grown;
+        }
+        memcpy(text + len, buf, n);
+        len += n;
+    }
+    fclose(f);
+    if (text == NULL) text = calloc(1, 1);
+    else text[len] = 0;
+    return text;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s MODEL_DIR USER_MESSAGE [MAX_NEW_TOKENS]\n", argv[0]);
+        fprintf(stderr, "usage: %s MODEL_DIR USER_MESSAGE [MAX_NEW_TOKENS [JSON_SCHEMA_FILE]]\n", argv[0]);
         return 2;
+    }
+    char *schema = argc > 4 ? read_file(argv[4]) : NULL;
+    if (argc > 4 && schema == NULL) {
+        fprintf(stderr, "cannot read %s\n", argv[4]);
+        return 1;
     }
     ns_generator_options options;
     ns_generator_options_init(&options, sizeof options);
@@ -39,6 +74,12 @@ int main(int argc, char **argv) {
     request.message_count = 1;
     request.sampling = NS_SAMPLING_GREEDY;
     request.max_new_tokens = argc > 3 ? (uint32_t)atoi(argv[3]) : 128;
+    if (schema != NULL) {
+        /* Only JSON that validates can be written; NS_STOP_EOS when it is complete. A bad
+         * schema is NS_ERR_INVALID_ARGUMENT, the message naming the error. */
+        request.constraint_kind = NS_CONSTRAINT_JSON_SCHEMA;
+        request.constraint = schema;
+    }
 
     ns_generation_stats stats;
     stats.struct_size = sizeof stats;
@@ -54,5 +95,6 @@ int main(int argc, char **argv) {
             stats.prompt_tokens, stats.generated_tokens, bytes, stats.stop_reason, stats.time_to_first_token_ms,
             stats.decode_tokens_per_s);
     ns_generator_free(generator);
+    free(schema);
     return 0;
 }

@@ -10,7 +10,7 @@
 use std::io::{BufRead, Write};
 
 use nodespace::{
-    ChatMessage, Flow, GenerateRequest, GenerationResult, Generator, GeneratorOptions,
+    ChatMessage, Constraint, Flow, GenerateRequest, GenerationResult, Generator, GeneratorOptions,
     LookupOptions, Prompt, SamplingOptions,
 };
 use serde_json::json;
@@ -128,6 +128,10 @@ pub fn generate(args: &Args) -> Result<(), String> {
         "--repetition-penalty",
         "--stop",
         "--lookup",
+        "--json-schema",
+        "--regex",
+        "--grammar",
+        "--choice",
     ])?;
     let prompt = match (args.get("--prompt"), args.get("--user")) {
         (Some(text), None) => Prompt::Text(text.to_string()),
@@ -151,6 +155,7 @@ pub fn generate(args: &Args) -> Result<(), String> {
     request.sampling = sampling(args)?;
     request.stop = args.all("--stop");
     request.lookup = lookup(args)?;
+    request.constraint = constraint(args)?;
     let json_out = args.has("--json");
     let mut stdout = std::io::stdout();
     let result = generator
@@ -180,6 +185,32 @@ pub fn generate(args: &Args) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// `--json-schema FILE`, `--regex RE`, `--grammar FILE` (Lark) or `--choice a,b,c`.
+fn constraint(args: &Args) -> Result<Option<Constraint>, String> {
+    let read = |flag: &str, path: &str| {
+        std::fs::read_to_string(path).map_err(|e| format!("{flag} {path}: {e}"))
+    };
+    let mut given = Vec::new();
+    if let Some(path) = args.get("--json-schema") {
+        given.push(Constraint::JsonSchema(read("--json-schema", path)?));
+    }
+    if let Some(rx) = args.get("--regex") {
+        given.push(Constraint::Regex(rx.to_string()));
+    }
+    if let Some(path) = args.get("--grammar") {
+        given.push(Constraint::Grammar(read("--grammar", path)?));
+    }
+    if let Some(list) = args.get("--choice") {
+        given.push(Constraint::Choices(
+            list.split(',').map(str::to_string).collect(),
+        ));
+    }
+    if given.len() > 1 {
+        return Err("give at most one of --json-schema, --regex, --grammar and --choice".into());
+    }
+    Ok(given.pop())
 }
 
 fn result_json(result: &GenerationResult) -> serde_json::Value {

@@ -5,7 +5,8 @@
 //! cli info     --model DIR [--variant NAME] [--device D]      (embedding or generation model)
 //! cli generate --model DIR (--prompt TEXT | --system S --user U) [--max-new-tokens N]
 //!              [--temperature T --top-k K --top-p P --seed S | --greedy] [--stop S]
-//!              [--lookup on|off] [--json]
+//!              [--lookup on|off] [--json-schema FILE | --regex RE | --grammar FILE | --choice a,b,c]
+//!              [--json]
 //! cli chat     --model DIR [--system S]
 //! cli --help | cli COMMAND --help
 //! ```
@@ -109,8 +110,9 @@ const INFO_USAGE: &str =
     "  cli info     --model DIR [--variant NAME] [--device D]      (embedding or generation model)";
 const GENERATE_USAGE: &str = "  cli generate --model DIR (--prompt TEXT | --system S --user U) [--variant NAME] [--max-new-tokens N]
                [--temperature T --top-k K --top-p P --min-p P --seed S | --greedy] [--stop S]...
-               [--lookup on|off] [--json]
-               --lookup: prompt-lookup speculative decoding (default on; same greedy tokens, faster on copying work)";
+               [--lookup on|off] [--json-schema FILE | --regex RE | --grammar FILE | --choice a,b,c] [--json]
+               --lookup: prompt-lookup speculative decoding (default on; same greedy tokens, faster on copying work)
+               --json-schema, --regex, --grammar (Lark), --choice: the output must match; it ends when complete";
 const CHAT_USAGE: &str =
     "  cli chat     --model DIR [--variant NAME] [--system S] [--max-new-tokens N]";
 

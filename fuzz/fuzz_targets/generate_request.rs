@@ -1,6 +1,7 @@
 //! ns_generate_stream with arbitrary prompts, chat messages, sampling values (NaN,
-//! negative, huge) and stop strings on the tiny decoder: a status every time, and the
-//! chunks always valid UTF-8 whose concatenation never contains a stop string.
+//! negative, huge), stop strings and constraints (arbitrary JSON Schema, regex, grammar
+//! and choice texts) on the tiny decoder: a status every time, and the chunks always valid
+//! UTF-8 whose concatenation never contains a stop string.
 #![no_main]
 
 use std::ffi::{c_char, c_void, CString};
@@ -77,6 +78,11 @@ fuzz_target!(|data: &[u8]| {
     r.seed = u64::from(head[3]);
     r.stop = stops.as_ptr();
     r.stop_count = stops.len();
+    let choices = [text(7), text(8)];
+    r.constraint_kind = i32::from(head[9] % 6); // 5 is no NS_CONSTRAINT_* value
+    r.constraint = text(7);
+    r.choices = choices.as_ptr();
+    r.choice_count = usize::from(head[10] % 3);
     let mut out: Vec<u8> = Vec::new();
     let mut stats = ns_generation_stats { struct_size: std::mem::size_of::<ns_generation_stats>() as u32, ..Default::default() };
     let status = unsafe { ns_generate_stream(generator().0, &r, Some(collect), &mut out as *mut Vec<u8> as *mut c_void, &mut stats, std::ptr::null_mut()) };

@@ -6,8 +6,8 @@ use std::mem::{offset_of, size_of};
 use super::embed::{cstring, NS_DEVICE_AUTO};
 use super::*;
 use crate::generate::{
-    CancelHandle, ChatMessage, Flow, GenerateRequest, Generator, GeneratorOptions, LookupOptions,
-    Prompt, SamplingOptions, StopReason,
+    CancelHandle, ChatMessage, Constraint, Flow, GenerateRequest, Generator, GeneratorOptions,
+    LookupOptions, Prompt, SamplingOptions, StopReason,
 };
 
 /// How to load a generation model. Initialize with ns_generator_options_init.
@@ -131,7 +131,33 @@ pub struct ns_generate_request {
     /// Sampled output keeps its distribution. Summaries and rewrites copy a lot: they come
     /// faster. Graphs that return the last position's logits only run without drafts.
     pub lookup_max_draft: u32,
+    /// Optional, added in the third release (older callers get none): structured output,
+    /// NS_CONSTRAINT_*. Generation can then only write text the constraint accepts, and
+    /// ends when that text is complete (stats: NS_STOP_EOS; NS_STOP_MAX_TOKENS leaves an
+    /// incomplete prefix). A malformed or unsatisfiable constraint is
+    /// NS_ERR_INVALID_ARGUMENT, its message naming the error and its position.
+    pub constraint_kind: i32,
+    /// UTF-8: the JSON Schema (JSON text), the regular expression (Rust regex syntax; the
+    /// whole output matches it) or the Lark grammar (llguidance's dialect); NULL with
+    /// NS_CONSTRAINT_NONE and NS_CONSTRAINT_CHOICES. Copied during the call.
+    pub constraint: *const c_char,
+    /// With NS_CONSTRAINT_CHOICES: the output is exactly one of these `choice_count`
+    /// non-empty UTF-8 strings.
+    pub choices: *const *const c_char,
+    pub choice_count: usize,
 }
+
+/// No constraint: free text.
+pub const NS_CONSTRAINT_NONE: i32 = 0;
+/// `constraint` is a JSON Schema: the output is one JSON value that validates (the subset
+/// llguidance supports; its `x-guidance` key sets e.g. `whitespace_flexible`).
+pub const NS_CONSTRAINT_JSON_SCHEMA: i32 = 1;
+/// `constraint` is a regular expression the whole output matches.
+pub const NS_CONSTRAINT_REGEX: i32 = 2;
+/// `constraint` is a Lark grammar (rule `start` first).
+pub const NS_CONSTRAINT_GRAMMAR: i32 = 3;
+/// The output is exactly one of `choices`.
+pub const NS_CONSTRAINT_CHOICES: i32 = 4;
 
 /// The first released layout ended after `cancel`: callers built against it keep working.
 const GENERATE_REQUEST_V1: usize =
@@ -160,11 +186,16 @@ impl Default for ns_generate_request {
             token_ids_out: std::ptr::null_mut(),
             token_ids_capacity: 0,
             lookup_max_draft: LookupOptions::default().max_draft as u32,
+            constraint_kind: NS_CONSTRAINT_NONE,
+            constraint: std::ptr::null(),
+            choices: std::ptr::null(),
+            choice_count: 0,
         }
     }
 }
 
-/// The model produced an end-of-sequence token.
+/// The model produced an end-of-sequence token, or the text completed the request's
+/// constraint (nothing but end of sequence could follow).
 pub const NS_STOP_EOS: i32 = 1;
 /// max_new_tokens were generated.
 pub const NS_STOP_MAX_TOKENS: i32 = 2;
@@ -371,6 +402,50 @@ pub extern "C" fn ns_generate_request_init(
     })
 }
 
+/// The request's NS_CONSTRAINT_* fields.
+fn read_constraint(r: &ns_generate_request) -> FfiResult<Option<Constraint>> {
+    let text = |what: &str| -> FfiResult<String> {
+        if r.constraint.is_null() {
+            return Err(fail(
+                NS_ERR_NULL_POINTER,
+                format!("request.constraint is NULL but constraint_kind is {what}"),
+            ));
+        }
+        Ok(req_str(r.constraint, "request.constraint")?.to_string())
+    };
+    Ok(Some(match r.constraint_kind {
+        NS_CONSTRAINT_NONE => return Ok(None),
+        NS_CONSTRAINT_JSON_SCHEMA => Constraint::JsonSchema(text("NS_CONSTRAINT_JSON_SCHEMA")?),
+        NS_CONSTRAINT_REGEX => Constraint::Regex(text("NS_CONSTRAINT_REGEX")?),
+        NS_CONSTRAINT_GRAMMAR => Constraint::Grammar(text("NS_CONSTRAINT_GRAMMAR")?),
+        NS_CONSTRAINT_CHOICES => {
+            if r.choice_count > 0 && r.choices.is_null() {
+                return Err(fail(
+                    NS_ERR_NULL_POINTER,
+                    "request.choices is NULL but choice_count is not 0",
+                ));
+            }
+            let choices = if r.choice_count == 0 {
+                &[][..]
+            } else {
+                // SAFETY: the caller passes choice_count strings.
+                unsafe { std::slice::from_raw_parts(r.choices, r.choice_count) }
+            };
+            let mut list = Vec::with_capacity(choices.len());
+            for (i, &c) in choices.iter().enumerate() {
+                list.push(req_str(c, &format!("request.choices[{i}]"))?.to_string());
+            }
+            Constraint::Choices(list)
+        }
+        other => {
+            return Err(fail(
+                NS_ERR_INVALID_ARGUMENT,
+                format!("request.constraint_kind {other} is not one of the NS_CONSTRAINT_* values"),
+            ))
+        }
+    }))
+}
+
 /// Where the caller wants the generated token ids.
 struct TokenOut {
     ptr: *mut u32,
@@ -463,6 +538,7 @@ fn read_request(
                 .push(req_str(s, &format!("request.stop[{i}]"))?.to_string());
         }
     }
+    req.constraint = read_constraint(&r)?;
     let cancel = if r.cancel.is_null() {
         None
     } else {

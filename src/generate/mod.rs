@@ -1,6 +1,7 @@
 //! Text generation: prompt or chat -> tokens -> KV-cache decode loop -> streamed text.
 
 mod chain;
+mod constraint;
 mod genai_config;
 mod graph;
 mod lookup;
@@ -18,6 +19,7 @@ use parking_lot::Mutex;
 use serde_json::Value as Json;
 use tokenizers::Tokenizer;
 
+pub use constraint::Constraint;
 pub use lookup::LookupOptions;
 pub use sampler::SamplingOptions;
 pub use template::{ChatMessage, ChatTemplate};
@@ -27,6 +29,7 @@ use crate::model::{JsonExt, ModelFolder};
 use crate::pool::SessionPool;
 use crate::runtime::{default_intra_threads, ActiveProvider, Device, SessionConfig};
 use chain::TokenChain;
+use constraint::ConstraintCompiler;
 use genai_config::GenaiConfig;
 use graph::{DecoderGraph, KvCache, Step};
 use lookup::Drafter;
@@ -94,6 +97,11 @@ pub struct GenerateRequest {
     /// near-ties: see the `lookup` module); sampled output keeps its distribution. Graphs that return the last
     /// position's logits only (`GeneratorInfo::verifies_drafts` false) run without it.
     pub lookup: LookupOptions,
+    /// Structured output: the text must match this (JSON Schema, regex, Lark grammar or
+    /// choices). Generation ends with [`StopReason::Eos`] when the text is complete, or at
+    /// `max_new_tokens` ([`StopReason::MaxTokens`]: then it is a prefix of a valid text).
+    /// A malformed or unsatisfiable constraint is InvalidArgument.
+    pub constraint: Option<Constraint>,
 }
 
 impl GenerateRequest {
@@ -104,6 +112,7 @@ impl GenerateRequest {
             sampling: None,
             stop: Vec::new(),
             lookup: LookupOptions::default(),
+            constraint: None,
         }
     }
 }
@@ -111,7 +120,8 @@ impl GenerateRequest {
 /// Why generation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
-    /// The model produced an end-of-sequence token.
+    /// The model produced an end-of-sequence token, or the text completed the request's
+    /// constraint (nothing but end of sequence could follow).
     Eos,
     /// `max_new_tokens` were generated.
     MaxTokens,
@@ -298,6 +308,7 @@ pub struct Generator {
     /// The last generation's KV cache, for prefix reuse (None when disabled or in use).
     prefix: Option<Mutex<Option<KvCache>>>,
     prefill_chunk: usize,
+    constraints: ConstraintCompiler,
 }
 
 /// Settings from `generation_config.json`.
@@ -378,6 +389,11 @@ impl Generator {
             provider: pool.provider().clone(),
         };
         let prefix = options.reuse_prefix.then(|| Mutex::new(None));
+        let constraints = ConstraintCompiler::new(
+            folder.root().join("tokenizer.json"),
+            info.eos_token_ids.clone(),
+            graph.vocab,
+        );
         if options.prefill_chunk == 0 {
             return Err(Error::invalid("prefill_chunk must be at least 1"));
         }
@@ -390,6 +406,7 @@ impl Generator {
             prefix,
             prefill_chunk: graph.prefill_chunk(options.prefill_chunk),
             graph,
+            constraints,
         })
     }
 
@@ -470,6 +487,11 @@ impl Generator {
                 ),
             ));
         }
+        let constraint = request
+            .constraint
+            .as_ref()
+            .map(|c| self.constraints.compile(c))
+            .transpose()?;
 
         let local_cancel = CancelHandle::new();
         let cancel = cancel.unwrap_or(&local_cancel);
@@ -500,7 +522,7 @@ impl Generator {
         };
         let mut cache = self.reusable_cache(&prompt_tokens)?;
         result.stats.reused_prompt_tokens = cache.len();
-        let mut chain = TokenChain::new(sampling, &prompt_tokens);
+        let mut chain = TokenChain::new(sampling, &prompt_tokens, constraint);
         let mut drafter = Drafter::new(if self.graph.verifies_drafts() {
             request.lookup.clone()
         } else {
@@ -532,19 +554,28 @@ impl Generator {
             // than it has, so it may take all but one of the tokens still wanted.
             let wanted = max_new_tokens - result.tokens.len();
             let draft = if first_token_at.is_some() {
-                drafter.draft(&history, (wanted - 1).min(room - 1))
+                chain.valid_prefix(drafter.draft(&history, (wanted - 1).min(room - 1)))
             } else {
                 Vec::new()
             };
             let before = cache.len();
-            let mut logits = match self.prefill_and_step(
-                &mut session,
-                &input,
-                &draft,
-                &mut cache,
-                &run,
-                cancel,
-            )? {
+            let mut forward =
+                || self.prefill_and_step(&mut session, &input, &draft, &mut cache, &run, cancel);
+            let step = if chain.has_work_to_prepare() {
+                // The constraint's next mask depends on the tokens kept so far only: compute
+                // it while the model runs.
+                std::thread::scope(|s| {
+                    let prepared = s.spawn(|| chain.prepare());
+                    let step = forward();
+                    let prepared = prepared.join().unwrap_or_else(|_| {
+                        Err(Error::internal("computing the constraint's mask panicked"))
+                    });
+                    step.and_then(|step| prepared.map(|()| step))
+                })?
+            } else {
+                forward()?
+            };
+            let mut logits = match step {
                 Step::Logits(logits) => logits,
                 Step::Cancelled => {
                     result.stop_reason = StopReason::Cancelled;
@@ -560,7 +591,7 @@ impl Generator {
             // never compared, so the loop below always ends by setting it or stopping).
             let mut last = 0;
             for row in 0..logits.rows() {
-                let token = chain.next_token(logits.row_mut(row));
+                let token = chain.next_token(logits.row_mut(row))?;
                 if first_token_at.is_none() {
                     first_token_at = Some(Instant::now());
                     result.stats.time_to_first_token_ms = ms(start);
@@ -582,6 +613,10 @@ impl Generator {
                 }
                 if stopped_by_callback {
                     result.stop_reason = StopReason::Cancelled;
+                    break 'generation;
+                }
+                if chain.finished() {
+                    result.stop_reason = StopReason::Eos;
                     break 'generation;
                 }
                 last = token;

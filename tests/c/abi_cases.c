@@ -823,6 +823,88 @@ static void two_generations_at_once(void) {
     ns_generator_free(g);
 }
 
+struct text_buf {
+    char text[4096];
+    size_t len;
+};
+
+static int32_t append_text(const char *utf8, size_t len, void *user) {
+    struct text_buf *b = user;
+    if (b->len + len < sizeof b->text) {
+        memcpy(b->text + b->len, utf8, len);
+        b->len += len;
+        b->text[b->len] = 0;
+    }
+    return NS_CONTINUE;
+}
+
+/* Structured output through the request's constraint fields: choices and a JSON Schema
+ * give exactly what they allow (the tiny model's random weights never would by chance),
+ * ending with NS_STOP_EOS; malformed constraints and bad fields are statuses with messages
+ * naming the error; a caller built before the fields existed gets free text. */
+static void constraints(void) {
+    ns_generator *g = load_generator(tiny("gen-llama"));
+    ns_generate_request r;
+    ns_generate_request_init(&r, sizeof r);
+    CHECK(r.constraint_kind == NS_CONSTRAINT_NONE, "default constraint_kind %d", r.constraint_kind);
+    r.prompt = "the fox the fox";
+    r.sampling = NS_SAMPLING_GREEDY;
+    r.max_new_tokens = 60;
+    ns_generation_stats st;
+    st.struct_size = sizeof st;
+
+    const char *choices[] = {"urgent", "later", "someday"};
+    r.constraint_kind = NS_CONSTRAINT_CHOICES;
+    r.choices = choices;
+    r.choice_count = 3;
+    struct text_buf out = {{0}, 0};
+    expect(ns_generate_stream(g, &r, append_text, &out, &st, NULL), NS_OK, NULL);
+    CHECK(!strcmp(out.text, "urgent") || !strcmp(out.text, "later") || !strcmp(out.text, "someday"),
+          "choice output \"%s\"", out.text);
+    CHECK(st.stop_reason == NS_STOP_EOS, "choice stop reason %d", st.stop_reason);
+
+    r.constraint_kind = NS_CONSTRAINT_JSON_SCHEMA;
+    r.constraint = "{\"type\": \"object\", \"properties\": {\"ok\": {\"type\": \"boolean\"}}, "
+                   "\"required\": [\"ok\"], \"additionalProperties\": false, "
+                   "\"x-guidance\": {\"whitespace_flexible\": false}}";
+    out.len = 0;
+    out.text[0] = 0;
+    expect(ns_generate_stream(g, &r, append_text, &out, &st, NULL), NS_OK, NULL);
+    CHECK(!strcmp(out.text, "{\"ok\":true}") || !strcmp(out.text, "{\"ok\":false}"), "JSON output \"%s\"",
+          out.text);
+    CHECK(st.stop_reason == NS_STOP_EOS, "JSON stop reason %d", st.stop_reason);
+
+    r.constraint_kind = NS_CONSTRAINT_REGEX;
+    r.constraint = "ab(c";
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "unclosed group");
+    r.constraint_kind = NS_CONSTRAINT_JSON_SCHEMA;
+    r.constraint = "{\"type\": \"string\", \"minLength\": 3, \"maxLength\": 1}";
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "minLength");
+    r.constraint_kind = NS_CONSTRAINT_GRAMMAR;
+    r.constraint = NULL;
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_NULL_POINTER, "request.constraint is NULL");
+    r.constraint_kind = 9;
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "NS_CONSTRAINT_");
+    r.constraint_kind = NS_CONSTRAINT_CHOICES;
+    r.choices = NULL;
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_NULL_POINTER, "request.choices");
+    r.choice_count = 0;
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "choice list is empty");
+
+    /* A caller of the second release: its struct ends after lookup_max_draft. */
+    struct older {
+        char bytes[offsetof(ns_generate_request, lookup_max_draft) + sizeof(uint32_t)];
+    } old;
+    ns_generate_request_init((ns_generate_request *)&old, sizeof old);
+    ns_generate_request *o = (ns_generate_request *)&old;
+    o->prompt = "the fox the fox";
+    o->sampling = NS_SAMPLING_GREEDY;
+    o->max_new_tokens = 20;
+    expect(ns_generate_stream(g, o, NULL, NULL, &st, NULL), NS_OK, NULL);
+    CHECK(st.generated_tokens > 0, "older request generated nothing");
+    ns_generator_free(g);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s CASE [ARG]\n", argv[0]);
@@ -868,6 +950,7 @@ int main(int argc, char **argv) {
     CASE(lookup_option_and_stats);
     CASE(threads_share_embedder);
     CASE(two_generations_at_once);
+    CASE(constraints);
     else {
         fprintf(stderr, "unknown case %s\n", c);
         return 2;

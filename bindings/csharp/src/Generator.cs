@@ -108,6 +108,19 @@ namespace NodeSpace
         /// graph, whose int8 kernels round by pass size, it can part at near-ties), sampled text keeps its
         /// distribution; summaries and rewrites of a note come faster.</summary>
         public int? LookupMaxDraft { get; set; }
+        /// <summary>Structured output (set at most one of JsonSchema, Regex, Grammar, Choices): the text
+        /// can only be what the constraint accepts, and generation ends when it is complete
+        /// (StopReason.EndOfSequence; MaxTokens leaves an incomplete prefix). A malformed or unsatisfiable
+        /// constraint throws NodeSpaceException InvalidArgument naming the error and its position.
+        /// JsonSchema: a JSON Schema as JSON text; the text is one JSON value that validates
+        /// (llguidance's subset; its "x-guidance" key sets e.g. whitespace_flexible).</summary>
+        public string JsonSchema { get; set; }
+        /// <summary>A regular expression (Rust regex syntax) the whole text matches.</summary>
+        public string Regex { get; set; }
+        /// <summary>A Lark grammar (llguidance's dialect, rule start first).</summary>
+        public string Grammar { get; set; }
+        /// <summary>The text is exactly one of these non-empty strings.</summary>
+        public IList<string> Choices { get; set; }
 
         public static GenerationRequest FromPrompt(string prompt)
         {
@@ -449,7 +462,36 @@ namespace NodeSpace
                 n.stop = (IntPtr)stop;
                 n.stop_count = (UIntPtr)count;
             }
+            SetConstraint(r, arena, ref n);
             return n;
+        }
+
+        // NS_CONSTRAINT_*.
+        private const int ConstraintJsonSchema = 1, ConstraintRegex = 2, ConstraintGrammar = 3, ConstraintChoices = 4;
+
+        private static void SetConstraint(GenerationRequest r, Utf8Arena arena, ref GenerateRequestNative n)
+        {
+            int given = (r.JsonSchema != null ? 1 : 0) + (r.Regex != null ? 1 : 0) + (r.Grammar != null ? 1 : 0) + (r.Choices != null ? 1 : 0);
+            if (given > 1) throw new ArgumentException("set at most one of JsonSchema, Regex, Grammar and Choices", "request");
+            if (r.JsonSchema != null) { n.constraint_kind = ConstraintJsonSchema; n.constraint = arena.String(r.JsonSchema); }
+            else if (r.Regex != null) { n.constraint_kind = ConstraintRegex; n.constraint = arena.String(r.Regex); }
+            else if (r.Grammar != null) { n.constraint_kind = ConstraintGrammar; n.constraint = arena.String(r.Grammar); }
+            else if (r.Choices != null)
+            {
+                n.constraint_kind = ConstraintChoices;
+                int count = r.Choices.Count;
+                if (count > 0)
+                {
+                    IntPtr* choices = arena.Pointers(count);
+                    for (int i = 0; i < count; i++)
+                    {
+                        if (r.Choices[i] == null) throw new ArgumentException("Choices[" + i + "] is null", "request");
+                        choices[i] = arena.String(r.Choices[i]);
+                    }
+                    n.choices = (IntPtr)choices;
+                }
+                n.choice_count = (UIntPtr)count;
+            }
         }
 
         /// <summary>State of one ns_generate_stream call, reached from the callback through user_data.</summary>

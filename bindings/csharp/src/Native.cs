@@ -144,6 +144,10 @@ namespace NodeSpace
         public IntPtr token_ids_out;
         public UIntPtr token_ids_capacity;
         public uint lookup_max_draft;
+        public int constraint_kind;
+        public IntPtr constraint;
+        public IntPtr choices;
+        public UIntPtr choice_count;
     }
 
     [StructLayout(LayoutKind.Sequential)]

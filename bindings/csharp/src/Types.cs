@@ -81,7 +81,8 @@ namespace NodeSpace
     {
         /// <summary>The generation failed before it started.</summary>
         None = 0,
-        /// <summary>The model produced an end-of-sequence token.</summary>
+        /// <summary>The model produced an end-of-sequence token, or the text completed the
+        /// request's constraint (nothing but end of sequence could follow).</summary>
         EndOfSequence = 1,
         /// <summary>MaxNewTokens were generated.</summary>
         MaxTokens = 2,

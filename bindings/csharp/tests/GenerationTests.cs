@@ -278,6 +278,63 @@ namespace NodeSpace.Tests
                 }
             });
 
+            // Structured output: the tiny model's random weights never write these by chance.
+            T.Test("generate: constraints (JsonSchema, Regex, Grammar, Choices) give only what they accept; streaming and cancel hold", () =>
+            {
+                using (var g = Generator.Load(new GeneratorOptions(llama) { Device = Device.Cpu }))
+                {
+                    GenerationRequest r = Greedy("the fox the fox", 60);
+                    r.JsonSchema = "{\"type\": \"object\", \"properties\": {\"ok\": {\"type\": \"boolean\"}}, \"required\": [\"ok\"], "
+                        + "\"additionalProperties\": false, \"x-guidance\": {\"whitespace_flexible\": false}}";
+                    GenerationResult json = g.Generate(r);
+                    T.True(json.Text == "{\"ok\":true}" || json.Text == "{\"ok\":false}", json.Text);
+                    T.Equal(StopReason.EndOfSequence, json.StopReason, "complete JSON ends the generation");
+                    r = Greedy("hello", 60);
+                    r.Regex = "20[0-9]{2}-[01][0-9]";
+                    T.True(System.Text.RegularExpressions.Regex.IsMatch(g.Generate(r).Text, "^20[0-9]{2}-[01][0-9]$"), "regex");
+                    r = Greedy("hello", 60);
+                    r.Grammar = "start: (\"yes\" | \"no\") \"!\"";
+                    string answer = g.Generate(r).Text;
+                    T.True(answer == "yes!" || answer == "no!", answer);
+                    r = Greedy("hello", 60);
+                    r.Choices = new[] { "urgent", "later", "someday" };
+                    var streamed = new StringBuilder();
+                    GenerationResult label = g.Generate(r, c => streamed.Append(c));
+                    T.True(Array.IndexOf(new[] { "urgent", "later", "someday" }, label.Text) >= 0, label.Text);
+                    T.Equal(label.Text, streamed.ToString(), "chunks concatenate to the text");
+                    using (var cts = new CancellationTokenSource())
+                    {
+                        r = Greedy("hello", 300);
+                        r.Regex = "[a-z ]{1,300}";
+                        int chunks = 0;
+                        T.Throws<OperationCanceledException>(() => g.Generate(r, c => { if (++chunks == 2) cts.Cancel(); }, cts.Token), "cancelled");
+                        T.True(chunks < 10, "stopped promptly (" + chunks + " chunks)");
+                    }
+                }
+            });
+
+            T.Test("generate: malformed constraints throw InvalidArgument naming the error; two at once are refused", () =>
+            {
+                using (var g = Generator.Load(new GeneratorOptions(llama) { Device = Device.Cpu }))
+                {
+                    GenerationRequest r = Greedy("hello", 10);
+                    r.Regex = "ab(c";
+                    var e = T.Throws<NodeSpaceException>(() => g.Generate(r), "bad regex");
+                    T.Equal(NodeSpaceStatus.InvalidArgument, e.Status, "status");
+                    T.True(e.NativeMessage.Contains("unclosed group"), e.NativeMessage);
+                    r = Greedy("hello", 10);
+                    r.JsonSchema = "{\"type\": \"string\", \"minLength\": 4, \"maxLength\": 1}";
+                    e = T.Throws<NodeSpaceException>(() => g.Generate(r), "unsatisfiable schema");
+                    T.True(e.NativeMessage.Contains("minLength"), e.NativeMessage);
+                    r = Greedy("hello", 10);
+                    r.Choices = new string[0];
+                    e = T.Throws<NodeSpaceException>(() => g.Generate(r), "no choices");
+                    T.True(e.NativeMessage.Contains("choice list is empty"), e.NativeMessage);
+                    r.Regex = "a";
+                    T.Throws<ArgumentException>(() => g.Generate(r), "two constraints");
+                }
+            });
+
             T.Test("generate: CancellationToken cancelled in the callback stops the native generation", () =>
             {
                 using (var g = Generator.Load(new GeneratorOptions(llama)))

@@ -19,6 +19,24 @@ const NS_CONTINUE = 0;
 const NS_STOP = 1;
 const NS_ERR_CANCELLED = 11;
 const SAMPLING = { default: 0, greedy: 1, custom: 2 };
+// NS_CONSTRAINT_*.
+const CONSTRAINT = { jsonSchema: 1, regex: 2, grammar: 3, choices: 4 };
+
+/** The one constraint option given ({ kind, value }), or null. */
+function constraintOption(options) {
+  const given = Object.keys(CONSTRAINT).filter((k) => options[k] !== undefined && options[k] !== null);
+  if (given.length > 1) throw new TypeError(`give at most one of jsonSchema, regex, grammar and choices (got ${given.join(', ')})`);
+  if (given.length === 0) return null;
+  const kind = given[0];
+  let value = options[kind];
+  if (kind === 'jsonSchema' && typeof value === 'object') value = JSON.stringify(value);
+  if (kind === 'choices') {
+    if (!Array.isArray(value) || value.some((c) => typeof c !== 'string')) throw new TypeError('choices must be an array of strings');
+  } else if (typeof value !== 'string') {
+    throw new TypeError(kind === 'jsonSchema' ? 'jsonSchema must be a schema object or its JSON text' : `${kind} must be a string`);
+  }
+  return { kind, value };
+}
 const STOP_REASONS = [null, 'eos', 'max_tokens', 'stop_string', 'context_full', 'cancelled'];
 const CONSTRUCT = Symbol('construct');
 
@@ -218,6 +236,17 @@ class Generator {
     r.stop_count = stop.length;
     if (options.lookupMaxDraft !== undefined && options.lookupMaxDraft !== null) {
       r.lookup_max_draft = optionalCount(options.lookupMaxDraft, 'lookupMaxDraft');
+    }
+    const constraint = constraintOption(options);
+    if (constraint !== null) {
+      r.constraint_kind = CONSTRAINT[constraint.kind];
+      if (constraint.kind === 'choices') {
+        const choices = constraint.value;
+        r.choices = choices.length ? arena.pointerArray(choices.map((c, i) => arena.cstring(c, `choices[${i}]`))) : null;
+        r.choice_count = choices.length;
+      } else {
+        r.constraint = arena.cstring(constraint.value, constraint.kind);
+      }
     }
     r.cancel = token;
     return arena.struct(T.generateRequest, r);

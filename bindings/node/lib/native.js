@@ -105,6 +105,10 @@ function declareTypes() {
     token_ids_out: 'uint32_t *',
     token_ids_capacity: 'size_t',
     lookup_max_draft: 'uint32_t',
+    constraint_kind: 'int32_t',
+    constraint: 'void *',
+    choices: 'void *',
+    choice_count: 'size_t',
   });
   T.generationStats = koffi.struct('ns_generation_stats', {
     struct_size: 'uint32_t',

@@ -545,3 +545,59 @@ test('close(): cancels running generations, waits for them, is idempotent; use a
   assert.throws(() => g.info, { code: 'ERR_NODESPACE_CLOSED' });
   await sleep(1);
 });
+
+// Structured output: the tiny model's random weights never write these by chance.
+test('constraints: jsonSchema (object or text), regex, grammar and choices give only what they accept', async () => {
+  const g = await load('gen-llama');
+  const schema = {
+    type: 'object',
+    properties: { owner: { type: 'string', maxLength: 5 }, done: { type: 'boolean' } },
+    required: ['owner', 'done'],
+    additionalProperties: false,
+    'x-guidance': { whitespace_flexible: false },
+  };
+  for (const jsonSchema of [schema, JSON.stringify(schema)]) {
+    for (const seed of [1, 2, 3]) {
+      const r = await g.generate('the fox the fox', { temperature: 1, seed, maxNewTokens: 60, jsonSchema });
+      assert.equal(r.stats.stopReason, 'eos', r.text);
+      const v = JSON.parse(r.text);
+      assert.deepEqual(Object.keys(v).sort(), ['done', 'owner'], r.text);
+      assert.equal(typeof v.done, 'boolean');
+      assert.ok(typeof v.owner === 'string' && v.owner.length <= 5, r.text);
+    }
+  }
+  const date = await g.generate('hello', { greedy: true, regex: '20[0-9]{2}-[01][0-9]' });
+  assert.match(date.text, /^20[0-9]{2}-[01][0-9]$/);
+  const answer = await g.generate('hello', { greedy: true, grammar: 'start: ("yes" | "no") "!"' });
+  assert.ok(['yes!', 'no!'].includes(answer.text), answer.text);
+  const choices = ['urgent', 'later', 'someday'];
+  const label = await g.generate('hello', { greedy: true, choices });
+  assert.ok(choices.includes(label.text), label.text);
+  assert.equal(label.stats.stopReason, 'eos');
+});
+
+test('constraints: streaming yields the constrained text; abort cancels promptly', async () => {
+  const g = await load('gen-llama');
+  const stream = g.stream('hello', { greedy: true, regex: '[a-z]{40}' });
+  const chunks = await collect(stream);
+  assert.match(chunks.join(''), /^[a-z]{40}$/);
+  assert.equal((await stream.result).text, chunks.join(''));
+  const controller = new AbortController();
+  let n = 0;
+  await assert.rejects(
+    g.generate('hello', { greedy: true, regex: '[a-z ]{1,300}', maxNewTokens: 300, signal: controller.signal, onChunk: () => ++n === 2 && controller.abort() }),
+    (e) => e.name === 'AbortError' && e.stats.stopReason === 'cancelled' && e.stats.generatedTokens < 10,
+  );
+});
+
+test('constraints: malformed ones reject with NS_ERR_INVALID_ARGUMENT naming the error; bad options are TypeErrors', async () => {
+  const g = await load('gen-llama');
+  await assert.rejects(g.generate('hello', { regex: 'ab(c' }), (e) => e.code === 'NS_ERR_INVALID_ARGUMENT' && /unclosed group/.test(e.message));
+  await assert.rejects(g.generate('hello', { jsonSchema: '{"type": ' }), (e) => e.code === 'NS_ERR_INVALID_ARGUMENT' && /not valid JSON/.test(e.message));
+  await assert.rejects(g.generate('hello', { jsonSchema: { type: 'string', minLength: 4, maxLength: 1 } }), (e) => e.code === 'NS_ERR_INVALID_ARGUMENT' && /minLength/.test(e.message));
+  await assert.rejects(g.generate('hello', { grammar: 'start: foo' }), (e) => e.code === 'NS_ERR_INVALID_ARGUMENT' && /unknown name/.test(e.message));
+  await assert.rejects(g.generate('hello', { choices: [] }), (e) => e.code === 'NS_ERR_INVALID_ARGUMENT' && /choice list is empty/.test(e.message));
+  await assert.rejects(g.generate('hello', { regex: 'a', choices: ['a'] }), TypeError);
+  await assert.rejects(g.generate('hello', { choices: 'a,b' }), TypeError);
+  await assert.rejects(g.generate('hello', { regex: 5 }), TypeError);
+});

@@ -250,6 +250,27 @@ public final class Generator: @unchecked Sendable {
             native.stop = arena.array(stops)
             native.stop_count = stops.count
         }
+        switch request.constraint {
+        case nil:
+            native.constraint_kind = NS_CONSTRAINT_NONE
+        case .jsonSchema(let schema):
+            native.constraint_kind = NS_CONSTRAINT_JSON_SCHEMA
+            native.constraint = try arena.cString(schema, "request.constraint")
+        case .regex(let regex):
+            native.constraint_kind = NS_CONSTRAINT_REGEX
+            native.constraint = try arena.cString(regex, "request.constraint")
+        case .grammar(let grammar):
+            native.constraint_kind = NS_CONSTRAINT_GRAMMAR
+            native.constraint = try arena.cString(grammar, "request.constraint")
+        case .choices(let choices):
+            native.constraint_kind = NS_CONSTRAINT_CHOICES
+            var cChoices: [UnsafePointer<CChar>?] = []
+            for (i, choice) in choices.enumerated() {
+                cChoices.append(try arena.cString(choice, "request.choices[\(i)]"))
+            }
+            native.choices = cChoices.isEmpty ? nil : arena.array(cChoices)
+            native.choice_count = cChoices.count
+        }
         return native
     }
 }

@@ -157,6 +157,22 @@ public enum Sampling: Sendable, Equatable {
     case custom(temperature: Float, topK: Int = 0, topP: Float = 1, minP: Float = 0, seed: UInt64? = nil)
 }
 
+/// Structured output (`NS_CONSTRAINT_*`): the text can only be what the constraint accepts,
+/// and generation ends when it is complete (`.endOfSequence`; `.maxTokens` leaves an
+/// incomplete prefix). A malformed or unsatisfiable constraint throws `invalidArgument`
+/// naming the error and its position.
+public enum Constraint: Sendable, Equatable {
+    /// A JSON Schema as JSON text: the text is one JSON value that validates (llguidance's
+    /// subset; its "x-guidance" key sets e.g. whitespace_flexible).
+    case jsonSchema(String)
+    /// A regular expression (Rust regex syntax) the whole text matches.
+    case regex(String)
+    /// A Lark grammar (llguidance's dialect, rule `start` first).
+    case grammar(String)
+    /// The text is exactly one of these non-empty strings.
+    case choices([String])
+}
+
 /// A generation request (`ns_generate_request`).
 public struct GenerationRequest: Sendable, Equatable {
     public var prompt: Prompt
@@ -177,6 +193,8 @@ public struct GenerationRequest: Sendable, Equatable {
     /// graph, whose int8 kernels round by pass size, it can part at near-ties), sampled text keeps its
     /// distribution; summaries and rewrites of a note come faster.
     public var lookupMaxDraft: Int?
+    /// Structured output; nil: free text.
+    public var constraint: Constraint?
 
     public init(prompt: Prompt, maxNewTokens: Int? = nil, sampling: Sampling = .modelDefault, stop: [String] = []) {
         self.prompt = prompt
@@ -187,6 +205,7 @@ public struct GenerationRequest: Sendable, Equatable {
         frequencyPenalty = 0
         self.stop = stop
         lookupMaxDraft = nil
+        constraint = nil
     }
 
     /// A raw-text prompt.
@@ -202,7 +221,8 @@ public struct GenerationRequest: Sendable, Equatable {
 
 /// Why a generation ended (`NS_STOP_*`).
 public enum StopReason: Int32, Sendable, CaseIterable {
-    /// The model produced an end-of-sequence token.
+    /// The model produced an end-of-sequence token, or the text completed the request's
+    /// constraint (nothing but end of sequence could follow).
     case endOfSequence = 1
     /// maxNewTokens were generated.
     case maxTokens = 2

@@ -189,6 +189,47 @@ import Testing
         #expect(negative?.message.contains("lookupMaxDraft") == true, "\(String(describing: negative))")
     }
 
+    // Structured output: the tiny model's random weights never write these by chance.
+    @Test("constraints give only what they accept: JSON Schema, regex, grammar, choices; streamed")
+    func constraints() async throws {
+        let generator = try Self.load("gen-llama")
+        var json = Self.greedy("the fox the fox", 60)
+        json.constraint = .jsonSchema(#"{"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": false, "x-guidance": {"whitespace_flexible": false}}"#)
+        let answer = try await generator.generate(json)
+        #expect(answer.text == #"{"ok":true}"# || answer.text == #"{"ok":false}"#, "\(answer.text)")
+        #expect(answer.stopReason == .endOfSequence)
+        var date = Self.greedy("hello", 60)
+        date.constraint = .regex("20[0-9]{2}-[01][0-9]")
+        let d = try await generator.generate(date).text
+        #expect(d.count == 7 && d.hasPrefix("20") && Array(d)[4] == "-", "\(d)")
+        var yesNo = Self.greedy("hello", 60)
+        yesNo.constraint = .grammar(#"start: ("yes" | "no") "!""#)
+        let y = try await generator.generate(yesNo).text
+        #expect(y == "yes!" || y == "no!", "\(y)")
+        var label = Self.greedy("hello", 60)
+        label.constraint = .choices(["urgent", "later", "someday"])
+        let (chunks, result) = try await Self.collect(generator, label)
+        #expect(["urgent", "later", "someday"].contains(result.text), "\(result.text)")
+        #expect(chunks.joined() == result.text)
+    }
+
+    @Test("malformed constraints throw invalidArgument naming the error")
+    func malformedConstraints() async throws {
+        let generator = try Self.load("gen-llama")
+        for (constraint, needle) in [
+            (Constraint.regex("ab(c"), "unclosed group"),
+            (.jsonSchema(#"{"type": "string", "minLength": 4, "maxLength": 1}"#), "minLength"),
+            (.grammar("start: foo"), "unknown name"),
+            (.choices([]), "choice list is empty"),
+        ] {
+            var r = Self.greedy("hello", 10)
+            r.constraint = constraint
+            let error = await nodespaceError { try await generator.generate(r) }
+            #expect(error?.status == 1, "\(constraint): \(String(describing: error))")
+            #expect(error?.message.contains(needle) == true, "\(String(describing: error))")
+        }
+    }
+
     @Test("chunks are whole UTF-8 characters that concatenate to the text", arguments: ["gen-llama", "gen-gemma"])
     func utf8Chunks(model: String) async throws {
         let generator = try Self.load(model)
