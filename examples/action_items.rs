@@ -15,8 +15,6 @@ use nodespace::{
     LookupOptions, Prompt, SamplingOptions, StopReason,
 };
 
-const SYSTEM: &str = "You extract action items from meeting notes. Answer with a JSON array only: one object per action item with the keys \"owner\" (who does it), \"task\" (what to do) and \"due\" (when, or null).";
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let get = |flag: &str| {
@@ -38,6 +36,7 @@ fn main() {
     let schema = read("examples/action_items.schema.json");
     let validator = jsonschema::validator_for(&schema).unwrap();
     let count: usize = get("--notes").map_or(20, |n| n.parse().unwrap());
+    let system = data["system"].as_str().unwrap();
     let notes: Vec<&str> = data["notes"]
         .as_array()
         .unwrap()
@@ -75,7 +74,7 @@ fn main() {
     for (i, note) in notes.iter().enumerate() {
         for ((mode, constrained, sampled), tally) in modes.iter().zip(&mut tallies) {
             let mut r = GenerateRequest::new(Prompt::Chat(vec![
-                ChatMessage::new("system", SYSTEM),
+                ChatMessage::new("system", system),
                 ChatMessage::new("user", *note),
             ]));
             r.max_new_tokens = Some(400);

@@ -13,8 +13,6 @@ use nodespace::{
     Prompt, SamplingOptions, StopReason,
 };
 
-const SYSTEM: &str = "You extract action items from meeting notes. Answer with a JSON array only: one object per action item with the keys \"owner\" (who does it), \"task\" (what to do) and \"due\" (when, or null).";
-
 fn notes() -> (serde_json::Value, Vec<String>) {
     let data = read_json(&repo().join("tests/data/meeting_notes.json"));
     let schema = read_json(&repo().join("examples/action_items.schema.json"));
@@ -27,9 +25,15 @@ fn notes() -> (serde_json::Value, Vec<String>) {
     (schema, notes)
 }
 
+/// The instruction the notes are answered under (the data file's, as in the example).
+fn system() -> String {
+    let data = read_json(&repo().join("tests/data/meeting_notes.json"));
+    data["system"].as_str().unwrap().to_string()
+}
+
 fn request(note: &str, schema: &serde_json::Value, sampling: SamplingOptions) -> GenerateRequest {
     let mut r = GenerateRequest::new(Prompt::Chat(vec![
-        ChatMessage::new("system", SYSTEM),
+        ChatMessage::new("system", system()),
         ChatMessage::new("user", note),
     ]));
     r.max_new_tokens = Some(400);

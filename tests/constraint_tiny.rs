@@ -13,17 +13,6 @@ use nodespace::{
     GeneratorOptions, LookupOptions, Prompt, SamplingOptions, StopReason,
 };
 
-const DECODERS: [&str; 8] = [
-    "gen-llama",
-    "gen-nopos",
-    "gen-fp16kv",
-    "gen-gemma",
-    "gen-gemma-optimum",
-    "gen-notemplate",
-    "gen-fused",
-    "gen-genai",
-];
-
 const PROMPTS: [&str; 4] = [
     "the fox the fox the fox",
     "hello world",

@@ -11,17 +11,6 @@ use nodespace::{
     Prompt, SamplingOptions, StopReason,
 };
 
-const DECODERS: [&str; 8] = [
-    "gen-llama",
-    "gen-nopos",
-    "gen-fp16kv",
-    "gen-gemma",
-    "gen-gemma-optimum",
-    "gen-notemplate",
-    "gen-fused",
-    "gen-genai",
-];
-
 fn load(name: &str) -> Generator {
     init();
     Generator::new(GeneratorOptions::new(tiny(name))).unwrap_or_else(|e| panic!("{name}: {e}"))

@@ -15,17 +15,6 @@ use nodespace::{
     GeneratorOptions, LookupOptions, Prompt, SamplingOptions, StopReason,
 };
 
-const DECODERS: [&str; 8] = [
-    "gen-llama",
-    "gen-nopos",
-    "gen-fp16kv",
-    "gen-gemma",
-    "gen-gemma-optimum",
-    "gen-notemplate",
-    "gen-fused",
-    "gen-genai",
-];
-
 /// Prompts of repeated word pairs: on them the tiny models' outputs repeat n-grams of
 /// prompt and output, so drafts are made, some accepted and most rejected (over these
 /// prompts and 80 tokens each, 12 to 70 accepted and 450 to 680 drafted per decoder).

@@ -8,6 +8,18 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Every tiny committed decoder: one per graph layout the runtime tells apart.
+pub const DECODERS: [&str; 8] = [
+    "gen-llama",
+    "gen-nopos",
+    "gen-fp16kv",
+    "gen-gemma",
+    "gen-gemma-optimum",
+    "gen-notemplate",
+    "gen-fused",
+    "gen-genai",
+];
+
 pub fn tiny(name: &str) -> PathBuf {
     repo().join("models/tiny").join(name)
 }
