@@ -15,9 +15,10 @@ pub mod runtime;
 pub use embed::{Embedder, EmbedderInfo, EmbedderOptions, Pooling};
 pub use error::{Error, ErrorKind, Result};
 pub use generate::{
-    CancelHandle, ChatMessage, ChatTemplate, Constraint, Flow, GenerateRequest, GenerationResult,
-    GenerationStats, Generator, GeneratorInfo, GeneratorOptions, LookupOptions, Prompt,
-    SamplingOptions, SlidingWindow, StopReason,
+    parse_messages, parse_tools, CancelHandle, ChatMessage, ChatTemplate, Constraint, Flow,
+    GenerateRequest, GenerationResult, GenerationStats, Generator, GeneratorInfo, GeneratorOptions,
+    LookupOptions, Prompt, SamplingOptions, SlidingWindow, StopReason, ToolCall, ToolCallFormat,
+    ToolChoice,
 };
 pub use runtime::{
     configure, init as init_runtime, runtime_info, set_logger, ActiveProvider, Device, RuntimeInfo,

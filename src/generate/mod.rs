@@ -8,6 +8,7 @@ mod lookup;
 mod sampler;
 mod stream;
 mod template;
+mod tools;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,7 +23,8 @@ use tokenizers::Tokenizer;
 pub use constraint::Constraint;
 pub use lookup::LookupOptions;
 pub use sampler::SamplingOptions;
-pub use template::{ChatMessage, ChatTemplate};
+pub use template::{parse_messages, ChatMessage, ChatTemplate};
+pub use tools::{parse_tools, ToolCall, ToolCallFormat, ToolChoice};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{JsonExt, ModelFolder};
@@ -102,6 +104,14 @@ pub struct GenerateRequest {
     /// `max_new_tokens` ([`StopReason::MaxTokens`]: then it is a prefix of a valid text).
     /// A malformed or unsatisfiable constraint is InvalidArgument.
     pub constraint: Option<Constraint>,
+    /// Functions the model may call (JSON definitions, as transformers'
+    /// `apply_chat_template(tools=...)` takes them: `{"type": "function", "function":
+    /// {"name", "description", "parameters"}}`), rendered by the chat template. Needs a
+    /// chat prompt and a template that renders tools (else Unsupported); the calls the model
+    /// writes are parsed into [`GenerationResult::tool_calls`].
+    pub tools: Vec<Json>,
+    /// With `tools`: whether the answer must be calls (constrained) or the model decides.
+    pub tool_choice: ToolChoice,
 }
 
 impl GenerateRequest {
@@ -113,6 +123,8 @@ impl GenerateRequest {
             stop: Vec::new(),
             lookup: LookupOptions::default(),
             constraint: None,
+            tools: Vec::new(),
+            tool_choice: ToolChoice::Auto,
         }
     }
 }
@@ -173,6 +185,10 @@ pub struct GenerationResult {
     pub tokens: Vec<u32>,
     pub stop_reason: StopReason,
     pub stats: GenerationStats,
+    /// The tool calls in `text` (which keeps them as the model wrote them), when the
+    /// request offered tools and the model's template writes calls in a format this
+    /// library parses ([`ToolCallFormat`]).
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// What the chunk callback wants next.
@@ -416,10 +432,17 @@ impl Generator {
 
     /// The token ids the model sees for `prompt`.
     pub fn prompt_tokens(&self, prompt: &Prompt) -> Result<Vec<u32>> {
+        self.prompt_tokens_with_tools(prompt, &[])
+    }
+
+    fn prompt_tokens_with_tools(&self, prompt: &Prompt, tools: &[Json]) -> Result<Vec<u32>> {
         let (text, add_special) = match prompt {
+            Prompt::Text(_) if !tools.is_empty() => return Err(Error::invalid(
+                "tools are offered through the chat template: give chat messages, not a raw prompt",
+            )),
             Prompt::Text(text) => (text.clone(), true),
             // Templates write special tokens themselves (as transformers' apply_chat_template).
-            Prompt::Chat(messages) => (self.render_chat(messages)?, false),
+            Prompt::Chat(messages) => (self.render_chat_with_tools(messages, tools)?, false),
         };
         let encoding = self
             .tokenizer
@@ -435,6 +458,15 @@ impl Generator {
 
     /// Render chat messages with the model's template, opening the assistant's turn.
     pub fn render_chat(&self, messages: &[ChatMessage]) -> Result<String> {
+        self.render_chat_with_tools(messages, &[])
+    }
+
+    /// Render chat messages offering `tools` (see [`GenerateRequest::tools`]).
+    pub fn render_chat_with_tools(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[Json],
+    ) -> Result<String> {
         let template = self.template.as_ref().ok_or_else(|| {
             Error::new(
                 ErrorKind::Unsupported,
@@ -447,7 +479,47 @@ impl Generator {
         if messages.is_empty() {
             return Err(Error::invalid("the chat has no messages"));
         }
-        template.render(messages, true)
+        if !tools.is_empty() {
+            tools::validate_tools(tools)?;
+            if !template.renders_tools() {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "the chat template of {} does not render tools (it never reads `tools`): this model was not taught to call functions",
+                        self.info.model_path.display()
+                    ),
+                ));
+            }
+        }
+        template.render_with_tools(messages, tools, true)
+    }
+
+    /// The constraint a request asks for: its own, or the calls of a required tool choice.
+    fn request_constraint(&self, request: &GenerateRequest) -> Result<Option<Constraint>> {
+        if request.tools.is_empty() || request.tool_choice == ToolChoice::Auto {
+            return Ok(request.constraint.clone());
+        }
+        if request.constraint.is_some() {
+            return Err(Error::invalid(
+                "a required tool choice constrains the output to tool calls: it cannot be combined with another constraint",
+            ));
+        }
+        let format = self.tool_call_format().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unsupported,
+                "the model's chat template writes tool calls in a format this library does not parse, so a call cannot be required (use the auto tool choice)",
+            )
+        })?;
+        let parallel = request.tool_choice == ToolChoice::Required;
+        format
+            .required_grammar(&request.tools, parallel)
+            .map(|g| Some(Constraint::Grammar(g)))
+    }
+
+    fn tool_call_format(&self) -> Option<ToolCallFormat> {
+        self.template
+            .as_ref()
+            .and_then(ChatTemplate::tool_call_format)
     }
 
     /// Generate, calling `on_chunk` with each piece of text as it is produced (on the
@@ -473,7 +545,7 @@ impl Generator {
         let max_new_tokens = request
             .max_new_tokens
             .unwrap_or(self.defaults.max_new_tokens);
-        let prompt_tokens = self.prompt_tokens(&request.prompt)?;
+        let prompt_tokens = self.prompt_tokens_with_tools(&request.prompt, &request.tools)?;
         if prompt_tokens.is_empty() {
             return Err(Error::invalid("the prompt is empty: it has no tokens"));
         }
@@ -487,8 +559,8 @@ impl Generator {
                 ),
             ));
         }
-        let constraint = request
-            .constraint
+        let constraint = self
+            .request_constraint(request)?
             .as_ref()
             .map(|c| self.constraints.compile(c))
             .transpose()?;
@@ -504,6 +576,7 @@ impl Generator {
                 prompt_tokens: prompt_tokens.len(),
                 ..Default::default()
             },
+            tool_calls: Vec::new(),
         };
         if cancel.is_cancelled() {
             result.stop_reason = StopReason::Cancelled;
@@ -645,6 +718,11 @@ impl Generator {
             }
         }
         result.text = stops.text().to_string();
+        if !request.tools.is_empty() {
+            if let Some(format) = self.tool_call_format() {
+                result.tool_calls = format.parse(&result.text);
+            }
+        }
         if let Some(slot) = &self.prefix {
             if result.stop_reason != StopReason::Cancelled && cache.len() > 0 {
                 *slot.lock() = Some(cache);
