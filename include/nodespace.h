@@ -95,6 +95,21 @@
 #define NS_STOP 1
 
 /**
+ * The model answers in text or calls tools, as it decides (calls parsed, not constrained).
+ */
+#define NS_TOOL_CHOICE_AUTO 0
+
+/**
+ * The answer is one or more tool calls, constrained to the tools and their schemas.
+ */
+#define NS_TOOL_CHOICE_REQUIRED 1
+
+/**
+ * The answer is exactly one tool call, constrained to the tools and their schemas.
+ */
+#define NS_TOOL_CHOICE_ONE 2
+
+/**
  * No constraint: free text.
  */
 #define NS_CONSTRAINT_NONE 0
@@ -371,6 +386,18 @@ typedef struct ns_chat_message {
 } ns_chat_message;
 
 /**
+ * Receives one tool call the model made: its index (0, 1, ...), the tool's name and its
+ * arguments as JSON text (an object), both UTF-8 and NUL-terminated and valid only during
+ * the call. Called once per call, in order, after the generation ended and before
+ * ns_generate_stream returns, on the calling thread, with ns_generate_stream's
+ * `user_data`.
+ */
+typedef void (*ns_tool_call_callback)(size_t index,
+                                      const char *name,
+                                      const char *arguments_json,
+                                      void *user_data);
+
+/**
  * A generation request. Initialize with ns_generate_request_init; give either `prompt`
  * or `messages`.
  */
@@ -464,6 +491,33 @@ typedef struct ns_generate_request {
    */
   const char *const *choices;
   size_t choice_count;
+  /**
+   * Optional, added in the fourth release (older callers get none): functions the model
+   * may call, a JSON array of definitions as transformers' apply_chat_template(tools=...)
+   * takes them (`{"type": "function", "function": {"name", "description",
+   * "parameters"}}`), rendered by the model's chat template; needs `messages` or
+   * `messages_json`. NULL for none. A model whose template does not render tools is
+   * NS_ERR_UNSUPPORTED. The calls the model writes (Qwen2.5/Hermes `<tool_call>` form)
+   * go to `on_tool_call`; their count to stats->tool_calls. The text keeps them.
+   */
+  const char *tools;
+  /**
+   * NS_TOOL_CHOICE_*: whether the model decides (AUTO) or must answer with calls
+   * (REQUIRED, ONE: constrained, so that every call parses and its arguments validate
+   * against its tool's parameter schema; not combinable with `constraint_kind`).
+   */
+  int32_t tool_choice;
+  /**
+   * The chat as a JSON array of messages in transformers' (and OpenAI's) form: `role`,
+   * `content`, an assistant turn's `tool_calls`, a tool result's `role: "tool"`, and any
+   * other keys the template reads (`tool_call_id`, `name`). Give it instead of `prompt`
+   * and `messages`; NULL when one of those is used.
+   */
+  const char *messages_json;
+  /**
+   * Receives the parsed tool calls (see ns_tool_call_callback); NULL to count them only.
+   */
+  ns_tool_call_callback on_tool_call;
 } ns_generate_request;
 
 /**
@@ -506,6 +560,10 @@ typedef struct ns_generation_stats {
    */
   size_t drafted_tokens;
   size_t accepted_tokens;
+  /**
+   * Added in the fourth release: tool calls parsed from the output (request.tools).
+   */
+  size_t tool_calls;
 } ns_generation_stats;
 
 /**
@@ -765,7 +823,8 @@ ns_status ns_generate_request_init(struct ns_generate_request *request, size_t s
  * is interrupted inside ONNX Runtime). Other statuses: NS_ERR_NULL_POINTER,
  * NS_ERR_STRUCT_SIZE, NS_ERR_INVALID_UTF8, NS_ERR_INVALID_ARGUMENT (bad sampling values,
  * freed handle), NS_ERR_CONTEXT_OVERFLOW (prompt longer than the context),
- * NS_ERR_UNSUPPORTED (messages for a model without a chat template), NS_ERR_TEMPLATE,
+ * NS_ERR_UNSUPPORTED (messages for a model without a chat template, tools for a template
+ * that does not render them), NS_ERR_TEMPLATE,
  * NS_ERR_TOKENIZER, NS_ERR_RUNTIME. `error` (may be NULL) receives a copy of the status and
  * message.
  *

@@ -11,7 +11,8 @@ model folder:
                    data (onnx/model.onnx_data beside onnx/model.onnx); attention_mask and
                    0-based position_ids inputs, fp32 KV cache, ChatML chat template in
                    tokenizer_config.json (a default system prompt when the chat
-                   has none, like SmolLM2), generation_config eos_token_id 2.
+                   has none, like SmolLM2; tools and tool calls in Qwen2.5's Hermes
+                   form, compactly), generation_config eos_token_id 2.
   gen-nopos/       no position_ids input (the graph derives positions from the
                    attention mask), eos_token_id [2, 0] (both stop).
   gen-fp16kv/      KV cache inputs/outputs in float16; generation_config asks for
@@ -120,12 +121,26 @@ WORDS = [
 WHOLE_CHARS = ["é", "ï", "東", "京"]
 SPLIT_CHARS = [("ðŁ", "įķ")]
 
+# ChatML, plus tools in the Hermes form Qwen2.5 uses (compact: the tiny context is 128
+# tokens): the offered tools' names in a system turn, an assistant turn's calls as
+# <tool_call>{...}</tool_call>, tool results as <tool_response> in a user turn. Without
+# tools, the plain ChatML of earlier versions.
 CHATML_TEMPLATE = (
+    "{% if tools %}{{ '<|im_start|>system\\ntools:' }}"
+    "{% for tool in tools %}{{ ' ' + tool.function.name }}{% endfor %}"
+    "{{ ' <tool_call><|im_end|>\\n' }}{% endif %}"
     "{% for message in messages %}"
-    "{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{% if loop.first and messages[0]['role'] != 'system' and not tools %}"
     "{{ '<|im_start|>system\\nYou are a tiny test model.<|im_end|>\\n' }}"
     "{% endif %}"
+    "{% if message['role'] == 'tool' %}"
+    "{{ '<|im_start|>user\\n<tool_response>' + message['content'] + '</tool_response><|im_end|>\\n' }}"
+    "{% elif message['tool_calls'] %}{{ '<|im_start|>assistant\\n' }}"
+    "{% for call in message['tool_calls'] %}{{ '<tool_call>' + call['function'] | tojson + '</tool_call>' }}{% endfor %}"
+    "{{ '<|im_end|>\\n' }}"
+    "{% else %}"
     "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )

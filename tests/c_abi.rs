@@ -129,6 +129,7 @@ cases!(
     threads_share_embedder,
     two_generations_at_once,
     constraints,
+    tools,
 );
 
 #[test]

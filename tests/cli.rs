@@ -235,6 +235,99 @@ fn generate_constraint_flags() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `--tools FILE` with `--tool-choice one`: one call, in the JSON output's `tool_calls` and
+/// printed after the text; `--messages FILE` renders a follow-up turn with the call and its
+/// result; bad values are errors naming the flag.
+#[test]
+fn generate_tool_flags() {
+    let Some(cli) = cli() else { return };
+    init();
+    let model = tiny("gen-llama");
+    let model = model.to_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("ns-cli-tools-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tools = dir.join("tools.json");
+    std::fs::write(
+        &tools,
+        r#"[{"type": "function", "function": {"name": "find", "parameters": {"type": "object",
+            "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 9}}, "required": ["n"]}}}]"#,
+    )
+    .unwrap();
+    let tools = tools.to_str().unwrap();
+    let chat = dir.join("chat.json");
+    std::fs::write(
+        &chat,
+        r#"[{"role": "system", "content": "s"}, {"role": "user", "content": "find 2"},
+            {"role": "assistant", "content": "", "tool_calls": [{"name": "find", "arguments": {"n": 2}}]},
+            {"role": "tool", "content": "ok"}]"#,
+    )
+    .unwrap();
+    let chat = chat.to_str().unwrap();
+    let base = [
+        "generate",
+        "--model",
+        model,
+        "--greedy",
+        "--max-new-tokens",
+        "100",
+    ];
+    let run_with = |flags: &[&str]| -> Output {
+        let mut args = base.to_vec();
+        args.extend_from_slice(flags);
+        run(&cli, &args)
+    };
+    let out = run_with(&[
+        "--user",
+        "find 3",
+        "--tools",
+        tools,
+        "--tool-choice",
+        "one",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["stop_reason"], "eos", "{v}");
+    let calls = v["tool_calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 1, "{v}");
+    assert_eq!(calls[0]["name"], "find");
+    assert!(
+        calls[0]["arguments"]["n"]
+            .as_u64()
+            .is_some_and(|n| (1..=9).contains(&n)),
+        "{v}"
+    );
+    let out = run_with(&["--user", "find 3", "--tools", tools, "--tool-choice", "one"]);
+    assert!(
+        text(&out.stdout).contains("[tool call] find {\"n\":"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run_with(&["--messages", chat, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["prompt_tokens"].as_array().unwrap().len() > 30, "{v}");
+    for (flags, says) in [
+        (
+            vec!["--user", "x", "--tools", tools, "--tool-choice", "maybe"],
+            "--tool-choice maybe",
+        ),
+        (vec!["--user", "x", "--tool-choice", "one"], "needs --tools"),
+        (vec!["--user", "x", "--messages", chat], "give one of"),
+        (vec!["--messages", tools], "--messages"),
+        (vec!["--user", "x", "--tools", chat], "--tools"),
+    ] {
+        let out = run_with(&flags);
+        assert_eq!(out.status.code(), Some(1), "{flags:?}");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{flags:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// `cli info` on a generation model names its family (config.json's model_type), how the
 /// graph stores its weights (the converter's `quantization` metadata) and its context.
 #[test]

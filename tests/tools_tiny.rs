@@ -1,8 +1,9 @@
 //! Tool calls without a real model: chat templates with tools and tool results render as
 //! transformers renders them (tests/data/tool_chat_reference.json, made by
 //! models/make_tool_chat_reference.py), and on a tiny decoder (random weights: it never
-//! writes a call by chance) a required tool choice gives calls that parse and whose
-//! arguments validate, streamed and parsed into the result.
+//! writes a call by chance; its ChatML template renders tools in Qwen2.5's Hermes form,
+//! compactly) a required tool choice gives calls that parse and whose arguments validate,
+//! streamed and parsed into the result.
 
 mod common;
 
@@ -97,10 +98,6 @@ fn messages_in_json_keep_calls_and_other_keys() {
     }
 }
 
-/// A compact Hermes-style template: the tiny decoders read 128 tokens, Qwen's own system
-/// prompt is longer than that.
-const TINY_TOOL_TEMPLATE: &str = "{% if tools %}{{ '<|im_start|>system\\ntools: ' }}{% for tool in tools %}{{ tool.function.name + ' ' }}{% endfor %}{{ '<tool_call><|im_end|>\\n' }}{% endif %}{% for message in messages %}{% if message.role == 'tool' %}{{ '<|im_start|>user\\n<tool_response>' + message.content + '</tool_response><|im_end|>\\n' }}{% elif message.tool_calls %}{{ '<|im_start|>assistant\\n' }}{% for call in message.tool_calls %}{{ '<tool_call>' + call.function | tojson + '</tool_call>' }}{% endfor %}{{ '<|im_end|>\\n' }}{% else %}{{ '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
-
 /// Two tools whose calls fit the tiny context (bounded strings and numbers).
 const TINY_TOOLS: &str = r#"[
   {"type": "function", "function": {"name": "add", "parameters": {"type": "object",
@@ -108,32 +105,6 @@ const TINY_TOOLS: &str = r#"[
   {"type": "function", "function": {"name": "find", "parameters": {"type": "object",
     "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 9}}, "required": ["n"]}}}
 ]"#;
-
-/// gen-llama with the tool template, in a folder of its own under target/.
-fn tool_model() -> PathBuf {
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("gen-tools-{}", std::process::id()));
-        copy_dir(&tiny("gen-llama"), &dir);
-        std::fs::write(dir.join("chat_template.jinja"), TINY_TOOL_TEMPLATE).unwrap();
-        dir
-    })
-    .clone()
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 fn load(dir: PathBuf) -> Generator {
     init();
@@ -163,7 +134,7 @@ fn run(g: &Generator, r: &GenerateRequest) -> GenerationResult {
 
 #[test]
 fn required_calls_parse_and_validate() {
-    let g = load(tool_model());
+    let g = load(tiny("gen-llama"));
     let tools = parse_tools(TINY_TOOLS).unwrap();
     let validators: Vec<(String, jsonschema::Validator)> = tools
         .iter()
@@ -219,7 +190,7 @@ fn required_calls_parse_and_validate() {
 
 #[test]
 fn auto_renders_tools_and_a_follow_up_turn() {
-    let g = load(tool_model());
+    let g = load(tiny("gen-llama"));
     let tools = parse_tools(TINY_TOOLS).unwrap();
     let plain = g.render_chat(&[ChatMessage::new("user", "hi")]).unwrap();
     assert!(!plain.contains("tools:"), "{plain}");
@@ -246,7 +217,7 @@ fn auto_renders_tools_and_a_follow_up_turn() {
 #[test]
 fn tool_errors_name_the_problem() {
     init();
-    let g = load(tool_model());
+    let g = load(tiny("gen-llama"));
     // A raw prompt cannot carry tools.
     let mut r = tool_request("x", ToolChoice::Auto, SamplingOptions::greedy());
     r.prompt = Prompt::Text("x".into());
@@ -268,7 +239,7 @@ fn tool_errors_name_the_problem() {
         err.message()
     );
     // A model whose template never reads `tools` says so instead of dropping them.
-    let plain = load(tiny("gen-llama"));
+    let plain = load(tiny("gen-gemma"));
     let r = tool_request("x", ToolChoice::Auto, SamplingOptions::greedy());
     let err = plain
         .generate(&r, None, &mut |_| Flow::Continue)

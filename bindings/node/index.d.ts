@@ -107,9 +107,28 @@ export interface GeneratorInfo {
 }
 
 export interface ChatMessage {
-  /** "system", "user", "assistant" (whatever the model's template accepts). */
+  /** "system", "user", "assistant", "tool" (whatever the model's template accepts). */
   role: string;
-  content: string;
+  /** May be null in an assistant turn that made tool calls. */
+  content: string | null;
+  /** The calls an assistant turn made ({ name, arguments } or OpenAI's { id, type, function }). */
+  toolCalls?: Array<ToolCall | { id?: string; type?: 'function'; function: ToolCall }>;
+  /** A tool result's call id (for templates that print it). */
+  toolCallId?: string;
+  /** Other keys are passed to the chat template as given. */
+  [key: string]: unknown;
+}
+
+/** A function the model may call, as transformers' apply_chat_template(tools=...) takes it. */
+export interface ToolDefinition {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: object };
+}
+
+/** A call the model made: the tool's name and its arguments (parsed JSON). */
+export interface ToolCall {
+  name: string;
+  arguments: any;
 }
 
 /** A raw prompt (tokenized as is) or chat messages (rendered with the model's chat template). */
@@ -172,6 +191,25 @@ export interface GenerateOptions {
   /** The text is exactly one of these non-empty strings. */
   choices?: string[];
   /**
+   * Parse the text as JSON into the result's `json` (with jsonSchema: the validated value).
+   * Text that does not parse (e.g. stopReason 'max_tokens') rejects with a NodespaceError
+   * ERR_NODESPACE_NOT_JSON carrying `text` and `stats`.
+   */
+  json?: boolean;
+  /**
+   * Functions the model may call (definitions, or their JSON text), rendered by its chat
+   * template; needs chat messages. A model whose template does not render tools rejects with
+   * NS_ERR_UNSUPPORTED. The calls it writes (Qwen2.5/Hermes `<tool_call>` form, or bare call
+   * JSON naming an offered tool) come back in the result's `toolCalls`; the text keeps them.
+   */
+  tools?: ToolDefinition[] | string;
+  /**
+   * "auto" (default): the model answers or calls, as it decides (calls parsed, not
+   * constrained). "required": one or more calls; "one": exactly one call — both constrained,
+   * so that every call parses and its arguments validate against its tool's parameters.
+   */
+  toolChoice?: 'auto' | 'required' | 'one';
+  /**
    * Cancels the generation: generate() / the stream reject with an AbortError, promptly, also
    * while the generation still waits for a session (maxSessions busy).
    */
@@ -200,6 +238,10 @@ export interface GenerationStats {
 export interface GenerationResult {
   text: string;
   stats: GenerationStats;
+  /** The tool calls parsed from the text (empty without `tools`). */
+  toolCalls: ToolCall[];
+  /** With `json: true`: the text parsed as JSON. */
+  json?: any;
 }
 
 /**
@@ -208,7 +250,7 @@ export interface GenerationResult {
  */
 export declare class GenerationStream implements AsyncIterableIterator<string> {
   private constructor();
-  /** Settles when the native call has returned: { text, stats }, or rejects like generate(). */
+  /** Settles when the native call has returned: { text, stats, toolCalls }, or rejects like generate(). */
   readonly result: Promise<GenerationResult>;
   /** Cancel the generation; the loop then throws an AbortError. */
   cancel(): void;

@@ -4,14 +4,14 @@
 //! `tokens` (token ids), `text`, `stop_reason` and `stats` (an object: `prompt_tokens`,
 //! `reused_prompt_tokens`, `generated_tokens`, `time_to_first_token_ms`,
 //! `prefill_tokens_per_s`, `decode_tokens_per_s`, `total_ms`, `drafted_tokens`,
-//! `accepted_tokens`); read it by key, the key order is not part of the format. Other tools
-//! check the library with this format.
+//! `accepted_tokens`) and `tool_calls` (a list of `{"name", "arguments"}`); read it by key,
+//! the key order is not part of the format. Other tools check the library with this format.
 
 use std::io::{BufRead, Write};
 
 use nodespace::{
-    ChatMessage, Constraint, Flow, GenerateRequest, GenerationResult, Generator, GeneratorOptions,
-    LookupOptions, Prompt, SamplingOptions,
+    parse_messages, parse_tools, ChatMessage, Constraint, Flow, GenerateRequest, GenerationResult,
+    Generator, GeneratorOptions, LookupOptions, Prompt, SamplingOptions, ToolChoice,
 };
 use serde_json::json;
 
@@ -132,10 +132,21 @@ pub fn generate(args: &Args) -> Result<(), String> {
         "--regex",
         "--grammar",
         "--choice",
+        "--messages",
+        "--tools",
+        "--tool-choice",
     ])?;
-    let prompt = match (args.get("--prompt"), args.get("--user")) {
-        (Some(text), None) => Prompt::Text(text.to_string()),
-        (None, Some(user)) => {
+    let prompt = match (
+        args.get("--prompt"),
+        args.get("--user"),
+        args.get("--messages"),
+    ) {
+        (Some(text), None, None) => Prompt::Text(text.to_string()),
+        (None, None, Some(path)) => Prompt::Chat(
+            parse_messages(&read_file("--messages", path)?)
+                .map_err(|e| format!("--messages {path}: {e}"))?,
+        ),
+        (None, Some(user), None) => {
             let mut messages = Vec::new();
             if let Some(system) = args.get("--system") {
                 messages.push(ChatMessage::new("system", system));
@@ -143,11 +154,10 @@ pub fn generate(args: &Args) -> Result<(), String> {
             messages.push(ChatMessage::new("user", user));
             Prompt::Chat(messages)
         }
-        _ => {
-            return Err(
-                "give either --prompt TEXT or --user U (with an optional --system S)".into(),
-            )
-        }
+        _ => return Err(
+            "give one of --prompt TEXT, --user U (with an optional --system S) and --messages FILE"
+                .into(),
+        ),
     };
     let generator = load(args)?;
     let mut request = GenerateRequest::new(prompt);
@@ -156,6 +166,23 @@ pub fn generate(args: &Args) -> Result<(), String> {
     request.stop = args.all("--stop");
     request.lookup = lookup(args)?;
     request.constraint = constraint(args)?;
+    if let Some(path) = args.get("--tools") {
+        request.tools = parse_tools(&read_file("--tools", path)?)
+            .map_err(|e| format!("--tools {path}: {e}"))?;
+    }
+    request.tool_choice = match args.get("--tool-choice") {
+        None | Some("auto") => ToolChoice::Auto,
+        Some("required") => ToolChoice::Required,
+        Some("one") => ToolChoice::One,
+        Some(other) => {
+            return Err(format!(
+                "--tool-choice {other}: expected auto, required or one"
+            ))
+        }
+    };
+    if request.tool_choice != ToolChoice::Auto && request.tools.is_empty() {
+        return Err("--tool-choice required/one needs --tools FILE".into());
+    }
     let json_out = args.has("--json");
     let mut stdout = std::io::stdout();
     let result = generator
@@ -171,6 +198,9 @@ pub fn generate(args: &Args) -> Result<(), String> {
         println!("{}", result_json(&result));
     } else {
         println!();
+        for call in &result.tool_calls {
+            println!("[tool call] {} {}", call.name, call.arguments);
+        }
         let s = &result.stats;
         eprintln!(
             "[{} prompt + {} generated tokens, stop: {}, first token {:.0} ms, prefill {:.1} tok/s, decode {:.1} tok/s, lookup {}/{} drafted tokens accepted]",
@@ -187,11 +217,13 @@ pub fn generate(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+fn read_file(flag: &str, path: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{flag} {path}: {e}"))
+}
+
 /// `--json-schema FILE`, `--regex RE`, `--grammar FILE` (Lark) or `--choice a,b,c`.
 fn constraint(args: &Args) -> Result<Option<Constraint>, String> {
-    let read = |flag: &str, path: &str| {
-        std::fs::read_to_string(path).map_err(|e| format!("{flag} {path}: {e}"))
-    };
+    let read = read_file;
     let mut given = Vec::new();
     if let Some(path) = args.get("--json-schema") {
         given.push(Constraint::JsonSchema(read("--json-schema", path)?));
@@ -230,7 +262,8 @@ fn result_json(result: &GenerationResult) -> serde_json::Value {
             "total_ms": s.total_ms,
             "drafted_tokens": s.drafted_tokens,
             "accepted_tokens": s.accepted_tokens,
-        }
+        },
+        "tool_calls": result.tool_calls.iter().map(|c| json!({"name": c.name, "arguments": c.arguments})).collect::<Vec<_>>(),
     })
 }
 

@@ -3,10 +3,11 @@
 //! ```text
 //! cli embed    --model DIR [--variant NAME] [--device D] [--file F] [--json] [TEXT...]
 //! cli info     --model DIR [--variant NAME] [--device D]      (embedding or generation model)
-//! cli generate --model DIR (--prompt TEXT | --system S --user U) [--max-new-tokens N]
-//!              [--temperature T --top-k K --top-p P --seed S | --greedy] [--stop S]
-//!              [--lookup on|off] [--json-schema FILE | --regex RE | --grammar FILE | --choice a,b,c]
-//!              [--json]
+//! cli generate --model DIR (--prompt TEXT | --system S --user U | --messages FILE)
+//!              [--max-new-tokens N] [--temperature T --top-k K --top-p P --seed S | --greedy]
+//!              [--stop S] [--lookup on|off]
+//!              [--json-schema FILE | --regex RE | --grammar FILE | --choice a,b,c]
+//!              [--tools FILE [--tool-choice auto|required|one]] [--json]
 //! cli chat     --model DIR [--system S]
 //! cli --help | cli COMMAND --help
 //! ```
@@ -108,11 +109,15 @@ const EMBED_USAGE: &str = "  cli embed    --model DIR [--variant NAME] [--device
                [--file F] [--json] [--no-normalize] [TEXT...]";
 const INFO_USAGE: &str =
     "  cli info     --model DIR [--variant NAME] [--device D]      (embedding or generation model)";
-const GENERATE_USAGE: &str = "  cli generate --model DIR (--prompt TEXT | --system S --user U) [--variant NAME] [--max-new-tokens N]
+const GENERATE_USAGE: &str = "  cli generate --model DIR (--prompt TEXT | --system S --user U | --messages FILE) [--variant NAME] [--max-new-tokens N]
                [--temperature T --top-k K --top-p P --min-p P --seed S | --greedy] [--stop S]...
-               [--lookup on|off] [--json-schema FILE | --regex RE | --grammar FILE | --choice a,b,c] [--json]
+               [--lookup on|off] [--json-schema FILE | --regex RE | --grammar FILE | --choice a,b,c]
+               [--tools FILE [--tool-choice auto|required|one]] [--json]
                --lookup: prompt-lookup speculative decoding (default on; same greedy tokens, faster on copying work)
-               --json-schema, --regex, --grammar (Lark), --choice: the output must match; it ends when complete";
+               --json-schema, --regex, --grammar (Lark), --choice: the output must match; it ends when complete
+               --messages: a chat as a JSON array of messages (transformers' form: tool_calls, role tool)
+               --tools: functions the model may call (a JSON array, as transformers takes them); the calls
+               are printed after the text; --tool-choice required/one: the answer is valid calls (constrained)";
 const CHAT_USAGE: &str =
     "  cli chat     --model DIR [--variant NAME] [--system S] [--max-new-tokens N]";
 

@@ -6,8 +6,8 @@ use std::mem::{offset_of, size_of};
 use super::embed::{cstring, NS_DEVICE_AUTO};
 use super::*;
 use crate::generate::{
-    CancelHandle, ChatMessage, Constraint, Flow, GenerateRequest, Generator, GeneratorOptions,
-    LookupOptions, Prompt, SamplingOptions, StopReason,
+    parse_messages, parse_tools, CancelHandle, ChatMessage, Constraint, Flow, GenerateRequest,
+    Generator, GeneratorOptions, LookupOptions, Prompt, SamplingOptions, StopReason, ToolChoice,
 };
 
 /// How to load a generation model. Initialize with ns_generator_options_init.
@@ -81,6 +81,20 @@ pub const NS_STOP: i32 = 1;
 pub type ns_chunk_callback =
     Option<unsafe extern "C" fn(utf8: *const c_char, len: usize, user_data: *mut c_void) -> i32>;
 
+/// Receives one tool call the model made: its index (0, 1, ...), the tool's name and its
+/// arguments as JSON text (an object), both UTF-8 and NUL-terminated and valid only during
+/// the call. Called once per call, in order, after the generation ended and before
+/// ns_generate_stream returns, on the calling thread, with ns_generate_stream's
+/// `user_data`.
+pub type ns_tool_call_callback = Option<
+    unsafe extern "C" fn(
+        index: usize,
+        name: *const c_char,
+        arguments_json: *const c_char,
+        user_data: *mut c_void,
+    ),
+>;
+
 /// A generation request. Initialize with ns_generate_request_init; give either `prompt`
 /// or `messages`.
 #[repr(C)]
@@ -145,7 +159,33 @@ pub struct ns_generate_request {
     /// non-empty UTF-8 strings.
     pub choices: *const *const c_char,
     pub choice_count: usize,
+    /// Optional, added in the fourth release (older callers get none): functions the model
+    /// may call, a JSON array of definitions as transformers' apply_chat_template(tools=...)
+    /// takes them (`{"type": "function", "function": {"name", "description",
+    /// "parameters"}}`), rendered by the model's chat template; needs `messages` or
+    /// `messages_json`. NULL for none. A model whose template does not render tools is
+    /// NS_ERR_UNSUPPORTED. The calls the model writes (Qwen2.5/Hermes `<tool_call>` form)
+    /// go to `on_tool_call`; their count to stats->tool_calls. The text keeps them.
+    pub tools: *const c_char,
+    /// NS_TOOL_CHOICE_*: whether the model decides (AUTO) or must answer with calls
+    /// (REQUIRED, ONE: constrained, so that every call parses and its arguments validate
+    /// against its tool's parameter schema; not combinable with `constraint_kind`).
+    pub tool_choice: i32,
+    /// The chat as a JSON array of messages in transformers' (and OpenAI's) form: `role`,
+    /// `content`, an assistant turn's `tool_calls`, a tool result's `role: "tool"`, and any
+    /// other keys the template reads (`tool_call_id`, `name`). Give it instead of `prompt`
+    /// and `messages`; NULL when one of those is used.
+    pub messages_json: *const c_char,
+    /// Receives the parsed tool calls (see ns_tool_call_callback); NULL to count them only.
+    pub on_tool_call: ns_tool_call_callback,
 }
+
+/// The model answers in text or calls tools, as it decides (calls parsed, not constrained).
+pub const NS_TOOL_CHOICE_AUTO: i32 = 0;
+/// The answer is one or more tool calls, constrained to the tools and their schemas.
+pub const NS_TOOL_CHOICE_REQUIRED: i32 = 1;
+/// The answer is exactly one tool call, constrained to the tools and their schemas.
+pub const NS_TOOL_CHOICE_ONE: i32 = 2;
 
 /// No constraint: free text.
 pub const NS_CONSTRAINT_NONE: i32 = 0;
@@ -190,6 +230,10 @@ impl Default for ns_generate_request {
             constraint: std::ptr::null(),
             choices: std::ptr::null(),
             choice_count: 0,
+            tools: std::ptr::null(),
+            tool_choice: NS_TOOL_CHOICE_AUTO,
+            messages_json: std::ptr::null(),
+            on_tool_call: None,
         }
     }
 }
@@ -229,6 +273,8 @@ pub struct ns_generation_stats {
     /// the model's own choice confirmed (each accepted one is a forward pass saved).
     pub drafted_tokens: usize,
     pub accepted_tokens: usize,
+    /// Added in the fourth release: tool calls parsed from the output (request.tools).
+    pub tool_calls: usize,
 }
 
 /// The first released layout ended after `total_ms`.
@@ -454,16 +500,26 @@ struct TokenOut {
 
 fn read_request(
     request: *const ns_generate_request,
-) -> FfiResult<(GenerateRequest, Option<CancelHandle>, TokenOut)> {
+) -> FfiResult<(
+    GenerateRequest,
+    Option<CancelHandle>,
+    TokenOut,
+    ns_tool_call_callback,
+)> {
     let r = read_versioned(
         request,
         ns_generate_request::default(),
         GENERATE_REQUEST_V1,
         "ns_generate_request",
     )?;
-    let prompt = match (r.prompt.is_null(), r.messages.is_null()) {
-        (false, true) => Prompt::Text(req_str(r.prompt, "request.prompt")?.to_string()),
-        (true, false) => {
+    let given = [
+        !r.prompt.is_null(),
+        !r.messages.is_null(),
+        !r.messages_json.is_null(),
+    ];
+    let prompt = match given {
+        [true, false, false] => Prompt::Text(req_str(r.prompt, "request.prompt")?.to_string()),
+        [false, true, false] => {
             if r.message_count == 0 {
                 return Err(fail(NS_ERR_INVALID_ARGUMENT, "request.message_count is 0"));
             }
@@ -478,16 +534,24 @@ fn read_request(
             }
             Prompt::Chat(chat)
         }
-        (true, true) => {
+        [false, false, true] => Prompt::Chat(
+            parse_messages(req_str(r.messages_json, "request.messages_json")?).map_err(|e| {
+                fail(
+                    NS_ERR_INVALID_ARGUMENT,
+                    format!("request.messages_json: {}", e.message()),
+                )
+            })?,
+        ),
+        [false, false, false] => {
             return Err(fail(
                 NS_ERR_NULL_POINTER,
                 "request has neither a prompt nor messages",
             ))
         }
-        (false, false) => {
+        _ => {
             return Err(fail(
                 NS_ERR_INVALID_ARGUMENT,
-                "request has both a prompt and messages: give one",
+                "request has more than one of prompt, messages and messages_json: give one",
             ))
         }
     };
@@ -539,6 +603,31 @@ fn read_request(
         }
     }
     req.constraint = read_constraint(&r)?;
+    if let Some(tools) = opt_str(r.tools, "request.tools")? {
+        req.tools = parse_tools(tools).map_err(|e| {
+            fail(
+                NS_ERR_INVALID_ARGUMENT,
+                format!("request.tools: {}", e.message()),
+            )
+        })?;
+    }
+    req.tool_choice = match r.tool_choice {
+        NS_TOOL_CHOICE_AUTO => ToolChoice::Auto,
+        NS_TOOL_CHOICE_REQUIRED => ToolChoice::Required,
+        NS_TOOL_CHOICE_ONE => ToolChoice::One,
+        other => {
+            return Err(fail(
+                NS_ERR_INVALID_ARGUMENT,
+                format!("request.tool_choice {other} is not one of the NS_TOOL_CHOICE_* values"),
+            ))
+        }
+    };
+    if req.tool_choice != ToolChoice::Auto && req.tools.is_empty() {
+        return Err(fail(
+            NS_ERR_INVALID_ARGUMENT,
+            "request.tool_choice requires a call but request.tools offers none",
+        ));
+    }
     let cancel = if r.cancel.is_null() {
         None
     } else {
@@ -557,6 +646,7 @@ fn read_request(
             ptr: r.token_ids_out,
             capacity: r.token_ids_capacity,
         },
+        r.on_tool_call,
     ))
 }
 
@@ -573,7 +663,8 @@ fn read_request(
 /// is interrupted inside ONNX Runtime). Other statuses: NS_ERR_NULL_POINTER,
 /// NS_ERR_STRUCT_SIZE, NS_ERR_INVALID_UTF8, NS_ERR_INVALID_ARGUMENT (bad sampling values,
 /// freed handle), NS_ERR_CONTEXT_OVERFLOW (prompt longer than the context),
-/// NS_ERR_UNSUPPORTED (messages for a model without a chat template), NS_ERR_TEMPLATE,
+/// NS_ERR_UNSUPPORTED (messages for a model without a chat template, tools for a template
+/// that does not render them), NS_ERR_TEMPLATE,
 /// NS_ERR_TOKENIZER, NS_ERR_RUNTIME. `error` (may be NULL) receives a copy of the status and
 /// message.
 ///
@@ -600,7 +691,7 @@ pub extern "C" fn ns_generate_stream(
                 "ns_generation_stats",
             )?;
         }
-        let (request, cancel, token_out) = read_request(request)?;
+        let (request, cancel, token_out, on_tool_call) = read_request(request)?;
         let mut callback_panicked = false;
         let mut forward = |chunk: &str| -> Flow {
             let Some(callback) = on_chunk else {
@@ -648,11 +739,25 @@ pub extern "C" fn ns_generate_stream(
                 total_ms: s.total_ms,
                 drafted_tokens: s.drafted_tokens,
                 accepted_tokens: s.accepted_tokens,
+                tool_calls: result.tool_calls.len(),
             };
             write_versioned(stats, value, GENERATION_STATS_V1, "ns_generation_stats")?;
         }
         if callback_panicked {
             return Err(fail(NS_ERR_INTERNAL, "the chunk callback panicked"));
+        }
+        if let Some(callback) = on_tool_call {
+            for (i, call) in result.tool_calls.iter().enumerate() {
+                let name = cstring(&call.name);
+                let arguments = cstring(&call.arguments.to_string());
+                // SAFETY: a C callback given by the caller; the strings outlive the call.
+                let done = std::panic::catch_unwind(|| unsafe {
+                    callback(i, name.as_ptr(), arguments.as_ptr(), user_data)
+                });
+                if done.is_err() {
+                    return Err(fail(NS_ERR_INTERNAL, "the tool call callback panicked"));
+                }
+            }
         }
         if result.stop_reason == StopReason::Cancelled {
             return Err(fail(

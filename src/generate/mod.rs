@@ -720,7 +720,7 @@ impl Generator {
         result.text = stops.text().to_string();
         if !request.tools.is_empty() {
             if let Some(format) = self.tool_call_format() {
-                result.tool_calls = format.parse(&result.text);
+                result.tool_calls = format.parse(&result.text, &request.tools);
             }
         }
         if let Some(slot) = &self.prefix {

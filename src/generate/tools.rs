@@ -97,10 +97,16 @@ impl ToolCallFormat {
     }
 
     /// The calls in a model's output. A block that is not a JSON object with a `name` is
-    /// not a call (it stays in the text only).
-    pub(crate) fn parse(self, text: &str) -> Vec<ToolCall> {
+    /// not a call (it stays in the text only). Small models often drop the tags and write
+    /// the call's JSON bare or in a ```json fence (as llama.cpp's Hermes parser accepts):
+    /// without any `<tool_call>` block, a JSON object with a `name` that is one of `tools`
+    /// and an `arguments` key is a call too.
+    pub(crate) fn parse(self, text: &str, tools: &[Json]) -> Vec<ToolCall> {
         const OPEN: &str = "<tool_call>";
         const CLOSE: &str = "</tool_call>";
+        if !text.contains(OPEN) {
+            return bare_calls(text, tools);
+        }
         let mut calls = Vec::new();
         let mut rest = text;
         while let Some(start) = rest.find(OPEN) {
@@ -159,6 +165,40 @@ impl ToolCallFormat {
             "{start}\ncall: \"<tool_call>\\n\" body \"\\n</tool_call>\"\nbody: %json {schema}\n"
         ))
     }
+}
+
+/// Untagged calls: each JSON object in `text` that opens with a `"name"` naming one of
+/// `tools` and has `arguments`.
+fn bare_calls(text: &str, tools: &[Json]) -> Vec<ToolCall> {
+    let offered = |name: &str| {
+        tools
+            .iter()
+            .enumerate()
+            .any(|(i, t)| definition(t, i).is_ok_and(|(n, _)| n == name))
+    };
+    let mut calls = Vec::new();
+    let mut at = 0;
+    while let Some(offset) = text[at..].find('{') {
+        let start = at + offset;
+        at = start + 1;
+        if !text[start + 1..].trim_start().starts_with("\"name\"") {
+            continue;
+        }
+        let mut values = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Json>();
+        let Some(Ok(value)) = values.next() else {
+            continue;
+        };
+        let end = start + values.byte_offset();
+        if value.get("arguments").is_some() {
+            if let Ok(call) = ToolCall::from_message_json(&value) {
+                if offered(&call.name) {
+                    calls.push(call);
+                    at = end;
+                }
+            }
+        }
+    }
+    calls
 }
 
 /// A tool definition's name and parameter schema: transformers' `{"type": "function",
@@ -221,7 +261,7 @@ mod tests {
     #[test]
     fn parses_hermes_blocks() {
         let text = "Sure.\n<tool_call>\n{\"name\": \"create_task\", \"arguments\": {\"title\": \"Call Bo\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"search_notes\", \"arguments\": \"{\\\"query\\\": \\\"budget\\\"}\"}\n</tool_call>";
-        let calls = ToolCallFormat::Hermes.parse(text);
+        let calls = ToolCallFormat::Hermes.parse(text, &[]);
         assert_eq!(
             calls,
             vec![
@@ -233,10 +273,36 @@ mod tests {
         let text =
             "<tool_call>{oops}</tool_call><tool_call>[1]</tool_call><tool_call>{\"name\": \"x\"}";
         assert_eq!(
-            ToolCallFormat::Hermes.parse(text),
+            ToolCallFormat::Hermes.parse(text, &[]),
             vec![ToolCall::new("x", json!({}))]
         );
-        assert!(ToolCallFormat::Hermes.parse("no calls here").is_empty());
+        assert!(ToolCallFormat::Hermes
+            .parse("no calls here", &[])
+            .is_empty());
+    }
+
+    #[test]
+    fn parses_untagged_calls_to_offered_tools() {
+        let tools = parse_tools(r#"[{"name": "create_task"}, {"name": "search_notes"}]"#).unwrap();
+        let fenced = "```json\n{\n  \"name\": \"create_task\",\n  \"arguments\": {\"title\": \"Renew\"}\n}\n```";
+        assert_eq!(
+            ToolCallFormat::Hermes.parse(fenced, &tools),
+            vec![ToolCall::new("create_task", json!({"title": "Renew"}))]
+        );
+        let two = r#"{"name": "search_notes", "arguments": {"query": "a {b}"}} and {"name": "create_task", "arguments": {}}"#;
+        assert_eq!(ToolCallFormat::Hermes.parse(two, &tools).len(), 2);
+        // Not offered, no arguments, or not JSON: not calls.
+        for text in [
+            r#"{"name": "finish_slides", "arguments": {}}"#,
+            r#"{"name": "create_task", "title": "x"}"#,
+            r#"{"name": "create_task", "arguments": {"#,
+            r#"The answer is {"x": 1}."#,
+        ] {
+            assert!(
+                ToolCallFormat::Hermes.parse(text, &tools).is_empty(),
+                "{text}"
+            );
+        }
     }
 
     #[test]

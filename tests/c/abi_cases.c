@@ -905,6 +905,108 @@ static void constraints(void) {
     ns_generator_free(g);
 }
 
+struct calls_seen {
+    size_t count;
+    char name[64];
+    char arguments[256];
+    struct text_buf text;
+};
+
+static int32_t append_call_text(const char *utf8, size_t len, void *user) {
+    return append_text(utf8, len, &((struct calls_seen *)user)->text);
+}
+
+static void record_call(size_t index, const char *name, const char *arguments_json, void *user) {
+    struct calls_seen *seen = user;
+    CHECK(index == seen->count, "call index %zu after %zu calls", index, seen->count);
+    seen->count++;
+    snprintf(seen->name, sizeof seen->name, "%s", name);
+    snprintf(seen->arguments, sizeof seen->arguments, "%s", arguments_json);
+}
+
+/* Tool calls through the request's tool fields: a chat in JSON (messages_json), tools
+ * rendered by the template, exactly one call required (constrained: the tiny model's
+ * random weights never write one by chance), delivered to on_tool_call and counted in the
+ * stats; a follow-up turn with the call and its result renders; bad fields are statuses
+ * with messages; a caller built before the fields existed keeps working. */
+static void tools(void) {
+    ns_generator *g = load_generator(tiny("gen-llama"));
+    ns_generate_request r;
+    ns_generate_request_init(&r, sizeof r);
+    CHECK(r.tool_choice == NS_TOOL_CHOICE_AUTO && r.tools == NULL && r.on_tool_call == NULL,
+          "tool defaults %d", r.tool_choice);
+    r.messages_json = "[{\"role\": \"user\", \"content\": \"find 3\"}]";
+    r.tools = "[{\"type\": \"function\", \"function\": {\"name\": \"add\", \"parameters\": {\"type\": \"object\", "
+              "\"properties\": {\"t\": {\"type\": \"string\", \"maxLength\": 2}}, \"required\": [\"t\"]}}}, "
+              "{\"type\": \"function\", \"function\": {\"name\": \"find\", \"parameters\": {\"type\": \"object\", "
+              "\"properties\": {\"n\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 9}}, \"required\": [\"n\"]}}}]";
+    r.tool_choice = NS_TOOL_CHOICE_ONE;
+    r.on_tool_call = record_call;
+    r.sampling = NS_SAMPLING_GREEDY;
+    r.max_new_tokens = 100;
+    ns_generation_stats st;
+    st.struct_size = sizeof st;
+    struct calls_seen seen;
+    memset(&seen, 0, sizeof seen);
+    expect(ns_generate_stream(g, &r, append_call_text, &seen, &st, NULL), NS_OK, NULL);
+    CHECK(st.stop_reason == NS_STOP_EOS, "tool call stop reason %d", st.stop_reason);
+    CHECK(seen.count == 1 && st.tool_calls == 1, "%zu calls seen, stats say %zu", seen.count, st.tool_calls);
+    CHECK(!strcmp(seen.name, "add") || !strcmp(seen.name, "find"), "tool name \"%s\"", seen.name);
+    CHECK(seen.arguments[0] == '{' && (strstr(seen.arguments, "\"t\":") || strstr(seen.arguments, "\"n\":")),
+          "arguments %s", seen.arguments);
+    CHECK(!strncmp(seen.text.text, "<tool_call>\n{\"name\": \"", 20), "text \"%s\"", seen.text.text);
+
+    /* The follow-up turn: the call and the tool's result, in transformers' JSON form. */
+    ns_generate_request f;
+    ns_generate_request_init(&f, sizeof f);
+    f.messages_json = "[{\"role\": \"system\", \"content\": \"s\"}, {\"role\": \"user\", \"content\": \"add ab\"}, {\"role\": \"assistant\", \"content\": null, "
+                      "\"tool_calls\": [{\"id\": \"c1\", \"type\": \"function\", \"function\": {\"name\": \"add\", "
+                      "\"arguments\": \"{\\\"t\\\": \\\"ab\\\"}\"}}]}, {\"role\": \"tool\", \"tool_call_id\": \"c1\", \"content\": \"ok\"}]";
+    f.sampling = NS_SAMPLING_GREEDY;
+    f.max_new_tokens = 4;
+    expect(ns_generate_stream(g, &f, NULL, NULL, &st, NULL), NS_OK, NULL);
+    CHECK(st.prompt_tokens > 30 && st.tool_calls == 0, "follow-up: %zu prompt tokens, %zu calls", st.prompt_tokens,
+          st.tool_calls);
+
+    r.tool_choice = 7;
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "NS_TOOL_CHOICE_");
+    r.tool_choice = NS_TOOL_CHOICE_REQUIRED;
+    r.constraint_kind = NS_CONSTRAINT_REGEX;
+    r.constraint = "a";
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "cannot be combined");
+    r.constraint_kind = NS_CONSTRAINT_NONE;
+    const char *tools_json = r.tools;
+    r.tools = "[1]";
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "request.tools: tool 0");
+    r.tools = NULL;
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "offers none");
+    r.tools = tools_json;
+    r.messages_json = "{\"role\": \"user\"}";
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "messages_json");
+    r.prompt = "x";
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "more than one");
+    r.messages_json = NULL;
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "chat messages");
+    ns_generator_free(g);
+    g = load_generator(tiny("gen-gemma"));
+    r.prompt = NULL;
+    r.messages_json = "[{\"role\": \"user\", \"content\": \"hi\"}]";
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_UNSUPPORTED, "does not render tools");
+
+    /* A caller of the third release: its struct ends after choice_count. */
+    struct older {
+        char bytes[offsetof(ns_generate_request, choice_count) + sizeof(size_t)];
+    } old;
+    ns_generate_request_init((ns_generate_request *)&old, sizeof old);
+    ns_generate_request *o = (ns_generate_request *)&old;
+    o->prompt = "the fox";
+    o->sampling = NS_SAMPLING_GREEDY;
+    o->max_new_tokens = 5;
+    expect(ns_generate_stream(g, o, NULL, NULL, &st, NULL), NS_OK, NULL);
+    CHECK(st.generated_tokens > 0 && st.tool_calls == 0, "older request: %zu tokens", st.generated_tokens);
+    ns_generator_free(g);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s CASE [ARG]\n", argv[0]);
@@ -951,6 +1053,7 @@ int main(int argc, char **argv) {
     CASE(threads_share_embedder);
     CASE(two_generations_at_once);
     CASE(constraints);
+    CASE(tools);
     else {
         fprintf(stderr, "unknown case %s\n", c);
         return 2;

@@ -39,6 +39,7 @@ const BindingCodes = Object.freeze({
   LIBRARY_NOT_FOUND: 'ERR_NODESPACE_LIBRARY_NOT_FOUND',
   LIBRARY_MISMATCH: 'ERR_NODESPACE_LIBRARY_MISMATCH',
   CLOSED: 'ERR_NODESPACE_CLOSED',
+  NOT_JSON: 'ERR_NODESPACE_NOT_JSON',
 });
 
 module.exports = { NodespaceError, AbortError, BindingCodes };

@@ -4,7 +4,7 @@ const native = require('./native');
 const { koffi } = native;
 const { Arena, readErrorDetail } = require('./memory');
 const { loadHandle } = require('./load');
-const { NodespaceError, AbortError } = require('./errors');
+const { NodespaceError, AbortError, BindingCodes } = require('./errors');
 const {
   checkSync,
   callAsync,
@@ -37,6 +37,46 @@ function constraintOption(options) {
   }
   return { kind, value };
 }
+// NS_TOOL_CHOICE_*.
+const TOOL_CHOICE = { auto: 0, required: 1, one: 2 };
+
+/** Chat messages as the library's JSON form (transformers'/OpenAI's keys). */
+function messagesJson(prompt) {
+  return JSON.stringify(
+    prompt.map((m, i) => {
+      if (!m || typeof m !== 'object' || typeof m.role !== 'string') {
+        throw new TypeError(`messages[${i}] must be { role: string, content: string }`);
+      }
+      const { toolCalls, toolCallId, ...rest } = m;
+      const calls = toolCalls ?? m.tool_calls;
+      if (typeof m.content !== 'string' && !((m.content === null || m.content === undefined) && calls)) {
+        throw new TypeError(`messages[${i}] must be { role: string, content: string } (content may be null with toolCalls)`);
+      }
+      for (const key of ['role', 'content']) {
+        if (typeof m[key] === 'string' && m[key].includes('\0')) throw new TypeError(`messages[${i}].${key} contains a NUL character`);
+      }
+      const out = { ...rest };
+      if (calls !== undefined) out.tool_calls = calls;
+      if (toolCallId !== undefined) out.tool_call_id = toolCallId;
+      return out;
+    }),
+  );
+}
+
+/** options.tools as JSON text (an array of definitions or its JSON), or null. */
+function toolsJson(options) {
+  const tools = options.tools;
+  const choice = options.toolChoice ?? 'auto';
+  if (TOOL_CHOICE[choice] === undefined) throw new TypeError(`toolChoice must be one of ${Object.keys(TOOL_CHOICE).join(', ')} (got ${JSON.stringify(choice)})`);
+  if (tools === undefined || tools === null) {
+    if (choice !== 'auto') throw new TypeError(`toolChoice "${choice}" needs tools`);
+    return null;
+  }
+  if (typeof tools === 'string') return tools;
+  if (!Array.isArray(tools)) throw new TypeError('tools must be an array of function definitions or its JSON text');
+  return JSON.stringify(tools);
+}
+
 const STOP_REASONS = [null, 'eos', 'max_tokens', 'stop_string', 'context_full', 'cancelled'];
 const CONSTRUCT = Symbol('construct');
 
@@ -195,25 +235,14 @@ class Generator {
   }
 
   /** Fill an ns_generate_request in `arena`. */
-  _request(arena, prompt, options, token) {
+  _request(arena, prompt, options, token, toolCallback) {
     const { fn, T } = { fn: this._fn, T: this._T };
     const r = optionDefaults(fn, 'ns_generate_request_init', T.generateRequest);
     if (typeof prompt === 'string') {
       r.prompt = arena.cstring(prompt, 'the prompt');
     } else if (Array.isArray(prompt)) {
-      const size = koffi.sizeof(T.chatMessage);
-      const messages = arena.alloc(prompt.length * size);
-      prompt.forEach((m, i) => {
-        if (!m || typeof m.role !== 'string' || typeof m.content !== 'string') {
-          throw new TypeError(`messages[${i}] must be { role: string, content: string }`);
-        }
-        koffi.encode(messages, i * size, T.chatMessage, {
-          role: arena.cstring(m.role, `messages[${i}].role`),
-          content: arena.cstring(m.content, `messages[${i}].content`),
-        });
-      });
-      r.messages = messages;
-      r.message_count = prompt.length;
+      // The JSON form carries what ns_chat_message cannot: tool calls, tool results' ids.
+      r.messages_json = arena.cstring(messagesJson(prompt), 'the messages');
     } else {
       throw new TypeError('the prompt must be a string (raw prompt) or an array of { role, content } messages');
     }
@@ -248,6 +277,10 @@ class Generator {
         r.constraint = arena.cstring(constraint.value, constraint.kind);
       }
     }
+    const tools = toolsJson(options);
+    if (tools !== null) r.tools = arena.cstring(tools, 'tools');
+    r.tool_choice = TOOL_CHOICE[options.toolChoice ?? 'auto'];
+    r.on_tool_call = toolCallback;
     r.cancel = token;
     return arena.struct(T.generateRequest, r);
   }
@@ -265,16 +298,19 @@ class Generator {
     const state = this._state;
     state.begin();
     const arena = new Arena();
-    const run = { stopped: false, why: null, parts: [], callbackError: null, cancel: null };
+    const run = { stopped: false, why: null, parts: [], toolCalls: [], callbackError: null, cancel: null };
     let token = null;
     let callback = null;
+    let toolCallback = null;
     let onAbort = null;
     const cleanup = () => {
       if (onAbort) signal.removeEventListener('abort', onAbort);
       if (callback !== null) koffi.unregister(callback);
+      if (toolCallback !== null) koffi.unregister(toolCallback);
       if (token !== null) fn.ns_cancel_token_free(token);
       token = null;
       callback = null;
+      toolCallback = null;
       arena.free();
       this._runs.delete(run);
       state.end();
@@ -293,7 +329,18 @@ class Generator {
       const out = [null];
       checkSync(fn, fn.ns_cancel_token_new(out));
       token = out[0];
-      requestPtr = this._request(arena, prompt, options, token);
+      if (options.json !== undefined && typeof options.json !== 'boolean') throw new TypeError('options.json must be a boolean');
+      // The calls arrive once the generation has ended, before ns_generate_stream returns.
+      toolCallback = koffi.register((index, name, args) => {
+        let parsed;
+        try {
+          parsed = JSON.parse(args);
+        } catch {
+          parsed = args;
+        }
+        run.toolCalls.push({ name, arguments: parsed });
+      }, koffi.pointer(T.toolCallCallback));
+      requestPtr = this._request(arena, prompt, options, token, toolCallback);
       statsPtr = arena.struct(T.generationStats, { struct_size: koffi.sizeof(T.generationStats) });
       errorPtr = arena.alloc(T.errorDetailSize);
       if (signal && signal.aborted) {
@@ -332,7 +379,19 @@ class Generator {
         const text = run.parts.join('');
         cleanup();
         void self;
-        if (status === 0) return { text, stats };
+        if (status === 0) {
+          const result = { text, stats, toolCalls: run.toolCalls };
+          if (options.json) {
+            try {
+              result.json = JSON.parse(text);
+            } catch (e) {
+              const error = new NodespaceError(BindingCodes.NOT_JSON, `options.json: the text is not JSON (stop reason ${stats.stopReason}): ${e.message}`, { cause: e });
+              Object.assign(error, { text, stats });
+              throw error;
+            }
+          }
+          return result;
+        }
         if (run.callbackError) throw run.callbackError;
         if (status === NS_ERR_CANCELLED) {
           const why = run.why ?? { kind: 'token' };

@@ -35,6 +35,7 @@ const T = {};
 function declareTypes() {
   if (T.ready) return;
   T.chunkCallback = koffi.proto('int32_t ns_chunk_callback(void *utf8, size_t len, void *user_data)');
+  T.toolCallCallback = koffi.proto('void ns_tool_call_callback(size_t index, const char *name, const char *arguments_json, void *user_data)');
   T.embedderOptions = koffi.struct('ns_embedder_options', {
     struct_size: 'uint32_t',
     model_path: 'void *',
@@ -109,6 +110,10 @@ function declareTypes() {
     constraint: 'void *',
     choices: 'void *',
     choice_count: 'size_t',
+    tools: 'void *',
+    tool_choice: 'int32_t',
+    messages_json: 'void *',
+    on_tool_call: koffi.pointer(T.toolCallCallback),
   });
   T.generationStats = koffi.struct('ns_generation_stats', {
     struct_size: 'uint32_t',
@@ -122,6 +127,7 @@ function declareTypes() {
     total_ms: 'double',
     drafted_tokens: 'size_t',
     accepted_tokens: 'size_t',
+    tool_calls: 'size_t',
   });
   T.runtimeOptions = koffi.struct('ns_runtime_options', {
     struct_size: 'uint32_t',

@@ -601,3 +601,69 @@ test('constraints: malformed ones reject with NS_ERR_INVALID_ARGUMENT naming the
   await assert.rejects(g.generate('hello', { choices: 'a,b' }), TypeError);
   await assert.rejects(g.generate('hello', { regex: 5 }), TypeError);
 });
+
+test('json: true returns the parsed value; text that is not JSON rejects with ERR_NODESPACE_NOT_JSON', async () => {
+  const g = await load('gen-llama');
+  const schema = { type: 'object', properties: { n: { type: 'integer', minimum: 0, maximum: 9 } }, required: ['n'], additionalProperties: false, 'x-guidance': { whitespace_flexible: false } };
+  const r = await g.generate('the fox', { greedy: true, jsonSchema: schema, json: true });
+  assert.equal(typeof r.json.n, 'number');
+  assert.deepEqual(r.json, JSON.parse(r.text));
+  await assert.rejects(
+    g.generate('the fox', { greedy: true, regex: 'not json', json: true }),
+    (e) => e.code === 'ERR_NODESPACE_NOT_JSON' && e.text === 'not json' && e.stats.stopReason === 'eos',
+  );
+  await assert.rejects(g.generate('the fox', { json: 'yes' }), TypeError);
+});
+
+// The tiny ChatML template renders tools in Qwen2.5's Hermes form.
+const TOOLS = [
+  { type: 'function', function: { name: 'add', parameters: { type: 'object', properties: { t: { type: 'string', maxLength: 2 } }, required: ['t'] } } },
+  { type: 'function', function: { name: 'find', parameters: { type: 'object', properties: { n: { type: 'integer', minimum: 1, maximum: 9 } }, required: ['n'] } } },
+];
+
+test('tools: toolChoice "one" gives one valid call in result.toolCalls, streamed and with an abort', async () => {
+  const g = await load('gen-llama');
+  for (const seed of [1, 2, 3]) {
+    const r = await g.generate([{ role: 'user', content: 'find 3' }], { temperature: 1, seed, maxNewTokens: 100, tools: TOOLS, toolChoice: 'one' });
+    assert.equal(r.stats.stopReason, 'eos', r.text);
+    assert.equal(r.toolCalls.length, 1, r.text);
+    const [call] = r.toolCalls;
+    assert.ok(['add', 'find'].includes(call.name), r.text);
+    if (call.name === 'add') assert.ok(typeof call.arguments.t === 'string' && call.arguments.t.length <= 2, r.text);
+    else assert.ok(Number.isInteger(call.arguments.n) && call.arguments.n >= 1 && call.arguments.n <= 9, r.text);
+    assert.match(r.text, /^<tool_call>\n\{"name": "/);
+  }
+  const stream = g.stream([{ role: 'user', content: 'add' }], { greedy: true, maxNewTokens: 100, tools: JSON.stringify(TOOLS), toolChoice: 'one' });
+  const chunks = await collect(stream);
+  const result = await stream.result;
+  assert.equal(result.text, chunks.join(''));
+  assert.equal(result.toolCalls.length, 1);
+  const controller = new AbortController();
+  let n = 0;
+  await assert.rejects(
+    g.generate([{ role: 'user', content: 'x' }], { greedy: true, maxNewTokens: 100, tools: TOOLS, toolChoice: 'required', signal: controller.signal, onChunk: () => ++n === 2 && controller.abort() }),
+    (e) => e.name === 'AbortError' && e.stats.stopReason === 'cancelled',
+  );
+  // Without tools nothing is parsed.
+  const plain = await g.generate([{ role: 'user', content: 'hi' }], { greedy: true, maxNewTokens: 4 });
+  assert.deepEqual(plain.toolCalls, []);
+});
+
+test('tools: a follow-up turn with the call and its result renders; bad tool options are errors', async () => {
+  const g = await load('gen-llama');
+  const chat = [
+    { role: 'system', content: 's' },
+    { role: 'user', content: 'add ab' },
+    { role: 'assistant', content: null, toolCalls: [{ name: 'add', arguments: { t: 'ab' } }] },
+    { role: 'tool', content: 'ok', toolCallId: 'c1' },
+  ];
+  const r = await g.generate(chat, { greedy: true, maxNewTokens: 4 });
+  assert.ok(r.stats.promptTokens > 30, String(r.stats.promptTokens));
+  await assert.rejects(g.generate('raw', { tools: TOOLS }), (e) => e.code === 'NS_ERR_INVALID_ARGUMENT' && /chat messages/.test(e.message));
+  await assert.rejects(g.generate([{ role: 'user', content: 'x' }], { tools: [{ type: 'function' }] }), (e) => e.code === 'NS_ERR_INVALID_ARGUMENT' && /tool 0 has no name/.test(e.message));
+  await assert.rejects(g.generate([{ role: 'user', content: 'x' }], { tools: TOOLS, toolChoice: 'always' }), TypeError);
+  await assert.rejects(g.generate([{ role: 'user', content: 'x' }], { toolChoice: 'one' }), TypeError);
+  await assert.rejects(g.generate([{ role: 'user', content: 'x' }], { tools: TOOLS, toolChoice: 'one', regex: 'a' }), (e) => e.code === 'NS_ERR_INVALID_ARGUMENT' && /cannot be combined/.test(e.message));
+  const gemma = await load('gen-gemma');
+  await assert.rejects(gemma.generate([{ role: 'user', content: 'x' }], { tools: TOOLS }), (e) => e.code === 'NS_ERR_UNSUPPORTED' && /does not render tools/.test(e.message));
+});
