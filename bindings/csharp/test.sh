@@ -14,12 +14,15 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-if ! command -v mcs >/dev/null || ! command -v mono >/dev/null; then
-  echo "== installing Mono (mcs, mono)"
+# System.Runtime.Serialization: DataContractJsonSerializer (JsonSchemas.Deserialize), part of
+# netstandard2.0 but a package of its own in Debian's Mono.
+if ! command -v mcs >/dev/null || ! command -v mono >/dev/null || [ ! -f /usr/lib/mono/4.5/System.Runtime.Serialization.dll ]; then
+  echo "== installing Mono (mcs, mono, System.Runtime.Serialization)"
   export DEBIAN_FRONTEND=noninteractive
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends mono-mcs mono-runtime libmono-system-core4.0-cil >/dev/null
+  $sudo apt-get install -y -qq --no-install-recommends mono-mcs mono-runtime libmono-system-core4.0-cil \
+    libmono-system-runtime-serialization4.0-cil >/dev/null
 fi
 
 lib_dir="$(cd "${NS_LIB_DIR:-target/release}" 2>/dev/null && pwd || true)"
@@ -61,7 +64,7 @@ mcs_flags=(-langversion:7.2 -warn:4 -warnaserror+ -nologo -debug)
 
 echo "== compiling the binding (mcs, C# 7.2)"
 mcs "${mcs_flags[@]}" -target:library -unsafe -out:"$build/NodeSpace.dll" \
-  -r:System.dll -r:System.Core.dll "$here"/src/*.cs
+  -r:System.dll -r:System.Core.dll -r:System.Runtime.Serialization.dll "$here"/src/*.cs
 # Mono resolves the P/Invoke name "nodespace" through this dllmap (an absolute path here).
 cat >"$build/NodeSpace.dll.config" <<EOF
 <configuration>
@@ -71,7 +74,7 @@ EOF
 
 echo "== compiling the tests"
 mcs "${mcs_flags[@]}" -target:exe -out:"$build/NodeSpace.Tests.exe" \
-  -r:"$build/NodeSpace.dll" -r:System.dll -r:System.Core.dll "$here"/tests/*.cs
+  -r:"$build/NodeSpace.dll" -r:System.dll -r:System.Core.dll -r:System.Runtime.Serialization.dll "$here"/tests/*.cs
 
 echo "== compiling the quickstart (examples/csharp)"
 cp "$build/NodeSpace.dll" "$build/example/"

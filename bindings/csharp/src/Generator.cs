@@ -60,13 +60,48 @@ namespace NodeSpace
             Content = content;
         }
 
-        /// <summary>"system", "user" or "assistant" (whatever the model's template accepts).</summary>
+        /// <summary>"system", "user", "assistant" or "tool" (whatever the model's template accepts).</summary>
         public string Role { get; private set; }
         public string Content { get; private set; }
+        /// <summary>The calls an assistant turn made (rendered as transformers renders tool_calls), or null.</summary>
+        public IList<ToolCall> ToolCalls { get; private set; }
+        /// <summary>A tool result's call id (for templates that print it), or null.</summary>
+        public string ToolCallId { get; private set; }
 
         public static ChatMessage System(string content) { return new ChatMessage("system", content); }
         public static ChatMessage User(string content) { return new ChatMessage("user", content); }
         public static ChatMessage Assistant(string content) { return new ChatMessage("assistant", content); }
+
+        /// <summary>An assistant turn that called tools (the model's own calls, from a result's ToolCalls).</summary>
+        public static ChatMessage AssistantToolCalls(IEnumerable<ToolCall> calls, string content = "")
+        {
+            if (calls == null) throw new ArgumentNullException("calls");
+            return new ChatMessage("assistant", content) { ToolCalls = new List<ToolCall>(calls) };
+        }
+
+        /// <summary>A tool's result, for the turn after the call.</summary>
+        public static ChatMessage Tool(string content, string toolCallId = null)
+        {
+            return new ChatMessage("tool", content) { ToolCallId = toolCallId };
+        }
+
+        /// <summary>Transformers' message form.</summary>
+        internal string ToJson()
+        {
+            var s = new StringBuilder("{\"role\": ").Append(JsonSchemas.Quote(Role)).Append(", \"content\": ").Append(JsonSchemas.Quote(Content));
+            if (ToolCalls != null && ToolCalls.Count > 0)
+            {
+                s.Append(", \"tool_calls\": [");
+                for (int i = 0; i < ToolCalls.Count; i++)
+                {
+                    if (ToolCalls[i] == null) throw new ArgumentException("a message's ToolCalls[" + i + "] is null", "request");
+                    s.Append(i > 0 ? ", " : "").Append(ToolCalls[i].ToJson());
+                }
+                s.Append(']');
+            }
+            if (ToolCallId != null) s.Append(", \"tool_call_id\": ").Append(JsonSchemas.Quote(ToolCallId));
+            return s.Append('}').ToString();
+        }
     }
 
     /// <summary>
@@ -121,6 +156,23 @@ namespace NodeSpace
         public string Grammar { get; set; }
         /// <summary>The text is exactly one of these non-empty strings.</summary>
         public IList<string> Choices { get; set; }
+        /// <summary>Functions the model may call, rendered by its chat template (needs Messages). A model
+        /// whose template does not render tools throws NodeSpaceException Unsupported. The calls it writes
+        /// (Qwen2.5/Hermes &lt;tool_call&gt; form, or bare call JSON naming an offered tool) come back in the
+        /// result's ToolCalls; the Text keeps them. Give this or ToolsJson.</summary>
+        public IList<ToolDefinition> Tools { get; set; }
+        /// <summary>The tools as transformers' JSON (an array of {"type": "function", "function": {...}}).</summary>
+        public string ToolsJson { get; set; }
+        /// <summary>Auto (default): the model decides; Required / One: the answer is valid calls (constrained).</summary>
+        public ToolChoice ToolChoice { get; set; }
+
+        /// <summary>Set <see cref="JsonSchema"/> to <typeparamref name="T"/>'s schema (see <see cref="JsonSchemas.For{T}"/>);
+        /// read the answer with <see cref="GenerationResult.Deserialize{T}"/>. Returns this request.</summary>
+        public GenerationRequest JsonSchemaFor<T>()
+        {
+            JsonSchema = JsonSchemas.For<T>();
+            return this;
+        }
 
         public static GenerationRequest FromPrompt(string prompt)
         {
@@ -160,6 +212,16 @@ namespace NodeSpace
         public int DraftedTokens { get; internal set; }
         /// <summary>Drafted tokens the model's own choice confirmed (each one a forward pass saved).</summary>
         public int AcceptedTokens { get; internal set; }
+        /// <summary>The tool calls parsed from the text (empty without Tools).</summary>
+        public IReadOnlyList<ToolCall> ToolCalls { get; internal set; }
+
+        /// <summary>The text read as JSON into <typeparamref name="T"/> (with JsonSchemaFor&lt;T&gt;: the
+        /// answer the schema made the model write). Throws SerializationException when it does not fit
+        /// (e.g. StopReason.MaxTokens cut it).</summary>
+        public T Deserialize<T>()
+        {
+            return JsonSchemas.Deserialize<T>(Text);
+        }
     }
 
     /// <summary>
@@ -319,6 +381,7 @@ namespace NodeSpace
                 TotalMs = stats.total_ms,
                 DraftedTokens = (int)stats.drafted_tokens.ToUInt64(),
                 AcceptedTokens = (int)stats.accepted_tokens.ToUInt64(),
+                ToolCalls = call.ToolCalls.AsReadOnly(),
             };
         }
 
@@ -424,6 +487,17 @@ namespace NodeSpace
             {
                 n.prompt = arena.String(r.Prompt);
             }
+            else if (NeedsJson(r.Messages))
+            {
+                // Tool calls and tool results' ids travel in transformers' JSON form.
+                var json = new StringBuilder("[");
+                for (int i = 0; i < r.Messages.Count; i++)
+                {
+                    if (r.Messages[i] == null) throw new ArgumentException("Messages[" + i + "] is null", "request");
+                    json.Append(i > 0 ? ", " : "").Append(r.Messages[i].ToJson());
+                }
+                n.messages_json = arena.String(json.Append(']').ToString());
+            }
             else
             {
                 int count = r.Messages.Count;
@@ -463,7 +537,21 @@ namespace NodeSpace
                 n.stop_count = (UIntPtr)count;
             }
             SetConstraint(r, arena, ref n);
+            if (r.Tools != null && r.ToolsJson != null) throw new ArgumentException("set Tools or ToolsJson, not both", "request");
+            string tools = r.Tools != null ? ToolDefinition.ListToJson(r.Tools) : r.ToolsJson;
+            if (tools != null) n.tools = arena.String(tools);
+            n.tool_choice = (int)r.ToolChoice;
+            n.on_tool_call = s_onToolCallPointer;
             return n;
+        }
+
+        private static bool NeedsJson(IList<ChatMessage> messages)
+        {
+            foreach (ChatMessage m in messages)
+            {
+                if (m != null && ((m.ToolCalls != null && m.ToolCalls.Count > 0) || m.ToolCallId != null)) return true;
+            }
+            return false;
         }
 
         // NS_CONSTRAINT_*.
@@ -500,12 +588,30 @@ namespace NodeSpace
             internal StreamCall(Action<string> onChunk) { OnChunk = onChunk; }
             internal readonly Action<string> OnChunk;
             internal readonly StringBuilder Text = new StringBuilder();
+            internal readonly List<ToolCall> ToolCalls = new List<ToolCall>();
             internal ExceptionDispatchInfo Failure;
         }
 
         // Static delegates: one per process, never collected, usable from AOT-compiled Mono.
         private static readonly ChunkCallback s_onChunk = OnChunk;
         private static readonly Action<object> s_cancelNative = CancelNative;
+        private static readonly ToolCallCallback s_onToolCall = OnToolCall;
+        private static readonly IntPtr s_onToolCallPointer = Marshal.GetFunctionPointerForDelegate(s_onToolCall);
+
+        [MonoPInvokeCallback(typeof(ToolCallCallback))]
+        private static void OnToolCall(UIntPtr index, IntPtr name, IntPtr argumentsJson, IntPtr userData)
+        {
+            StreamCall call = null;
+            try
+            {
+                call = (StreamCall)GCHandle.FromIntPtr(userData).Target;
+                call.ToolCalls.Add(new ToolCall(Utf8.FromNative(name), Utf8.FromNative(argumentsJson)));
+            }
+            catch (Exception e)
+            {
+                if (call != null && call.Failure == null) call.Failure = ExceptionDispatchInfo.Capture(e);
+            }
+        }
 
         [MonoPInvokeCallback(typeof(ChunkCallback))]
         private static int OnChunk(IntPtr utf8, UIntPtr length, IntPtr userData)

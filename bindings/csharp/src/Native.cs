@@ -148,6 +148,10 @@ namespace NodeSpace
         public IntPtr constraint;
         public IntPtr choices;
         public UIntPtr choice_count;
+        public IntPtr tools;
+        public int tool_choice;
+        public IntPtr messages_json;
+        public IntPtr on_tool_call;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -164,6 +168,7 @@ namespace NodeSpace
         public double total_ms;
         public UIntPtr drafted_tokens;
         public UIntPtr accepted_tokens;
+        public UIntPtr tool_calls;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -175,6 +180,9 @@ namespace NodeSpace
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     internal delegate int ChunkCallback(IntPtr utf8, UIntPtr len, IntPtr userData);
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    internal delegate void ToolCallCallback(UIntPtr index, IntPtr name, IntPtr argumentsJson, IntPtr userData);
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     internal delegate void LogCallback(int level, IntPtr message, IntPtr userData);

@@ -335,6 +335,100 @@ namespace NodeSpace.Tests
                 }
             });
 
+            T.Test("generate: JsonSchemaFor<T> builds the schema from the public properties and Deserialize<T> reads the answer", () =>
+            {
+                string schema = JsonSchemas.For<TinyItem>();
+                T.True(schema.Contains("\"Done\": {\"type\": \"boolean\"}") && schema.Contains("\"Count\": {\"anyOf\": [{\"type\": \"integer\"}, {\"type\": \"null\"}]}")
+                    && schema.Contains("\"Tags\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}}") && schema.Contains("\"required\": [\"Done\", \"Count\", \"Tags\"]"), schema);
+                T.True(JsonSchemas.For<Named>().Contains("\"owner\": {\"type\": \"string\"}") && !JsonSchemas.For<Named>().Contains("Hidden"), JsonSchemas.For<Named>());
+                T.Throws<ArgumentException>(() => JsonSchemas.For<Dictionary<string, int>>(), "dictionaries");
+                T.Throws<ArgumentException>(() => JsonSchemas.For<Node>(), "recursive types");
+                using (var g = Generator.Load(new GeneratorOptions(llama) { Device = Device.Cpu }))
+                {
+                    // Tags bounded by the tiny context: the schema's text, then a bound of our own.
+                    GenerationRequest r = Greedy("the fox", 100);
+                    r.JsonSchema = "{\"type\": \"object\", \"properties\": {\"Done\": {\"type\": \"boolean\"}, \"Count\": {\"anyOf\": [{\"type\": \"integer\", \"minimum\": 0, \"maximum\": 9}, {\"type\": \"null\"}]}, "
+                        + "\"Tags\": {\"type\": \"array\", \"maxItems\": 1, \"items\": {\"type\": \"string\", \"maxLength\": 3}}}, \"required\": [\"Done\", \"Count\", \"Tags\"], \"additionalProperties\": false, \"x-guidance\": {\"whitespace_flexible\": false}}";
+                    GenerationResult result = g.Generate(r);
+                    T.Equal(StopReason.EndOfSequence, result.StopReason, result.Text);
+                    TinyItem item = result.Deserialize<TinyItem>();
+                    T.True(item.Tags != null && item.Tags.Count <= 1, result.Text);
+                    T.True(item.Count == null || (item.Count >= 0 && item.Count <= 9), result.Text);
+                    // The full schema from the type works as a constraint too.
+                    GenerationRequest full = Greedy("the fox", 10).JsonSchemaFor<TinyItem>();
+                    T.Equal(schema, full.JsonSchema, "JsonSchemaFor sets JsonSchema");
+                    r = Greedy("the fox", 20);
+                    r.Regex = "not json";
+                    T.Throws<System.Runtime.Serialization.SerializationException>(() => g.Generate(r).Deserialize<TinyItem>(), "text that is not JSON");
+                }
+            });
+
+            T.Test("generate: tools: ToolChoice.One gives one valid call in ToolCalls; a follow-up turn renders; errors are named", () =>
+            {
+                using (var g = Generator.Load(new GeneratorOptions(llama) { Device = Device.Cpu }))
+                {
+                    var tools = new[]
+                    {
+                        new ToolDefinition("add", "Add a task", "{\"type\": \"object\", \"properties\": {\"t\": {\"type\": \"string\", \"maxLength\": 2}}, \"required\": [\"t\"]}"),
+                        new ToolDefinition("find", null, "{\"type\": \"object\", \"properties\": {\"n\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 9}}, \"required\": [\"n\"]}"),
+                    };
+                    GenerationRequest r = GenerationRequest.FromUser("find 3");
+                    r.Sampling = Sampling.Greedy;
+                    r.MaxNewTokens = 100;
+                    r.Tools = tools;
+                    r.ToolChoice = ToolChoice.One;
+                    var streamed = new StringBuilder();
+                    GenerationResult result = g.Generate(r, c => streamed.Append(c));
+                    T.Equal(StopReason.EndOfSequence, result.StopReason, result.Text);
+                    T.Equal(1, result.ToolCalls.Count, result.Text);
+                    T.Equal(result.Text, streamed.ToString(), "chunks concatenate to the text");
+                    ToolCall call = result.ToolCalls[0];
+                    if (call.Name == "find") T.True(call.Arguments<FindArguments>().n >= 1 && call.Arguments<FindArguments>().n <= 9, call.ArgumentsJson);
+                    else T.True(call.Name == "add" && call.Arguments<AddArguments>().t.Length <= 2, call.ArgumentsJson);
+                    // Streamed under the constraint, and cancelled.
+                    var chunks = new List<string>(g.Stream(r));
+                    T.True(string.Concat(chunks).StartsWith("<tool_call>"), string.Concat(chunks));
+                    using (var cts = new CancellationTokenSource())
+                    {
+                        r.ToolChoice = ToolChoice.Required;
+                        int n = 0;
+                        T.Throws<OperationCanceledException>(() => g.Generate(r, c => { if (++n == 2) cts.Cancel(); }, cts.Token), "cancelled");
+                    }
+                    // The follow-up turn: the call and its result.
+                    var followUp = GenerationRequest.FromMessages(ChatMessage.System("s"), ChatMessage.User("add ab"),
+                        ChatMessage.AssistantToolCalls(new[] { new ToolCall("add", "{\"t\": \"ab\"}", "c1") }), ChatMessage.Tool("ok", "c1"));
+                    followUp.Sampling = Sampling.Greedy;
+                    followUp.MaxNewTokens = 4;
+                    T.True(g.Generate(followUp).PromptTokens > 30, "the follow-up renders");
+                    // Errors.
+                    r = GenerationRequest.FromUser("x");
+                    r.ToolsJson = "[{\"type\": \"function\"}]";
+                    var e = T.Throws<NodeSpaceException>(() => g.Generate(r), "a tool without a name");
+                    T.True(e.NativeMessage.Contains("tool 0 has no name"), e.NativeMessage);
+                    r.Tools = tools;
+                    T.Throws<ArgumentException>(() => g.Generate(r), "Tools and ToolsJson");
+                    r.ToolsJson = null;
+                    r.Prompt = "raw";
+                    r.Messages = null;
+                    e = T.Throws<NodeSpaceException>(() => g.Generate(r), "tools with a raw prompt");
+                    T.True(e.NativeMessage.Contains("chat messages"), e.NativeMessage);
+                }
+                using (var gemma = Generator.Load(new GeneratorOptions(Tiny("gen-gemma")) { Device = Device.Cpu }))
+                {
+                    GenerationRequest r = GenerationRequest.FromUser("x");
+                    r.ToolsJson = "[{\"name\": \"f\"}]";
+                    var e = T.Throws<NodeSpaceException>(() => gemma.Generate(r), "a template without tools");
+                    T.Equal(NodeSpaceStatus.Unsupported, e.Status, "status");
+                }
+            });
+
+            T.Test("generate: ToolDefinition.For<T> takes its parameters from T", () =>
+            {
+                string json = ToolDefinition.For<FindArguments>("find", "Find notes").ToJson();
+                T.Equal("{\"type\": \"function\", \"function\": {\"name\": \"find\", \"description\": \"Find notes\", \"parameters\": "
+                    + "{\"type\": \"object\", \"properties\": {\"n\": {\"type\": \"integer\"}}, \"required\": [\"n\"], \"additionalProperties\": false}}}", json, "definition");
+            });
+
             T.Test("generate: CancellationToken cancelled in the callback stops the native generation", () =>
             {
                 using (var g = Generator.Load(new GeneratorOptions(llama)))
@@ -753,5 +847,36 @@ namespace NodeSpace.Tests
                 });
             }
         }
+    }
+
+    // Types the JSON tests describe and read back (public: DataContractJsonSerializer reads them).
+    public sealed class TinyItem
+    {
+        public bool Done { get; set; }
+        public int? Count { get; set; }
+        public List<string> Tags { get; set; }
+        public string ReadOnly { get { return "not a member"; } }
+    }
+
+    [System.Runtime.Serialization.DataContract]
+    public sealed class Named
+    {
+        [System.Runtime.Serialization.DataMember(Name = "owner")] public string Owner { get; set; }
+        public string Hidden { get; set; }
+    }
+
+    public sealed class Node
+    {
+        public Node Next { get; set; }
+    }
+
+    public sealed class FindArguments
+    {
+        public int n { get; set; }
+    }
+
+    public sealed class AddArguments
+    {
+        public string t { get; set; }
     }
 }
