@@ -162,10 +162,16 @@ public final class Generator: @unchecked Sendable {
         defer { arena.release() }
         var native = try nativeRequest(request, arena: arena)
         native.cancel = cancel?.handle
+        // The calls arrive once the generation has ended, with the chunk callback's user_data.
+        native.on_tool_call = { _, name, argumentsJSON, userData in
+            guard let userData, let name, let argumentsJSON else { return }
+            let sink = Unmanaged<ChunkSink>.fromOpaque(userData).takeUnretainedValue()
+            sink.toolCalls.append(ToolCall(name: String(cString: name), argumentsJSON: String(cString: argumentsJSON)))
+        }
 
         var stats = ns_generation_stats()
         stats.struct_size = UInt32(MemoryLayout<ns_generation_stats>.size)
-        let (status, text) = withoutActuallyEscaping(onChunk) { onChunk in
+        let (status, text, toolCalls) = withoutActuallyEscaping(onChunk) { onChunk in
             let sink = ChunkSink(onChunk)
             let status = withExtendedLifetime(sink) {
                 ns_generate_stream(handle, &native, { utf8, length, userData in
@@ -178,7 +184,7 @@ public final class Generator: @unchecked Sendable {
                     return sink.receive(chunk) ? NS_CONTINUE : NS_STOP
                 }, Unmanaged.passUnretained(sink).toOpaque(), &stats, nil)
             }
-            return (status, sink.text)
+            return (status, sink.text, sink.toolCalls)
         }
         if status != NS_ERR_CANCELLED {
             try check(status)
@@ -200,7 +206,8 @@ public final class Generator: @unchecked Sendable {
                 totalMs: stats.total_ms,
                 draftedTokens: stats.drafted_tokens,
                 acceptedTokens: stats.accepted_tokens
-            )
+            ),
+            toolCalls: toolCalls
         )
     }
 
@@ -210,6 +217,9 @@ public final class Generator: @unchecked Sendable {
         switch request.prompt {
         case .text(let prompt):
             native.prompt = try arena.cString(prompt, "request.prompt")
+        case .chat(let messages) where messages.contains(where: { !$0.toolCalls.isEmpty || $0.toolCallId != nil }):
+            // Tool calls and tool results' ids travel in transformers' JSON form.
+            native.messages_json = try arena.cString("[" + messages.map(\.json).joined(separator: ", ") + "]", "request.messages")
         case .chat(let messages):
             var cMessages: [ns_chat_message] = []
             cMessages.reserveCapacity(messages.count)
@@ -271,6 +281,10 @@ public final class Generator: @unchecked Sendable {
             native.choices = cChoices.isEmpty ? nil : arena.array(cChoices)
             native.choice_count = cChoices.count
         }
+        if !request.tools.isEmpty {
+            native.tools = try arena.cString("[" + request.tools.map(\.json).joined(separator: ", ") + "]", "request.tools")
+        }
+        native.tool_choice = request.toolChoice.rawValue
         return native
     }
 }
@@ -280,6 +294,7 @@ public final class Generator: @unchecked Sendable {
 private final class ChunkSink {
     private let onChunk: (String) -> Bool
     private(set) var text = ""
+    var toolCalls: [ToolCall] = []
 
     init(_ onChunk: @escaping (String) -> Bool) {
         self.onChunk = onChunk

@@ -123,18 +123,32 @@ public struct GeneratorInfo: Sendable, Equatable {
 
 /// One chat message.
 public struct ChatMessage: Sendable, Equatable, Hashable {
-    /// "system", "user" or "assistant" (whatever the model's template accepts).
+    /// "system", "user", "assistant" or "tool" (whatever the model's template accepts).
     public var role: String
     public var content: String
+    /// The calls an assistant turn made (rendered as transformers renders `tool_calls`).
+    public var toolCalls: [ToolCall]
+    /// A tool result's call id (for templates that print it).
+    public var toolCallId: String?
 
-    public init(role: String, content: String) {
+    public init(role: String, content: String, toolCalls: [ToolCall] = [], toolCallId: String? = nil) {
         self.role = role
         self.content = content
+        self.toolCalls = toolCalls
+        self.toolCallId = toolCallId
     }
 
     public static func system(_ content: String) -> ChatMessage { ChatMessage(role: "system", content: content) }
     public static func user(_ content: String) -> ChatMessage { ChatMessage(role: "user", content: content) }
     public static func assistant(_ content: String) -> ChatMessage { ChatMessage(role: "assistant", content: content) }
+    /// An assistant turn that called tools (e.g. a result's `toolCalls`).
+    public static func assistant(toolCalls: [ToolCall], content: String = "") -> ChatMessage {
+        ChatMessage(role: "assistant", content: content, toolCalls: toolCalls)
+    }
+    /// A tool's result, for the turn after the call.
+    public static func tool(_ content: String, callId: String? = nil) -> ChatMessage {
+        ChatMessage(role: "tool", content: content, toolCallId: callId)
+    }
 }
 
 /// What to generate from.
@@ -195,6 +209,13 @@ public struct GenerationRequest: Sendable, Equatable {
     public var lookupMaxDraft: Int?
     /// Structured output; nil: free text.
     public var constraint: Constraint?
+    /// Functions the model may call, rendered by its chat template (needs `messages`; a model
+    /// whose template does not render tools throws `unsupported`). The calls it writes
+    /// (Qwen2.5/Hermes `<tool_call>` form, or bare call JSON naming an offered tool) come
+    /// back in the result's `toolCalls`; the text keeps them.
+    public var tools: [ToolDefinition]
+    /// `.auto`: the model decides; `.required` / `.one`: the answer is valid calls (constrained).
+    public var toolChoice: ToolChoice
 
     public init(prompt: Prompt, maxNewTokens: Int? = nil, sampling: Sampling = .modelDefault, stop: [String] = []) {
         self.prompt = prompt
@@ -206,6 +227,8 @@ public struct GenerationRequest: Sendable, Equatable {
         self.stop = stop
         lookupMaxDraft = nil
         constraint = nil
+        tools = []
+        toolChoice = .auto
     }
 
     /// A raw-text prompt.
@@ -256,4 +279,6 @@ public struct GenerationResult: Sendable, Equatable {
     public var text: String
     public var stopReason: StopReason
     public var stats: GenerationStats
+    /// The tool calls parsed from the text (empty without `tools`).
+    public var toolCalls: [ToolCall] = []
 }

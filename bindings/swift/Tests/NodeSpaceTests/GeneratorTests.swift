@@ -213,6 +213,81 @@ import Testing
         #expect(chunks.joined() == result.text)
     }
 
+    struct Item: Decodable {
+        let done: Bool
+        let owner: String
+    }
+
+    @Test("a JSON Schema answer decodes into a Decodable type; text that does not fit throws")
+    func decodable() async throws {
+        let generator = try Self.load("gen-llama")
+        var r = Self.greedy("the fox", 60)
+        r.constraint = .jsonSchema(#"{"type": "object", "properties": {"done": {"type": "boolean"}, "owner": {"type": "string", "maxLength": 4}}, "required": ["done", "owner"], "additionalProperties": false, "x-guidance": {"whitespace_flexible": false}}"#)
+        let result = try await generator.generate(r)
+        #expect(result.stopReason == .endOfSequence)
+        let item = try result.decode(Item.self)
+        #expect(item.owner.count <= 4, "\(result.text)")
+        var plain = Self.greedy("the fox", 20)
+        plain.constraint = .regex("not json")
+        let notJSON = try await generator.generate(plain)
+        #expect(throws: DecodingError.self) { try notJSON.decode(Item.self) }
+    }
+
+    static let tools = [
+        ToolDefinition(name: "add", description: "Add a task", parametersSchema: #"{"type": "object", "properties": {"t": {"type": "string", "maxLength": 2}}, "required": ["t"]}"#),
+        ToolDefinition(name: "find", parametersSchema: #"{"type": "object", "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 9}}, "required": ["n"]}"#),
+    ]
+
+    struct Find: Decodable { let n: Int }
+    struct Add: Decodable { let t: String }
+
+    @Test("tools: .one gives one valid call in toolCalls, streamed; a follow-up turn renders; cancel and errors")
+    func toolCalls() async throws {
+        let generator = try Self.load("gen-llama")
+        var r = GenerationRequest(messages: [.user("find 3")], maxNewTokens: 100, sampling: .greedy)
+        r.tools = Self.tools
+        r.toolChoice = .one
+        let (chunks, result) = try await Self.collect(generator, r)
+        #expect(chunks.joined() == result.text)
+        #expect(result.stopReason == .endOfSequence, "\(result.text)")
+        #expect(result.toolCalls.count == 1, "\(result.text)")
+        let call = try #require(result.toolCalls.first)
+        if call.name == "find" {
+            let n = try call.arguments(as: Find.self).n
+            #expect((1...9).contains(n))
+        } else {
+            #expect(call.name == "add")
+            #expect(try call.arguments(as: Add.self).t.count <= 2)
+        }
+        // The follow-up turn: the call and its result.
+        let followUp = GenerationRequest(messages: [.system("s"), .user("add ab"), .assistant(toolCalls: [ToolCall(name: "add", argumentsJSON: #"{"t": "ab"}"#, id: "c1")]), .tool("ok", callId: "c1")], maxNewTokens: 4, sampling: .greedy)
+        let answered = try await generator.generate(followUp)
+        #expect(answered.stats.promptTokens > 30)
+        #expect(answered.toolCalls.isEmpty)
+        // Cancel under a required call: leaving the stream early stops it.
+        r.toolChoice = .required
+        var seen = 0
+        for try await _ in generator.stream(r) {
+            seen += 1
+            if seen == 2 { break }
+        }
+        #expect(seen == 2)
+        // Errors name the problem.
+        var raw = Self.greedy("raw", 10)
+        raw.tools = Self.tools
+        let rawError = await nodespaceError { try await generator.generate(raw) }
+        #expect(rawError?.message.contains("chat messages") == true, "\(String(describing: rawError))")
+        var unnamed = GenerationRequest(messages: [.user("x")], maxNewTokens: 4, sampling: .greedy)
+        unnamed.tools = [ToolDefinition(name: "")]
+        let unnamedError = await nodespaceError { try await generator.generate(unnamed) }
+        #expect(unnamedError?.message.contains("tool 0 has no name") == true, "\(String(describing: unnamedError))")
+        let gemma = try Self.load("gen-gemma")
+        var offered = GenerationRequest(messages: [.user("x")], maxNewTokens: 4, sampling: .greedy)
+        offered.tools = Self.tools
+        let unsupported = await nodespaceError { try await gemma.generate(offered) }
+        #expect(unsupported?.message.contains("does not render tools") == true, "\(String(describing: unsupported))")
+    }
+
     @Test("malformed constraints throw invalidArgument naming the error")
     func malformedConstraints() async throws {
         let generator = try Self.load("gen-llama")
