@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: set up, then embed some text and stream a summary of a
-# meeting note, and list its action items (as text, and as JSON under a JSON Schema), with real models (all-MiniLM-L6-v2 and a
-# generation model: SmolLM2-135M-Instruct, or the one --model names).
+# meeting note, and list its action items (as text, and as JSON under a JSON Schema), with
+# real models (all-MiniLM-L6-v2 and a generation model: SmolLM2-135M-Instruct, or the one
+# --model names); then one tool call on Qwen2.5-Coder-0.5B-Instruct.
 #
 #   scripts/quickstart.sh [--model SmolLM2-135M-Instruct | Qwen2.5-Coder-0.5B-Instruct | gemma-3-270m]
 #
@@ -76,3 +77,17 @@ echo "   (an app can put these straight into its task list; unconstrained, a sma
 echo "   JSON often does not parse)"
 generate "Extract the action items of the meeting above as a JSON array of objects with the keys owner, task and due (null when there is no date)." \
   "Action items as JSON (owner, task, due):" --json-schema examples/action_items.schema.json --max-new-tokens 300
+echo
+# Tool calls need a model whose chat template offers tools (Qwen2.5's does; SmolLM2's and
+# Gemma 3's do not): the calls are parsed into structured calls, and "one" constrains the
+# answer to exactly one call whose arguments validate against its tool's parameters.
+TOOL_MODEL=models/real/Qwen2.5-Coder-0.5B-Instruct
+if [ -d "$TOOL_MODEL" ]; then
+  echo "-- a tool call (Qwen2.5-Coder-0.5B-Instruct q4, tools of examples/tools.json: create_task, search_notes, set_reminder)"
+  target/release/examples/cli generate --model "$TOOL_MODEL" --variant q4 --greedy --max-new-tokens 120 \
+    --system "You are the assistant of a notes app. Today is $(date +%A), $(date +%F)." \
+    --user "Remind me to send Sam the budget figures on Monday at 10:00." \
+    --tools examples/tools.json --tool-choice one
+else
+  echo "-- tool calls: skipped, $TOOL_MODEL is not installed (scripts/setup.sh installs it)"
+fi

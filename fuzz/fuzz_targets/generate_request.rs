@@ -1,7 +1,8 @@
-//! ns_generate_stream with arbitrary prompts, chat messages, sampling values (NaN,
-//! negative, huge), stop strings and constraints (arbitrary JSON Schema, regex, grammar
-//! and choice texts) on the tiny decoder: a status every time, and the chunks always valid
-//! UTF-8 whose concatenation never contains a stop string.
+//! ns_generate_stream with arbitrary prompts, chat messages (also as JSON), sampling values
+//! (NaN, negative, huge), stop strings, constraints (arbitrary JSON Schema, regex, grammar
+//! and choice texts) and tools (arbitrary definitions and tool choices) on the tiny decoder:
+//! a status every time, the chunks always valid UTF-8 whose concatenation never contains a
+//! stop string, and every tool call reported once with JSON arguments.
 #![no_main]
 
 use std::ffi::{c_char, c_void, CString};
@@ -38,6 +39,17 @@ unsafe extern "C" fn collect(utf8: *const c_char, len: usize, user: *mut c_void)
     NS_CONTINUE
 }
 
+/// Counts the calls (in order) and checks each one's strings.
+unsafe extern "C" fn count_call(index: usize, name: *const c_char, arguments: *const c_char, _user: *mut c_void) {
+    assert_eq!(index, CALLS.with(|c| c.get()), "calls come in order");
+    assert!(std::ffi::CStr::from_ptr(name).to_str().is_ok(), "the name is UTF-8");
+    let arguments = std::ffi::CStr::from_ptr(arguments).to_str().expect("arguments are UTF-8");
+    assert!(arguments.starts_with('{'), "arguments are a JSON object: {arguments}");
+    CALLS.with(|c| c.set(c.get() + 1));
+}
+
+thread_local!(static CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) });
+
 fn f32_at(data: &[u8], i: usize) -> f32 {
     let b: [u8; 4] = std::array::from_fn(|k| *data.get(i * 4 + k).unwrap_or(&0));
     f32::from_le_bytes(b)
@@ -61,11 +73,13 @@ fuzz_target!(|data: &[u8]| {
         ns_generate_request_init(r.as_mut_ptr(), std::mem::size_of::<ns_generate_request>());
         r.assume_init()
     };
-    if head[0] & 1 == 0 {
-        r.prompt = text(0);
-    } else {
-        r.messages = messages.as_ptr();
-        r.message_count = 1 + (head[0] as usize >> 1) % 2;
+    match head[0] % 3 {
+        0 => r.prompt = text(0),
+        1 => {
+            r.messages = messages.as_ptr();
+            r.message_count = 1 + (head[0] as usize >> 2) % 2;
+        }
+        _ => r.messages_json = text(0),
     }
     r.max_new_tokens = 1 + u32::from(head[1] % 8);
     r.sampling = i32::from(head[2] % 4);
@@ -83,6 +97,12 @@ fuzz_target!(|data: &[u8]| {
     r.constraint = text(7);
     r.choices = choices.as_ptr();
     r.choice_count = usize::from(head[10] % 3);
+    if head[11] & 1 == 1 {
+        r.tools = text(8);
+    }
+    r.tool_choice = i32::from(head[11] >> 1) % 4; // 3 is no NS_TOOL_CHOICE_* value
+    r.on_tool_call = Some(count_call);
+    CALLS.with(|c| c.set(0));
     let mut out: Vec<u8> = Vec::new();
     let mut stats = ns_generation_stats { struct_size: std::mem::size_of::<ns_generation_stats>() as u32, ..Default::default() };
     let status = unsafe { ns_generate_stream(generator().0, &r, Some(collect), &mut out as *mut Vec<u8> as *mut c_void, &mut stats, std::ptr::null_mut()) };
@@ -94,8 +114,9 @@ fuzz_target!(|data: &[u8]| {
                 assert!(s.is_empty() || !text.contains(s), "stop string {s:?} was emitted in {text:?}");
             }
             assert!(stats.generated_tokens <= r.max_new_tokens as usize);
+            assert_eq!(CALLS.with(|c| c.get()), stats.tool_calls, "every call reported once");
         }
-        NS_ERR_INVALID_UTF8 | NS_ERR_INVALID_ARGUMENT | NS_ERR_TEMPLATE | NS_ERR_CONTEXT_OVERFLOW | NS_ERR_NULL_POINTER => {}
+        NS_ERR_INVALID_UTF8 | NS_ERR_INVALID_ARGUMENT | NS_ERR_TEMPLATE | NS_ERR_CONTEXT_OVERFLOW | NS_ERR_NULL_POINTER | NS_ERR_UNSUPPORTED => {}
         other => panic!("unexpected status {other}: {:?}", unsafe { std::ffi::CStr::from_ptr(ns_last_error_message()) }),
     }
 });
