@@ -18,13 +18,15 @@ use nodespace::{
 
 #[test]
 fn qwen_required_calls_always_validate() {
-    let Some(dir) = real("Qwen2.5-Coder-0.5B-Instruct") else { return };
+    let Some(dir) = real("Qwen2.5-Coder-0.5B-Instruct") else {
+        return;
+    };
     init();
     let mut options = GeneratorOptions::new(dir);
     options.variant = Some("q4".into());
     let g = Generator::new(options).unwrap();
-    let tools = parse_tools(&std::fs::read_to_string(repo().join("examples/tools.json")).unwrap())
-        .unwrap();
+    let tools =
+        parse_tools(&std::fs::read_to_string(repo().join("examples/tools.json")).unwrap()).unwrap();
     let validators: Vec<(String, jsonschema::Validator)> = tools
         .iter()
         .map(|t| {
@@ -87,6 +89,12 @@ fn qwen_required_calls_always_validate() {
     r.sampling = Some(SamplingOptions::greedy());
     r.max_new_tokens = Some(60);
     let out = g.generate(&r, None, &mut |_| Flow::Continue).unwrap();
-    assert!(!out.text.trim().is_empty(), "a turn after the tool's result");
-    eprintln!("follow-up answer: {:?}, calls: {:?}", out.text, out.tool_calls);
+    assert!(
+        !out.text.trim().is_empty(),
+        "a turn after the tool's result"
+    );
+    eprintln!(
+        "follow-up answer: {:?}, calls: {:?}",
+        out.text, out.tool_calls
+    );
 }
