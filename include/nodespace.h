@@ -372,6 +372,12 @@ typedef struct ns_generator_info {
    * Why the requested device is not the one used, or NULL.
    */
   const char *fallback_reason;
+  /**
+   * Added in the fourth release: 1 when the chat template renders tools (request.tools
+   * can be used), 2 when it also writes calls in a form this library parses (the calls
+   * reach on_tool_call, and NS_TOOL_CHOICE_REQUIRED / ONE can be used), 0 otherwise.
+   */
+  int32_t tools;
 } ns_generator_info;
 
 /**

@@ -104,6 +104,11 @@ export interface GeneratorInfo {
   modelFile: string;
   provider: string;
   fallbackReason: string | null;
+  /**
+   * Tool calls: 'parsed' (the chat template renders tools and the calls are parsed; toolChoice
+   * 'required' / 'one' work), 'rendered' (tools rendered, calls left in the text), 'none'.
+   */
+  tools: 'none' | 'rendered' | 'parsed';
 }
 
 export interface ChatMessage {

@@ -72,6 +72,14 @@ pub fn info(args: &Args) -> Result<(), String> {
             "no (raw prompts only)"
         }
     );
+    println!(
+        "tools:       {}",
+        match (info.renders_tools, info.tool_call_format) {
+            (false, _) => "no (the chat template does not render tools)",
+            (true, None) => "rendered; calls not parsed (a form this library does not know)",
+            (true, Some(_)) => "yes (calls parsed: <tool_call> JSON; --tool-choice required/one)",
+        }
+    );
     super::print_provider_and_runtime(&info.provider)
 }
 

@@ -298,9 +298,15 @@ pub struct ns_generator_info {
     pub provider: *const c_char,
     /// Why the requested device is not the one used, or NULL.
     pub fallback_reason: *const c_char,
+    /// Added in the fourth release: 1 when the chat template renders tools (request.tools
+    /// can be used), 2 when it also writes calls in a form this library parses (the calls
+    /// reach on_tool_call, and NS_TOOL_CHOICE_REQUIRED / ONE can be used), 0 otherwise.
+    pub tools: i32,
 }
 
-const GENERATOR_INFO_V1: usize = size_of::<ns_generator_info>();
+/// The first released layout ended after `fallback_reason`.
+const GENERATOR_INFO_V1: usize =
+    offset_of!(ns_generator_info, fallback_reason) + size_of::<*const c_char>();
 
 /// A loaded generation model. Opaque.
 pub struct ns_generator {
@@ -423,6 +429,11 @@ pub extern "C" fn ns_generator_get_info(
             model_file: handle.described.model_file(),
             provider: handle.described.provider(),
             fallback_reason: handle.described.fallback_reason(),
+            tools: match (i.renders_tools, i.tool_call_format) {
+                (false, _) => 0,
+                (true, None) => 1,
+                (true, Some(_)) => 2,
+            },
         };
         write_versioned(info, value, GENERATOR_INFO_V1, "ns_generator_info")
     })

@@ -306,6 +306,11 @@ pub struct GeneratorInfo {
     pub sliding_window: Option<SlidingWindow>,
     pub eos_token_ids: Vec<u32>,
     pub has_chat_template: bool,
+    /// The chat template renders tools ([`GenerateRequest::tools`] can be used).
+    pub renders_tools: bool,
+    /// How the model writes tool calls, when the template teaches a form this library
+    /// parses (then calls are parsed and a tool call can be required).
+    pub tool_call_format: Option<ToolCallFormat>,
     /// The graph returns logits for several positions, so prompt-lookup drafts can be
     /// verified (graphs with the last position's logits only run the plain loop).
     pub verifies_drafts: bool,
@@ -401,6 +406,8 @@ impl Generator {
                 .and_then(|c| sliding_window(c, graph.layers)),
             eos_token_ids,
             has_chat_template: template.is_some(),
+            renders_tools: template.as_ref().is_some_and(ChatTemplate::renders_tools),
+            tool_call_format: template.as_ref().and_then(ChatTemplate::tool_call_format),
             verifies_drafts: graph.verifies_drafts(),
             provider: pool.provider().clone(),
         };

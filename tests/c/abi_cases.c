@@ -931,6 +931,10 @@ static void record_call(size_t index, const char *name, const char *arguments_js
  * with messages; a caller built before the fields existed keeps working. */
 static void tools(void) {
     ns_generator *g = load_generator(tiny("gen-llama"));
+    ns_generator_info info;
+    info.struct_size = sizeof info;
+    expect(ns_generator_get_info(g, &info), NS_OK, NULL);
+    CHECK(info.tools == 2, "gen-llama renders and parses tools: info.tools %d", info.tools);
     ns_generate_request r;
     ns_generate_request_init(&r, sizeof r);
     CHECK(r.tool_choice == NS_TOOL_CHOICE_AUTO && r.tools == NULL && r.on_tool_call == NULL,
@@ -989,6 +993,9 @@ static void tools(void) {
     expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "chat messages");
     ns_generator_free(g);
     g = load_generator(tiny("gen-gemma"));
+    info.struct_size = sizeof info;
+    expect(ns_generator_get_info(g, &info), NS_OK, NULL);
+    CHECK(info.tools == 0, "Gemma 3's template renders no tools: info.tools %d", info.tools);
     r.prompt = NULL;
     r.messages_json = "[{\"role\": \"user\", \"content\": \"hi\"}]";
     expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_UNSUPPORTED, "does not render tools");

@@ -47,6 +47,8 @@ namespace NodeSpace
         public string Provider { get; internal set; }
         /// <summary>Why the requested device is not the one used, or null.</summary>
         public string FallbackReason { get; internal set; }
+        /// <summary>Whether the chat template renders tools, and whether the calls are parsed.</summary>
+        public ToolSupport Tools { get; internal set; }
     }
 
     /// <summary>One chat message.</summary>
@@ -304,6 +306,7 @@ namespace NodeSpace
                 ModelFile = Utf8.FromNative(info.model_file),
                 Provider = Utf8.FromNative(info.provider),
                 FallbackReason = Utf8.FromNative(info.fallback_reason),
+                Tools = (ToolSupport)info.tools,
             };
         }
 

@@ -112,6 +112,7 @@ namespace NodeSpace
         public IntPtr model_file;
         public IntPtr provider;
         public IntPtr fallback_reason;
+        public int tools;
     }
 
     [StructLayout(LayoutKind.Sequential)]

@@ -4,6 +4,17 @@ using System.Text;
 
 namespace NodeSpace
 {
+    /// <summary>What a model does with tools (<see cref="GeneratorInfo.Tools"/>).</summary>
+    public enum ToolSupport
+    {
+        /// <summary>Its chat template does not render tools (Tools throws Unsupported).</summary>
+        None = 0,
+        /// <summary>Tools are rendered; the calls stay in the text (a form this library does not parse).</summary>
+        Rendered = 1,
+        /// <summary>Tools are rendered and the calls parsed into ToolCalls; Required / One work.</summary>
+        Parsed = 2,
+    }
+
     /// <summary>Whether the model must call a tool (see <see cref="GenerationRequest.Tools"/>).</summary>
     public enum ToolChoice
     {

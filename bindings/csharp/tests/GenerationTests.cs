@@ -372,6 +372,7 @@ namespace NodeSpace.Tests
                         new ToolDefinition("add", "Add a task", "{\"type\": \"object\", \"properties\": {\"t\": {\"type\": \"string\", \"maxLength\": 2}}, \"required\": [\"t\"]}"),
                         new ToolDefinition("find", null, "{\"type\": \"object\", \"properties\": {\"n\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 9}}, \"required\": [\"n\"]}"),
                     };
+                    T.Equal(ToolSupport.Parsed, g.Info.Tools, "gen-llama renders and parses tools");
                     GenerationRequest r = GenerationRequest.FromUser("find 3");
                     r.Sampling = Sampling.Greedy;
                     r.MaxNewTokens = 100;
@@ -415,6 +416,7 @@ namespace NodeSpace.Tests
                 }
                 using (var gemma = Generator.Load(new GeneratorOptions(Tiny("gen-gemma")) { Device = Device.Cpu }))
                 {
+                    T.Equal(ToolSupport.None, gemma.Info.Tools, "Gemma 3's template renders no tools");
                     GenerationRequest r = GenerationRequest.FromUser("x");
                     r.ToolsJson = "[{\"name\": \"f\"}]";
                     var e = T.Throws<NodeSpaceException>(() => gemma.Generate(r), "a template without tools");

@@ -37,6 +37,8 @@ function constraintOption(options) {
   }
   return { kind, value };
 }
+// ns_generator_info.tools.
+const TOOL_SUPPORT = ['none', 'rendered', 'parsed'];
 // NS_TOOL_CHOICE_*.
 const TOOL_CHOICE = { auto: 0, required: 1, one: 2 };
 
@@ -177,6 +179,7 @@ class Generator {
         modelFile: raw.model_file,
         provider: raw.provider,
         fallbackReason: raw.fallback_reason ?? null,
+        tools: TOOL_SUPPORT[raw.tools] ?? 'none',
       });
     }
     return this._info;

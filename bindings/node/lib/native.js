@@ -80,6 +80,7 @@ function declareTypes() {
     model_file: 'const char *',
     provider: 'const char *',
     fallback_reason: 'const char *',
+    tools: 'int32_t',
   });
   T.chatMessage = koffi.struct('ns_chat_message', {
     role: 'void *',

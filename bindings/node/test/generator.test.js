@@ -94,6 +94,7 @@ test('info: context length, chat template', async () => {
   assert.ok(llama.info.contextLength > 0);
   assert.ok(llama.info.layers >= 1 && llama.info.headDim > 0 && llama.info.kvHeads > 0);
   assert.equal(llama.info.hasChatTemplate, true);
+  assert.equal(llama.info.tools, 'parsed');
   assert.ok(llama.info.modelFile.endsWith(path.join('onnx', 'model.onnx')));
   assert.equal(llama.info.provider, 'CPUExecutionProvider');
   assert.equal((await load('gen-notemplate')).info.hasChatTemplate, false);
@@ -665,5 +666,6 @@ test('tools: a follow-up turn with the call and its result renders; bad tool opt
   await assert.rejects(g.generate([{ role: 'user', content: 'x' }], { toolChoice: 'one' }), TypeError);
   await assert.rejects(g.generate([{ role: 'user', content: 'x' }], { tools: TOOLS, toolChoice: 'one', regex: 'a' }), (e) => e.code === 'NS_ERR_INVALID_ARGUMENT' && /cannot be combined/.test(e.message));
   const gemma = await load('gen-gemma');
+  assert.equal(gemma.info.tools, 'none');
   await assert.rejects(gemma.generate([{ role: 'user', content: 'x' }], { tools: TOOLS }), (e) => e.code === 'NS_ERR_UNSUPPORTED' && /does not render tools/.test(e.message));
 });

@@ -44,7 +44,8 @@ public final class Generator: @unchecked Sendable {
                 hasChatTemplate: raw.has_chat_template != 0,
                 modelFile: string(raw.model_file) ?? "",
                 provider: string(raw.provider) ?? "",
-                fallbackReason: string(raw.fallback_reason)
+                fallbackReason: string(raw.fallback_reason),
+                tools: ToolSupport(rawValue: raw.tools) ?? .none
             )
         } catch {
             ns_generator_free(out)

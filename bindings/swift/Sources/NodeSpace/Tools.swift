@@ -22,6 +22,16 @@ public struct ToolDefinition: Sendable, Equatable, Hashable {
     }
 }
 
+/// What a model does with tools (`GeneratorInfo.tools`, `ns_generator_info.tools`).
+public enum ToolSupport: Int32, Sendable, CaseIterable {
+    /// Its chat template does not render tools (`tools` throws `unsupported`).
+    case none = 0
+    /// Tools are rendered; the calls stay in the text (a form this library does not parse).
+    case rendered = 1
+    /// Tools are rendered and the calls parsed into `toolCalls`; `.required` / `.one` work.
+    case parsed = 2
+}
+
 /// Whether the model must call a tool (`NS_TOOL_CHOICE_*`).
 public enum ToolChoice: Int32, Sendable, CaseIterable {
     /// The model answers in text or calls tools, as it decides (calls parsed, not constrained).

@@ -119,6 +119,8 @@ public struct GeneratorInfo: Sendable, Equatable {
     public var modelFile: String
     public var provider: String
     public var fallbackReason: String?
+    /// Whether the chat template renders tools, and whether the calls are parsed.
+    public var tools: ToolSupport = .none
 }
 
 /// One chat message.

@@ -244,6 +244,7 @@ import Testing
     @Test("tools: .one gives one valid call in toolCalls, streamed; a follow-up turn renders; cancel and errors")
     func toolCalls() async throws {
         let generator = try Self.load("gen-llama")
+        #expect(generator.info.tools == .parsed)
         var r = GenerationRequest(messages: [.user("find 3")], maxNewTokens: 100, sampling: .greedy)
         r.tools = Self.tools
         r.toolChoice = .one
@@ -282,6 +283,7 @@ import Testing
         let unnamedError = await nodespaceError { try await generator.generate(unnamed) }
         #expect(unnamedError?.message.contains("tool 0 has no name") == true, "\(String(describing: unnamedError))")
         let gemma = try Self.load("gen-gemma")
+        #expect(gemma.info.tools == ToolSupport.none)
         var offered = GenerationRequest(messages: [.user("x")], maxNewTokens: 4, sampling: .greedy)
         offered.tools = Self.tools
         let unsupported = await nodespaceError { try await gemma.generate(offered) }
