@@ -9,8 +9,8 @@ mod common;
 
 use common::*;
 use nodespace::{
-    CancelHandle, Constraint, ErrorKind, Flow, GenerateRequest, GenerationResult, Generator,
-    GeneratorOptions, LookupOptions, Prompt, SamplingOptions, StopReason,
+    CancelHandle, Constraint, ErrorKind, Flow, GenerateRequest, Generator, GeneratorOptions,
+    LookupOptions, Prompt, SamplingOptions, StopReason,
 };
 
 const PROMPTS: [&str; 4] = [
@@ -53,18 +53,6 @@ fn request(prompt: &str, constraint: Constraint, sampling: SamplingOptions) -> G
     r
 }
 
-fn run(g: &Generator, r: &GenerateRequest) -> GenerationResult {
-    let mut streamed = String::new();
-    let result = g
-        .generate(r, None, &mut |chunk| {
-            streamed.push_str(chunk);
-            Flow::Continue
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(streamed, result.text, "the stream is the text");
-    result
-}
-
 fn samplings() -> Vec<SamplingOptions> {
     let mut all = vec![SamplingOptions::greedy()];
     for seed in [1, 2, 3] {
@@ -91,7 +79,7 @@ fn json_schema_outputs_parse_and_validate_on_every_decoder() {
                     Constraint::JsonSchema(ACTION_ITEMS.into()),
                     sampling,
                 );
-                let out = run(&g, &r);
+                let out = run_streamed(&g, &r);
                 let what = format!("{name} {prompt:?} {:?}: {:?}", r.sampling, out.text);
                 assert_eq!(out.stop_reason, StopReason::Eos, "{what}");
                 let value: serde_json::Value = serde_json::from_str(&out.text)
@@ -113,7 +101,7 @@ fn choices_give_exactly_one_of_them() {
         for prompt in PROMPTS {
             for sampling in samplings() {
                 let r = request(prompt, Constraint::Choices(choices.clone()), sampling);
-                let out = run(&g, &r);
+                let out = run_streamed(&g, &r);
                 assert!(choices.contains(&out.text), "{name}: {:?}", out.text);
                 assert_eq!(out.stop_reason, StopReason::Eos, "{name}");
                 seen.insert(out.text);
@@ -142,7 +130,8 @@ fn regex_outputs_match_it_whole() {
         let g = load(name);
         for prompt in PROMPTS {
             for sampling in samplings() {
-                let out = run(&g, &request(prompt, Constraint::Regex(rx.into()), sampling));
+                let out =
+                    run_streamed(&g, &request(prompt, Constraint::Regex(rx.into()), sampling));
                 assert!(is_date(&out.text), "{name}: {:?}", out.text);
                 assert_eq!(out.stop_reason, StopReason::Eos);
             }
@@ -161,7 +150,7 @@ NUMBER: /[0-9]{1,3}/
     for name in ["gen-llama", "gen-gemma", "gen-fused"] {
         let g = load(name);
         for sampling in samplings() {
-            let out = run(
+            let out = run_streamed(
                 &g,
                 &request(PROMPTS[0], Constraint::Grammar(grammar.into()), sampling),
             );
@@ -191,7 +180,7 @@ fn greedy_output_is_the_same_with_lookup_on_and_off() {
                 plain.lookup = LookupOptions::off();
                 let mut fast = plain.clone();
                 fast.lookup = LookupOptions::default();
-                let (a, b) = (run(&g, &plain), run(&g, &fast));
+                let (a, b) = (run_streamed(&g, &plain), run_streamed(&g, &fast));
                 assert_eq!(a.tokens, b.tokens, "{name} {prompt:?}");
                 assert_eq!(a.stop_reason, b.stop_reason);
                 accepted += b.stats.accepted_tokens;
@@ -214,8 +203,8 @@ fn the_constraint_starts_fresh_every_request() {
         Constraint::JsonSchema(ACTION_ITEMS.into()),
         SamplingOptions::greedy(),
     );
-    let first = run(&g, &r);
-    let second = run(&g, &r);
+    let first = run_streamed(&g, &r);
+    let second = run_streamed(&g, &r);
     assert!(
         second.stats.reused_prompt_tokens > 0,
         "the prefix was reused"
@@ -224,8 +213,8 @@ fn the_constraint_starts_fresh_every_request() {
     // An unconstrained request in between, then the constrained one again.
     let mut free = r.clone();
     free.constraint = None;
-    run(&g, &free);
-    assert_eq!(run(&g, &r).tokens, first.tokens);
+    run_streamed(&g, &free);
+    assert_eq!(run_streamed(&g, &r).tokens, first.tokens);
 }
 
 #[test]
@@ -237,7 +226,7 @@ fn max_new_tokens_ends_a_constrained_run_as_such() {
         SamplingOptions::greedy(),
     );
     r.max_new_tokens = Some(3);
-    let out = run(&g, &r);
+    let out = run_streamed(&g, &r);
     assert_eq!(out.stop_reason, StopReason::MaxTokens);
     assert_eq!(out.tokens.len(), 3);
     assert!(out.text.starts_with('['), "{:?}", out.text);

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use common::*;
 use nodespace::{
     parse_messages, parse_tools, ChatMessage, ChatTemplate, Constraint, ErrorKind, Flow,
-    GenerateRequest, GenerationResult, Generator, GeneratorOptions, Prompt, SamplingOptions,
-    StopReason, ToolCall, ToolChoice,
+    GenerateRequest, Generator, GeneratorOptions, Prompt, SamplingOptions, StopReason, ToolCall,
+    ToolChoice,
 };
 use serde_json::{json, Value as Json};
 
@@ -120,18 +120,6 @@ fn tool_request(prompt: &str, choice: ToolChoice, sampling: SamplingOptions) -> 
     r
 }
 
-fn run(g: &Generator, r: &GenerateRequest) -> GenerationResult {
-    let mut streamed = String::new();
-    let result = g
-        .generate(r, None, &mut |chunk| {
-            streamed.push_str(chunk);
-            Flow::Continue
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(streamed, result.text, "the stream is the text");
-    result
-}
-
 #[test]
 fn required_calls_parse_and_validate() {
     let g = load(tiny("gen-llama"));
@@ -167,7 +155,7 @@ fn required_calls_parse_and_validate() {
                 },
             };
             // Exactly one call: it ends there.
-            let out = run(&g, &tool_request(prompt, ToolChoice::One, sampling.clone()));
+            let out = run_streamed(&g, &tool_request(prompt, ToolChoice::One, sampling.clone()));
             let what = format!("one, {prompt:?} seed {seed:?}: {:?}", out.text);
             assert_eq!(out.stop_reason, StopReason::Eos, "{what}");
             assert!(out.text.starts_with("<tool_call>\n{\"name\": \""), "{what}");
@@ -177,7 +165,7 @@ fn required_calls_parse_and_validate() {
             names.insert(out.tool_calls[0].name.clone());
             // One or more: a random model never chooses to stop, so it writes calls until
             // the tiny context is full; every block it closed is a valid call.
-            let out = run(&g, &tool_request(prompt, ToolChoice::Required, sampling));
+            let out = run_streamed(&g, &tool_request(prompt, ToolChoice::Required, sampling));
             let what = format!("required, {prompt:?} seed {seed:?}: {:?}", out.text);
             let closed = out.text.matches("</tool_call>").count();
             assert!(closed >= 1, "{what}");
@@ -202,7 +190,7 @@ fn auto_renders_tools_and_a_follow_up_turn() {
     let text = g.render_chat_with_tools(&chat, &tools).unwrap();
     assert_eq!(text, "<|im_start|>system\ntools: add find <tool_call><|im_end|>\n<|im_start|>user\nadd ab<|im_end|>\n<|im_start|>assistant\n<tool_call>{\"name\": \"add\", \"arguments\": {\"t\": \"ab\"}}</tool_call><|im_end|>\n<|im_start|>user\n<tool_response>ok</tool_response><|im_end|>\n<|im_start|>assistant\n");
     // (That chat is longer than the tiny context: generate from a short one.)
-    let out = run(
+    let out = run_streamed(
         &g,
         &tool_request("hi", ToolChoice::Auto, SamplingOptions::greedy()),
     );

@@ -203,3 +203,13 @@ pub fn run(
         .unwrap();
     (result, chunks)
 }
+
+/// Generate, checking that the streamed chunks concatenate to the result's text.
+pub fn run_streamed(
+    g: &nodespace::Generator,
+    r: &nodespace::GenerateRequest,
+) -> nodespace::GenerationResult {
+    let (result, chunks) = run(g, r);
+    assert_eq!(chunks.concat(), result.text, "the stream is the text");
+    result
+}
