@@ -93,8 +93,9 @@ export AR_x86_64_pc_windows_gnu=x86_64-w64-mingw32-ar
 # never at this machine's build path. Only the C ABI may be exported, but zig's linker
 # ignores -exported_symbols_list (the list rustc hands every cdylib link), so every
 # symbol is hidden at compile time instead: Rust's (std too, built here) with
-# -Zdefault-visibility=hidden, which leaves #[no_mangle] extern "C" functions visible,
-# and the C code linked in (oniguruma, under the tokenizer) with -fvisibility=hidden.
+# -Zdefault-visibility=hidden, which leaves #[no_mangle] extern "C" functions visible
+# (those of the dependencies are made private-extern after the build, see below), and the
+# C code linked in (oniguruma, under the tokenizer) with -fvisibility=hidden.
 mac_flags="-C link-arg=-Wl,-install_name,@rpath/libnodespace.dylib -Zdefault-visibility=hidden"
 export CARGO_TARGET_AARCH64_APPLE_DARWIN_RUSTFLAGS=$mac_flags
 export CARGO_TARGET_X86_64_APPLE_DARWIN_RUSTFLAGS=$mac_flags
@@ -123,7 +124,17 @@ for t in "${targets[@]}"; do
       cp "$CARGO_TARGET_DIR/$t/release/nodespace.dll" "$out/"
       cp "$CARGO_TARGET_DIR/$t/release/libnodespace.dll.a" "$out/nodespace.dll.a" ;;
     *apple-darwin)
-      cargo zigbuild --release --lib --features coreml -Zbuild-std=std,panic_abort,panic_unwind --target "$t"
+      build() { cargo zigbuild --release --lib --features coreml -Zbuild-std=std,panic_abort,panic_unwind --target "$t"; }
+      build
+      # rustc exports the #[no_mangle] functions of every crate in a cdylib (llguidance's
+      # llg_* C API); zig ignores the export list rustc gives it, but honours private-extern
+      # symbols: mark the dependencies' exports so (scripts/macho_hide.py), then link again.
+      deps=$(find "$CARGO_TARGET_DIR/$t/release/deps" -name 'lib*.rlib' ! -name 'libnodespace-*')
+      # shellcheck disable=SC2086 # one path per word
+      if python3 scripts/macho_hide.py $deps | tee /dev/stderr | grep -qv '^hidden: 0$'; then
+        cargo clean -p nodespace --release --target "$t"
+        build
+      fi
       rm -rf "$out"; mkdir -p "$out"
       cp "$CARGO_TARGET_DIR/$t/release/libnodespace.dylib" "$out/" ;;
   esac

@@ -277,6 +277,41 @@ fn generate_example() {
         jsonschema::validator_for(&schema).unwrap().is_valid(&value),
         "{value}"
     );
+    // With --tools: one call, printed by the on_tool_call callback after the text.
+    let tools = dir.join("tools.json");
+    std::fs::write(
+        &tools,
+        r#"[{"type": "function", "function": {"name": "find", "parameters": {"type": "object",
+            "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 9}}, "required": ["n"]}}}]"#,
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = run(
+        &exe,
+        &[
+            tiny("gen-llama").to_str().unwrap(),
+            "find 3",
+            "100",
+            "--tools",
+            tools.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with("<tool_call>\n{\"name\": \"find\""),
+        "{stdout}"
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("tool call 0: find "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let arguments: serde_json::Value =
+        serde_json::from_str(&line["tool call 0: find ".len()..]).unwrap();
+    assert!(
+        arguments["n"]
+            .as_u64()
+            .is_some_and(|n| (1..=9).contains(&n)),
+        "{line}"
+    );
 }
 
 #[test]

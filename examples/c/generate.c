@@ -1,9 +1,11 @@
 /* Stream a chat answer to stdout; with a JSON Schema file, the answer is JSON that
- * validates against it (structured output).
+ * validates against it (structured output); with --tools, the answer is one call to one of
+ * the tools (its arguments valid against the tool's parameters), printed as it is parsed.
  *
  *   cc examples/c/generate.c -Iinclude -Ltarget/release -lnodespace -o generate
- *   ./generate MODEL_DIR "Summarize: ..." [MAX_NEW_TOKENS [JSON_SCHEMA_FILE]]
+ *   ./generate MODEL_DIR "Summarize: ..." [MAX_NEW_TOKENS [JSON_SCHEMA_FILE | --tools TOOLS_FILE]]
  *   ./generate MODEL_DIR "Extract the action items: ..." 300 examples/action_items.schema.json
+ *   ./generate MODEL_DIR "Remind me to call Bo at 5pm." 200 --tools examples/tools.json
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,12 @@ static int32_t on_chunk(const char *utf8, size_t len, void *user_data) {
     fwrite(utf8, 1, len, stdout);
     fflush(stdout);
     return NS_CONTINUE;
+}
+
+/* Called once per tool call, after the generation, before ns_generate_stream returns. */
+static void on_tool_call(size_t index, const char *name, const char *arguments_json, void *user_data) {
+    (void)user_data;
+    printf("\ntool call %zu: %s %s", index, name, arguments_json);
 }
 
 /* The whole file as a NUL-terminated string (malloc'ed), or NULL. */
@@ -49,12 +57,15 @@ static char *read_file(const char *path) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s MODEL_DIR USER_MESSAGE [MAX_NEW_TOKENS [JSON_SCHEMA_FILE]]\n", argv[0]);
+        fprintf(stderr, "usage: %s MODEL_DIR USER_MESSAGE [MAX_NEW_TOKENS [JSON_SCHEMA_FILE | --tools TOOLS_FILE]]\n",
+                argv[0]);
         return 2;
     }
-    char *schema = argc > 4 ? read_file(argv[4]) : NULL;
-    if (argc > 4 && schema == NULL) {
-        fprintf(stderr, "cannot read %s\n", argv[4]);
+    int tools_given = argc > 5 && strcmp(argv[4], "--tools") == 0;
+    const char *path = tools_given ? argv[5] : argc > 4 ? argv[4] : NULL;
+    char *file = path != NULL ? read_file(path) : NULL;
+    if (path != NULL && file == NULL) {
+        fprintf(stderr, "cannot read %s\n", path);
         return 1;
     }
     ns_generator_options options;
@@ -74,11 +85,17 @@ int main(int argc, char **argv) {
     request.message_count = 1;
     request.sampling = NS_SAMPLING_GREEDY;
     request.max_new_tokens = argc > 3 ? (uint32_t)atoi(argv[3]) : 128;
-    if (schema != NULL) {
+    if (tools_given) {
+        /* The tools are rendered by the model's chat template; NS_TOOL_CHOICE_ONE makes the
+         * answer exactly one valid call. A template without tools is NS_ERR_UNSUPPORTED. */
+        request.tools = file;
+        request.tool_choice = NS_TOOL_CHOICE_ONE;
+        request.on_tool_call = on_tool_call;
+    } else if (file != NULL) {
         /* Only JSON that validates can be written; NS_STOP_EOS when it is complete. A bad
          * schema is NS_ERR_INVALID_ARGUMENT, the message naming the error. */
         request.constraint_kind = NS_CONSTRAINT_JSON_SCHEMA;
-        request.constraint = schema;
+        request.constraint = file;
     }
 
     ns_generation_stats stats;
@@ -95,6 +112,6 @@ int main(int argc, char **argv) {
             stats.prompt_tokens, stats.generated_tokens, bytes, stats.stop_reason, stats.time_to_first_token_ms,
             stats.decode_tokens_per_s);
     ns_generator_free(generator);
-    free(schema);
+    free(file);
     return 0;
 }
