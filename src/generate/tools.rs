@@ -3,9 +3,10 @@
 //! required call always parse with arguments that validate.
 //!
 //! Formats: the Hermes form Qwen2.5, Qwen3, Hermes and SmolLM3 templates teach,
-//! `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>`, one block per call.
-//! A template that renders tools in another form gets its tools rendered, and its calls
-//! are left in the text (not parsed).
+//! `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>`, one block per call;
+//! without any such block, a bare or ```json-fenced call object naming an offered tool
+//! (small models drop the tags). A template that renders tools in another form gets its
+//! tools rendered, and its calls are left in the text (not parsed).
 
 use serde_json::{json, Map, Value as Json};
 
