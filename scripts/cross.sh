@@ -130,11 +130,12 @@ for t in "${targets[@]}"; do
       # llg_* C API); zig ignores the export list rustc gives it, but honours private-extern
       # symbols: mark the dependencies' exports so (scripts/macho_hide.py), then link again.
       deps=$(find "$CARGO_TARGET_DIR/$t/release/deps" -name 'lib*.rlib' ! -name 'libnodespace-*')
+      # (Always linked again: a build that found the rlibs already patched still linked
+      # before this step could run, e.g. after nodespace itself changed.)
       # shellcheck disable=SC2086 # one path per word
-      if python3 scripts/macho_hide.py $deps | tee /dev/stderr | grep -qv '^hidden: 0$'; then
-        cargo clean -p nodespace --release --target "$t"
-        build
-      fi
+      python3 scripts/macho_hide.py $deps
+      cargo clean -p nodespace --release --target "$t"
+      build
       rm -rf "$out"; mkdir -p "$out"
       cp "$CARGO_TARGET_DIR/$t/release/libnodespace.dylib" "$out/" ;;
   esac
