@@ -217,6 +217,16 @@ fn tool_errors_name_the_problem() {
     r.constraint = Some(Constraint::Regex("a".into()));
     let err = g.generate(&r, None, &mut |_| Flow::Continue).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    // A required call with no tools to call.
+    let mut r = tool_request("x", ToolChoice::One, SamplingOptions::greedy());
+    r.tools.clear();
+    let err = g.generate(&r, None, &mut |_| Flow::Continue).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(
+        err.message().contains("tools offer none"),
+        "{}",
+        err.message()
+    );
     // A tool that is not a definition.
     let mut r = tool_request("x", ToolChoice::Auto, SamplingOptions::greedy());
     r.tools = vec![json!({"type": "function"})];

@@ -633,12 +633,6 @@ fn read_request(
             ))
         }
     };
-    if req.tool_choice != ToolChoice::Auto && req.tools.is_empty() {
-        return Err(fail(
-            NS_ERR_INVALID_ARGUMENT,
-            "request.tool_choice requires a call but request.tools offers none",
-        ));
-    }
     let cancel = if r.cancel.is_null() {
         None
     } else {

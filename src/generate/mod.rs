@@ -503,15 +503,20 @@ impl Generator {
 
     /// The constraint a request asks for: its own, or the calls of a required tool choice.
     fn request_constraint(&self, request: &GenerateRequest) -> Result<Option<Constraint>> {
-        if request.tools.is_empty() || request.tool_choice == ToolChoice::Auto {
+        if request.tool_choice == ToolChoice::Auto {
             return Ok(request.constraint.clone());
+        }
+        if request.tools.is_empty() {
+            return Err(Error::invalid(
+                "the tool choice requires a call but the request's tools offer none",
+            ));
         }
         if request.constraint.is_some() {
             return Err(Error::invalid(
                 "a required tool choice constrains the output to tool calls: it cannot be combined with another constraint",
             ));
         }
-        let format = self.tool_call_format().ok_or_else(|| {
+        let format = self.info.tool_call_format.ok_or_else(|| {
             Error::new(
                 ErrorKind::Unsupported,
                 "the model's chat template writes tool calls in a format this library does not parse, so a call cannot be required (use the auto tool choice)",
@@ -521,12 +526,6 @@ impl Generator {
         format
             .required_grammar(&request.tools, parallel)
             .map(|g| Some(Constraint::Grammar(g)))
-    }
-
-    fn tool_call_format(&self) -> Option<ToolCallFormat> {
-        self.template
-            .as_ref()
-            .and_then(ChatTemplate::tool_call_format)
     }
 
     /// Generate, calling `on_chunk` with each piece of text as it is produced (on the
@@ -726,7 +725,7 @@ impl Generator {
         }
         result.text = stops.text().to_string();
         if !request.tools.is_empty() {
-            if let Some(format) = self.tool_call_format() {
+            if let Some(format) = self.info.tool_call_format {
                 result.tool_calls = format.parse(&result.text, &request.tools);
             }
         }

@@ -983,7 +983,7 @@ static void tools(void) {
     r.tools = "[1]";
     expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "request.tools: tool 0");
     r.tools = NULL;
-    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "offers none");
+    expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "tools offer none");
     r.tools = tools_json;
     r.messages_json = "{\"role\": \"user\"}";
     expect(ns_generate_stream(g, &r, NULL, NULL, NULL, NULL), NS_ERR_INVALID_ARGUMENT, "messages_json");
