@@ -48,7 +48,7 @@ def check_exports(exported: set[str], problems: list[str]) -> None:
         problems.append(f"exported beyond the C ABI: {shown}")
 
 
-def check_windows(folder: Path, problems: list[str]) -> str:
+def check_windows(folder: Path, problems: list[str], import_library: bool = True) -> str:
     import pefile
 
     dll = folder / "nodespace.dll"
@@ -63,9 +63,9 @@ def check_windows(folder: Path, problems: list[str]) -> str:
     if foreign := [d for d in imports if not WINDOWS_SYSTEM.fullmatch(d)]:
         problems.append(f"imports DLLs a Windows machine does not have: {', '.join(foreign)}")
     implib = folder / "nodespace.dll.a"
-    if not implib.is_file() or not implib.read_bytes().startswith(b"!<arch>\n"):
+    if import_library and (not implib.is_file() or not implib.read_bytes().startswith(b"!<arch>\n")):
         problems.append(f"{implib.name}: missing or not an import library (ar archive)")
-    elif b"nodespace.dll" not in implib.read_bytes():
+    elif import_library and b"nodespace.dll" not in implib.read_bytes():
         problems.append(f"{implib.name} does not name nodespace.dll")
     size = dll.stat().st_size / 1e6
     return f"PE32+ DLL, x86-64, {len(exports)} exports, imports {', '.join(imports)}, {size:.1f} MB"

@@ -9,8 +9,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE=${NS_CROSS_CACHE:-$HOME/.cache/nodespace-cross}
-VENV=$CACHE/tools/check
-PINS=(pefile==2024.8.26 macholib==1.16.4)
 
 triples=("$@")
 [ ${#triples[@]} -gt 0 ] || triples=(x86_64-pc-windows-gnu aarch64-apple-darwin x86_64-apple-darwin)
@@ -30,10 +28,4 @@ for t in "${triples[@]}"; do
 done
 [ ${#present[@]} -gt 0 ] || exit 0
 
-if [ "$(cat "$VENV/pins" 2>/dev/null)" != "${PINS[*]}" ]; then
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "${PINS[@]}"
-  echo "${PINS[*]}" > "$VENV/pins"
-fi
-"$VENV/bin/python" scripts/check_cross.py "${present[@]}"
+"$(scripts/check_venv.sh)" scripts/check_cross.py "${present[@]}"

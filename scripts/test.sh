@@ -4,7 +4,7 @@
 # library), the shipping-folder, memory and fuzz checks, and the Node, C# and Swift
 # bindings' tests; the Windows build (cross-compiled here) under Wine, and the checks of
 # the cross-built artifacts.
-#   NS_SKIP_BINDINGS=1   only the Rust and C tests
+#   NS_SKIP_BINDINGS=1   only the Rust and C tests (no bindings, no packages)
 #   NS_FUZZ_SECONDS=N    time per fuzz target (default 60)
 #   NS_SKIP_WINDOWS=1    no Windows cross build and Wine tests
 # Every step runs even when an earlier one failed (a step whose prerequisite failed is
@@ -96,6 +96,11 @@ for b in node csharp swift; do
     step "bindings/$b" "setup build" binding "$b"
   fi
 done
+if [ -n "${NS_SKIP_BINDINGS:-}" ]; then
+  skip "packages" "NS_SKIP_BINDINGS=$NS_SKIP_BINDINGS"
+else
+  step "packages" "setup build" scripts/package.sh target/packages
+fi
 
 echo
 printf '%-34s | %-34s | %s\n' step result seconds

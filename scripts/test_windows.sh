@@ -61,12 +61,7 @@ cflags=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -I"$REPO/include")
 $MINGW "${cflags[@]}" tests/c/abi_cases.c -L"$BUILD" -l:nodespace.dll.a -static -lpthread -o "$W/abi_cases.exe"
 $MINGW "${cflags[@]}" -municode tests/windows/platform_checks.c -L"$BUILD" -l:nodespace.dll.a -static -o "$W/platform_checks.exe"
 $MINGW -shared -O2 tests/c/fake_onnxruntime.c -o "$W/fake_onnxruntime.dll"
-cat > "$W/bcp.c" <<'EOF'
-#include <windows.h>
-#include <ntsecapi.h>
-__declspec(dllexport) BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T len) { return RtlGenRandom(data, (ULONG)len); }
-EOF
-$MINGW -shared -O2 "$W/bcp.c" -o "$W/bcryptprimitives.dll" -ladvapi32
+$MINGW -shared -O2 tests/windows/bcryptprimitives.c -o "$W/bcryptprimitives.dll" -ladvapi32
 for d in beside env missing old directml; do
   cp "$BUILD/nodespace.dll" "$W/bcryptprimitives.dll" "$W/abi_cases.exe" "$W/platform_checks.exe" "$W/$d/"
 done

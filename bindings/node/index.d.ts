@@ -22,7 +22,7 @@ export interface LoadOptions {
   maxSessions?: number;
   /**
    * Path of libnodespace itself. Default search: this option, then $NODESPACE_LIBRARY, then
-   * prebuilds/<platform>-<arch>/ inside the package, then the system loader. One library per
+   * the platform package @nodespace/<platform>-<arch>, then the system loader. One library per
    * process: a different path after the first load throws ERR_NODESPACE_LIBRARY_MISMATCH.
    */
   library?: string;
@@ -297,7 +297,7 @@ export declare class AbortError extends NodespaceError {
 export interface LibraryInfo {
   /** Path (or bare name, for the system loader) the library was loaded from. */
   library: string;
-  /** 'option "library"' | 'NODESPACE_LIBRARY' | 'package prebuild' | 'system loader'. */
+  /** 'option "library"' | 'NODESPACE_LIBRARY' | 'platform package' | 'system loader'. */
   source: string;
   version: string;
   abiVersion: number;

@@ -22,9 +22,30 @@ function libraryFileName(platform = process.platform) {
   return LIBRARY_FILE[platform] ?? 'libnodespace.so';
 }
 
-/** `prebuilds/<platform>-<arch>/` inside this package. */
-function prebuildDirectory() {
-  return path.join(__dirname, '..', 'prebuilds', `${process.platform}-${process.arch}`);
+/** The npm package carrying this platform's library: `@nodespace/<platform>-<arch>`. */
+function platformPackageName(platform = process.platform, arch = process.arch) {
+  return `@nodespace/${platform}-${arch}`;
+}
+
+/**
+ * The folder of this platform's package (an optional dependency: npm installs only the one
+ * whose `os` and `cpu` match), or null when it is not installed. Inside an Electron app
+ * packed with asar, the folder unpacked beside the archive: a native library cannot be
+ * loaded from inside app.asar.
+ */
+function platformPackageDirectory() {
+  let manifest;
+  try {
+    manifest = require.resolve(`${platformPackageName()}/package.json`);
+  } catch {
+    return null;
+  }
+  return asarUnpacked(path.dirname(manifest));
+}
+
+/** `.../app.asar/...` -> `.../app.asar.unpacked/...` (where electron-builder's asarUnpack puts files). */
+function asarUnpacked(dir) {
+  return dir.replace(/\.asar([\\/])/, '.asar.unpacked$1');
 }
 
 // ---------------------------------------------------------------------------------------
@@ -184,7 +205,13 @@ function candidates(explicit) {
   if (explicit) list.push({ source: 'option "library"', target: path.resolve(String(explicit)), isPath: true });
   const env = process.env.NODESPACE_LIBRARY;
   if (env) list.push({ source: 'NODESPACE_LIBRARY', target: path.resolve(env), isPath: true });
-  list.push({ source: 'package prebuild', target: path.join(prebuildDirectory(), libraryFileName()), isPath: true });
+  const packaged = platformPackageDirectory();
+  list.push({
+    source: 'platform package',
+    target: packaged ? path.join(packaged, libraryFileName()) : `${platformPackageName()} (not installed)`,
+    isPath: Boolean(packaged),
+    missing: !packaged,
+  });
   list.push({ source: 'system loader', target: libraryFileName(), isPath: false });
   return list;
 }
@@ -192,8 +219,8 @@ function candidates(explicit) {
 /**
  * Load libnodespace (once per process) and return the bound functions.
  *
- * Order: `explicit` (the `library` option), then $NODESPACE_LIBRARY, then
- * prebuilds/<platform>-<arch>/ inside this package, then the system loader (a bare file
+ * Order: `explicit` (the `library` option), then $NODESPACE_LIBRARY, then the platform
+ * package @nodespace/<platform>-<arch> (an optional dependency), then the system loader (a bare file
  * name: LD_LIBRARY_PATH, DYLD_LIBRARY_PATH, PATH, the standard folders). A path that
  * exists but cannot be loaded is reported and the search goes on; when nothing loads the
  * error lists every place tried and why each failed.
@@ -211,6 +238,10 @@ function load(explicit) {
   declareTypes();
   const tried = [];
   for (const c of candidates(explicit)) {
+    if (c.missing) {
+      tried.push(`${c.source}: ${c.target}`);
+      continue;
+    }
     if (c.isPath && !fs.existsSync(c.target)) {
       tried.push(`${c.source}: ${c.target} (not found)`);
       continue;
@@ -249,4 +280,4 @@ function current() {
   return loaded;
 }
 
-module.exports = { load, current, candidates, libraryFileName, prebuildDirectory, ABI_VERSION, koffi, T };
+module.exports = { load, current, candidates, libraryFileName, platformPackageName, platformPackageDirectory, asarUnpacked, ABI_VERSION, koffi, T };

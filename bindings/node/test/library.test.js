@@ -77,7 +77,7 @@ test('a missing library: the error names every place tried', () => {
   assert.equal(e.name, 'NodespaceError');
   assert.equal(e.code, 'ERR_NODESPACE_LIBRARY_NOT_FOUND');
   assert.match(e.message, /NODESPACE_LIBRARY: \/nonexistent\/dir\/libnodespace\.so \(not found\)/);
-  assert.match(e.message, /package prebuild: .*prebuilds.*(not found)/);
+  assert.match(e.message, /platform package: @nodespace\/[a-z0-9]+-[a-z0-9]+ \(not installed\)/);
   assert.match(e.message, /system loader: libnodespace/);
 
   const withOption = runChild(
@@ -99,7 +99,7 @@ test('a missing library: the error names every place tried', () => {
   }
 });
 
-test('resolution order: option, NODESPACE_LIBRARY, prebuilds/<platform>-<arch>/, system loader', (t) => {
+test('resolution order: option, NODESPACE_LIBRARY, the platform package, system loader', (t) => {
   if (!libraryFile || process.platform === 'win32') {
     t.skip('needs NODESPACE_LIBRARY (test.sh sets it)');
     return;
@@ -109,18 +109,20 @@ test('resolution order: option, NODESPACE_LIBRARY, prebuilds/<platform>-<arch>/,
   // The explicit option wins over NODESPACE_LIBRARY.
   const explicit = runChild(`require('./index.js').init({ library: ${JSON.stringify(lib)} }).then((i) => console.log(i.source))`, { NODESPACE_LIBRARY: '/nonexistent/libnodespace.so' });
   assert.equal(explicit.stdout.trim(), 'option "library"', explicit.stderr);
-  // A copy of the package with the library under prebuilds/.
+  // A copy of the package with its platform package installed beside it, as npm lays them out.
   const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'nodespace-pkg-'));
   try {
     for (const entry of ['index.js', 'package.json', 'lib']) fs.cpSync(path.join(packageDir, entry), path.join(copy, entry), { recursive: true });
-    fs.symlinkSync(path.join(packageDir, 'node_modules'), path.join(copy, 'node_modules'));
-    const prebuilt = path.join(copy, 'prebuilds', `${process.platform}-${process.arch}`);
+    fs.mkdirSync(path.join(copy, 'node_modules'));
+    fs.symlinkSync(path.join(packageDir, 'node_modules', 'koffi'), path.join(copy, 'node_modules', 'koffi'));
+    const prebuilt = path.join(copy, 'node_modules', native.platformPackageName());
     fs.mkdirSync(prebuilt, { recursive: true });
+    fs.writeFileSync(path.join(prebuilt, 'package.json'), JSON.stringify({ name: native.platformPackageName(), version: '0.0.0' }));
     // A copy, not a link: libnodespace looks for ONNX Runtime in its own (real) folder.
     fs.copyFileSync(lib, path.join(prebuilt, native.libraryFileName()));
-    const viaPrebuild = runChild(show, { NODESPACE_LIBRARY: undefined }, copy);
-    assert.equal(viaPrebuild.stdout.trim(), `package prebuild|${path.join(prebuilt, native.libraryFileName())}`, viaPrebuild.stderr);
-    // The packaged layout end to end: ONNX Runtime beside the prebuilt library, no env at all.
+    const viaPackage = runChild(show, { NODESPACE_LIBRARY: undefined }, copy);
+    assert.equal(viaPackage.stdout.trim(), `platform package|${path.join(prebuilt, native.libraryFileName())}`, viaPackage.stderr);
+    // The packaged layout end to end: ONNX Runtime beside the library, no env at all.
     if (process.env.NS_ONNXRUNTIME_PATH) {
       fs.symlinkSync(process.env.NS_ONNXRUNTIME_PATH, path.join(prebuilt, path.basename(process.env.NS_ONNXRUNTIME_PATH)));
       const packaged = runChild(
@@ -128,9 +130,9 @@ test('resolution order: option, NODESPACE_LIBRARY, prebuilds/<platform>-<arch>/,
         { NODESPACE_LIBRARY: undefined, NS_ONNXRUNTIME_PATH: undefined, ORT_DYLIB_PATH: undefined },
         copy,
       );
-      assert.equal(packaged.stdout.trim(), 'package prebuild|32', packaged.stderr);
+      assert.equal(packaged.stdout.trim(), 'platform package|32', packaged.stderr);
     }
-    // NODESPACE_LIBRARY wins over the prebuild.
+    // NODESPACE_LIBRARY wins over the platform package.
     const viaEnv = runChild(show, { NODESPACE_LIBRARY: lib }, copy);
     assert.equal(viaEnv.stdout.trim(), `NODESPACE_LIBRARY|${lib}`);
   } finally {
@@ -140,6 +142,14 @@ test('resolution order: option, NODESPACE_LIBRARY, prebuilds/<platform>-<arch>/,
   const dir = path.dirname(lib);
   const viaSystem = runChild(show, { NODESPACE_LIBRARY: undefined, LD_LIBRARY_PATH: dir, DYLD_LIBRARY_PATH: dir });
   assert.equal(viaSystem.stdout.trim(), `system loader|${native.libraryFileName()}`, viaSystem.stderr + viaSystem.stdout);
+});
+
+test('inside an Electron asar archive the platform package is read from app.asar.unpacked', () => {
+  assert.equal(native.asarUnpacked('/Apps/Notes.app/Contents/Resources/app.asar/node_modules/@nodespace/darwin-arm64'),
+    '/Apps/Notes.app/Contents/Resources/app.asar.unpacked/node_modules/@nodespace/darwin-arm64');
+  assert.equal(native.asarUnpacked('C:\\Notes\\resources\\app.asar\\node_modules\\@nodespace\\win32-x64'),
+    'C:\\Notes\\resources\\app.asar.unpacked\\node_modules\\@nodespace\\win32-x64');
+  assert.equal(native.asarUnpacked('/home/me/app/node_modules/@nodespace/linux-x64'), '/home/me/app/node_modules/@nodespace/linux-x64');
 });
 
 test('a second, different library path in one process is refused', async () => {
