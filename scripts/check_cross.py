@@ -71,12 +71,13 @@ def check_windows(folder: Path, problems: list[str], import_library: bool = True
     return f"PE32+ DLL, x86-64, {len(exports)} exports, imports {', '.join(imports)}, {size:.1f} MB"
 
 
-def check_macos(folder: Path, triple: str, problems: list[str]) -> str:
+def check_macos(folder: Path, triple: str, problems: list[str], name: str = "libnodespace.dylib",
+                install_name: str = "@rpath/libnodespace.dylib") -> str:
     from macholib.mach_o import LC_ID_DYLIB, LC_LOAD_DYLIB, MH_DYLIB
     from macholib.MachO import MachO
     from macholib.SymbolTable import SymbolTable
 
-    dylib = folder / "libnodespace.dylib"
+    dylib = folder / name
     macho = MachO(str(dylib))
     if len(macho.headers) != 1:
         problems.append(f"{len(macho.headers)} architectures, want one")
@@ -89,8 +90,8 @@ def check_macos(folder: Path, triple: str, problems: list[str]) -> str:
     for load, command, data in header.commands:
         if load.cmd in names:
             names[load.cmd].append(data.rstrip(b"\0").decode())
-    if names[LC_ID_DYLIB] != ["@rpath/libnodespace.dylib"]:
-        problems.append(f"install name {names[LC_ID_DYLIB]}, want @rpath/libnodespace.dylib")
+    if names[LC_ID_DYLIB] != [install_name]:
+        problems.append(f"install name {names[LC_ID_DYLIB]}, want {install_name}")
     linked = names[LC_LOAD_DYLIB]
     if foreign := [d for d in linked if not d.startswith(("/usr/lib/", "/System/Library/"))]:
         problems.append(f"links libraries a Mac does not have: {', '.join(foreign)}")

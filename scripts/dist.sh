@@ -74,8 +74,8 @@ cat > "$out/README.md" <<'MD'
 
 Use the `NodeSpace` package in `bindings/swift` of the source tree: its `CNodeSpace`
 module map links `nodespace`; pass `-L lib` (or set LIBRARY_PATH) when building, and ship
-`lib/` inside the app bundle (`@rpath`). On macOS an `.xcframework` is built by
-`bindings/swift/scripts/build-xcframework.sh`.
+`lib/` inside the app bundle (`@rpath`). Apps on macOS use the binary package with
+`CNodeSpace.xcframework` that `scripts/package.sh` builds.
 
 ## C# (.NET)
 

@@ -5,7 +5,8 @@
 // (../../include/nodespace.h), so the generated header stays the single source. At link
 // time `-lnodespace` must be found: set LIBRARY_PATH (and LD_LIBRARY_PATH, or
 // DYLD_LIBRARY_PATH on macOS, to run) to the folder holding libnodespace. Apps on Apple
-// platforms use the binaryTarget variant instead (scripts/Package.binary.swift).
+// platforms use the binary package scripts/package.sh makes (dist/packages/swift/NodeSpace:
+// a binaryTarget on CNodeSpace.xcframework.zip).
 import PackageDescription
 
 let package = Package(

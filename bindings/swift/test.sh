@@ -201,6 +201,31 @@ find_onnxruntime() {
 
 copy_if_changed() { cmp -s "$1" "$2" 2>/dev/null || cp -f "$1" "$2"; }
 
+mount_repository() { # the system folders and the repository (at $inside) in the chroot
+  mount_system
+  mkdir -p "$R$inside"
+  if ! mountpoint -q "$R$inside"; then
+    mount --bind "$root" "$R$inside"
+    mount --make-private "$R$inside"
+  fi
+}
+
+# --binary-package DIR: only asks SwiftPM about the binary package scripts/package/swift.sh
+# made in DIR (inside the repository): DIR/swiftpm-dump-package.json (`swift package
+# dump-package` of DIR/NodeSpace) and DIR/swiftpm-checksum.txt (`swift package
+# compute-checksum` of the zip), which scripts/package/check_xcframework.py compares.
+if [ "${1:-}" = --binary-package ]; then
+  dir=$(cd "${2:?usage: test.sh --binary-package DIR}" && pwd)
+  case "$dir/" in "$root"/*) ;; *) die "$dir is outside the repository, which is all the chroot sees" ;; esac
+  ensure_chroot
+  mount_repository
+  pkg=$inside${dir#"$root"}
+  run "${CH[@]}" bash -c "set -e; cd '$pkg/NodeSpace'; swift package dump-package > '$pkg/swiftpm-dump-package.json'
+    swift package compute-checksum '$pkg/CNodeSpace.xcframework.zip' > '$pkg/swiftpm-checksum.txt'"
+  log "SwiftPM read $dir/NodeSpace/Package.swift and checksummed the zip"
+  exit 0
+fi
+
 lib=$root/target/release/libnodespace.so
 [ -f "$lib" ] || die "$lib is missing: build the library first (cargo build --release)"
 ort=$(find_onnxruntime)
@@ -223,12 +248,7 @@ fi
 
 ensure_chroot
 
-mount_system
-mkdir -p "$R$inside"
-if ! mountpoint -q "$R$inside"; then
-  mount --bind "$root" "$R$inside"
-  mount --make-private "$R$inside"
-fi
+mount_repository
 
 # NS_REAL_MODELS (another folder of real models) must be inside the repository to be seen.
 real_models=""

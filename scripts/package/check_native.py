@@ -60,7 +60,10 @@ def check_macos(folder: Path, platform: str, problems: list[str]) -> str:
         problems.append(f"{n} local symbols left")
     if platform == "darwin-arm64" and (why := macho.signature_problem(image)):
         problems.append(why)
-    return summary + (", signature matches" if platform == "darwin-arm64" else "")
+    for runtime in folder.glob(RUNTIME[platform]):
+        if why := macho.signature_problem(runtime.read_bytes()):
+            problems.append(f"{runtime.name}: {why}")
+    return summary + (", signature matches" if platform == "darwin-arm64" else "") + ", ONNX Runtime signed"
 
 
 def main() -> int:

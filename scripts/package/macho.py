@@ -92,3 +92,59 @@ def signature_problem(image: bytes) -> str | None:
                 return f"page {k} does not match its signed hash"
         return None
     return "code signature without a code directory"
+
+
+def adhoc_sign(image: bytes, identifier: str) -> bytes:
+    """An unsigned thin 64-bit image, signed ad hoc as `codesign --sign -` signs it: a
+    CodeDirectory of SHA-256 page hashes in a new LC_CODE_SIGNATURE at the end of __LINKEDIT.
+    (Xcode signs the framework it embeds, not the libraries nested in it; those must come
+    signed, and PyPI's Intel macOS ONNX Runtime does not.)"""
+    data = bytearray(image)
+    ncmds, sizeofcmds = struct.unpack_from("<II", data, 16)
+    commands = list(_commands(bytes(data)))
+    if any(cmd == LC_CODE_SIGNATURE for cmd, _ in commands):
+        raise ValueError("already signed")
+    linkedit = text = None
+    first_section = len(data)
+    for cmd, at in commands:
+        if cmd != 0x19:  # LC_SEGMENT_64
+            continue
+        name = bytes(data[at + 8 : at + 24]).rstrip(b"\0")
+        if name == b"__LINKEDIT":
+            linkedit = at
+        elif name == b"__TEXT":
+            text = at
+        (nsects,) = struct.unpack_from("<I", data, at + 64)
+        for s in range(nsects):
+            size, offset = struct.unpack_from("<QI", data, at + 72 + 80 * s + 40)
+            if size and offset:
+                first_section = min(first_section, offset)
+    if linkedit is None or text is None:
+        raise ValueError("no __TEXT or __LINKEDIT segment")
+    end = 32 + sizeofcmds
+    if end + 16 > first_section or any(data[end : end + 16]):
+        raise ValueError("no room after the load commands for LC_CODE_SIGNATURE")
+
+    dataoff = -(-len(data) // 16) * 16
+    ident = identifier.encode() + b"\0"
+    page, n_code = 4096, -(-dataoff // 4096)
+    cd_header = 88
+    cd_length = cd_header + len(ident) + 32 * n_code
+    sig_size = 20 + cd_length
+    # The header and __LINKEDIT as they will be, before hashing the pages that hold them.
+    struct.pack_into("<IIII", data, end, LC_CODE_SIGNATURE, 16, dataoff, sig_size)
+    struct.pack_into("<II", data, 16, ncmds + 1, sizeofcmds + 16)
+    fileoff = struct.unpack_from("<Q", data, linkedit + 40)[0]
+    filesize = dataoff + sig_size - fileoff
+    struct.pack_into("<QQQ", data, linkedit + 32, -(-filesize // 0x4000) * 0x4000, fileoff, filesize)
+    data += b"\0" * (dataoff - len(data))
+
+    text_fileoff, text_filesize = struct.unpack_from("<QQ", data, text + 40)
+    cd = struct.pack(">IIIIIIIIIBBBBIIIIQQQQ", 0xFADE0C02, cd_length, 0x20400, 0x2,
+                     cd_header + len(ident), cd_header, 0, n_code, dataoff, 32, 2, 0, 12,
+                     0, 0, 0, 0, 0, text_fileoff, text_filesize, 0)
+    assert len(cd) == cd_header
+    cd += ident + b"".join(hashlib.sha256(bytes(data[k * page : min((k + 1) * page, dataoff)])).digest()
+                           for k in range(n_code))
+    blob = struct.pack(">IIIII", 0xFADE0CC0, sig_size, 1, 0, 20) + cd
+    return bytes(data) + blob

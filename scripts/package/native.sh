@@ -20,7 +20,8 @@
 # onnxruntime.dll and DirectML.dll beside nodespace.dll instead (README, Platforms).
 # Stripping: ELF as scripts/dist.sh does (debug info to a .debug file, linked); the DLL's
 # COFF symbol table (mingw strip); Mach-O local symbols (llvm-objcopy -x, the rust-objcopy of
-# the Rust toolchain: it re-signs arm64 ad hoc, checked here page by page).
+# the Rust toolchain: it re-signs arm64 ad hoc, checked here page by page). Every Mach-O file
+# shipped is signed (ad hoc where PyPI's is not).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
@@ -66,14 +67,6 @@ cross_build() {
   done
 }
 
-llvm_objcopy() {
-  command -v llvm-objcopy >/dev/null && { llvm-objcopy "$@"; return; }
-  local sysroot; sysroot=$(rustc --print sysroot)
-  local tool; tool=$(ls "$sysroot"/lib/rustlib/*/bin/rust-objcopy 2>/dev/null | head -1)
-  [ -n "$tool" ] || { echo "error: no llvm-objcopy (the Rust toolchain's rust-objcopy or Debian's llvm) to strip Mach-O" >&2; return 1; }
-  LD_LIBRARY_PATH="$sysroot/lib" "$tool" "$@"
-}
-
 rm -rf "$out"; mkdir -p "$out"
 made=()
 for platform in linux-x64 win32-x64 darwin-arm64 darwin-x64; do
@@ -100,12 +93,17 @@ for platform in linux-x64 win32-x64 darwin-arm64 darwin-x64; do
     win32-x64)
       "$CACHE/tools/root/usr/bin/x86_64-w64-mingw32-strip" --strip-all -o "$dir/$lib" "$src/$lib" ;;
     darwin-*)
-      llvm_objcopy -x "$src/$lib" "$dir/$lib" ;;
+      scripts/package/llvm_tool.sh objcopy -x "$src/$lib" "$dir/$lib" ;;
   esac
   capi=$(ort_capi "$ort" "$wheel")
   # The runtime library itself with its license files; not the
   # providers_shared library, which only the CUDA/TensorRT providers load.
   find "$capi" -maxdepth 1 -type f ! -name '.done' ! -name '*providers_shared*' -exec cp {} "$dir/" \;
+  case $platform in darwin-*)
+    # PyPI's Intel macOS build comes unsigned: signed ad hoc like the rest (Xcode and app
+    # signing tools sign the app and its frameworks, not every library nested in them).
+    python3 scripts/package/sign_adhoc.py "$dir"/libonnxruntime.*.dylib ;;
+  esac
   {
     echo "platform: $platform"
     echo "nodespace: $lib from $src ($(head -1 "$src/BUILD-INFO" 2>/dev/null || echo "built from $(git rev-parse --short HEAD)"))"
