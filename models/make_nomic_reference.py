@@ -37,9 +37,9 @@ DEFAULT_OUT = ROOT / "tests/data/nomic_reference.json"
 
 MEETING = ("Notes from the weekly planning meeting: the budget review moved to Friday at 10:00, "
            "Maria will send the updated finance spreadsheet, and the launch checklist needs an owner. ")
-LONG_1100 = " ".join(f"Item {i}: {MEETING}" for i in range(1, 30))  # ~1,100 tokens
+LONG_1100 = " ".join(f"Item {i}: {MEETING}" for i in range(1, 30))  # 1,166 tokens
 LONG_2000 = " ".join(f"Section {i} of the handbook explains how on-device models keep notes private, "
-                     f"fast and available offline, even on older laptops." for i in range(1, 90))  # ~2,000 tokens
+                     f"fast and available offline, even on older laptops." for i in range(1, 76))  # 2,031 tokens
 
 TEXTS = [
     "search_query: when is the budget review?",

@@ -1,0 +1,110 @@
+//! nomic-embed-text-v1.5, converted by models/convert from its f16 GGUF, against llama.cpp's
+//! embeddings of the same GGUF (tests/data/nomic_reference.json, made by
+//! models/make_nomic_reference.py; llama.cpp was fed our tokenizer's ids, which this test
+//! checks too). 13 texts with the task prefixes, from one token to ~2,000 (the context is
+//! 2,048), one at a time and as one padded batch. Skips loudly when the model is not
+//! installed (scripts/setup.sh installs it).
+//!
+//! Bound: cosine >= 0.9999 per text. Both sides run fp32 arithmetic on the same f16 weights
+//! (ours dequantized exactly to fp32; llama.cpp's CPU kernels round activations to f16 for
+//! f16 matrices), so the difference is llama.cpp's activation rounding, not the CPU: the
+//! bound holds on AVX2, AVX-512 and NEON alike.
+
+mod common;
+
+use common::*;
+use nodespace::{Embedder, EmbedderOptions};
+
+fn reference() -> (Vec<String>, Vec<Vec<u32>>, Vec<Vec<f32>>) {
+    let reference = read_json(&repo().join("tests/data/nomic_reference.json"));
+    let texts = strings(&reference["texts"]);
+    let ids = reference["input_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect()
+        })
+        .collect();
+    let vectors = reference["embeddings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(floats)
+        .collect();
+    (texts, ids, vectors)
+}
+
+fn check(batch: bool) {
+    init();
+    let Some(dir) = real("nomic-embed-text-v1.5") else {
+        return;
+    };
+    let (texts, _, want) = reference();
+    let embedder = Embedder::new(EmbedderOptions::new(&dir)).unwrap();
+    assert_eq!(embedder.dimension(), 768);
+    assert_eq!(embedder.info().max_length, 2048);
+    let got = if batch {
+        embedder.embed(&texts).unwrap()
+    } else {
+        texts
+            .iter()
+            .map(|t| embedder.embed(&[t]).unwrap().remove(0))
+            .collect()
+    };
+    let mut worst = (1.0f64, 0usize);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        let c = cosine(g, w);
+        if c < worst.0 {
+            worst = (c, i);
+        }
+    }
+    eprintln!(
+        "nomic-embed-text-v1.5 ({}): min cosine with llama.cpp {:.7} (text {})",
+        if batch { "one batch" } else { "one at a time" },
+        worst.0,
+        worst.1
+    );
+    assert!(
+        worst.0 >= 0.9999,
+        "text {} {:?}: cosine {}",
+        worst.1,
+        texts[worst.1].chars().take(60).collect::<String>(),
+        worst.0
+    );
+}
+
+#[test]
+fn matches_llama_cpp_one_at_a_time() {
+    check(false);
+}
+
+#[test]
+fn matches_llama_cpp_in_one_batch() {
+    check(true);
+}
+
+/// The ids llama.cpp was fed are what the runtime's tokenizer.json gives, texts of 1,000+
+/// tokens included.
+#[test]
+fn tokenizer_gives_the_reference_ids() {
+    init();
+    let Some(dir) = real("nomic-embed-text-v1.5") else {
+        return;
+    };
+    let (texts, ids, _) = reference();
+    let tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
+    assert!(
+        ids.iter().any(|i| i.len() > 1000),
+        "no text of 1,000+ tokens"
+    );
+    for (text, want) in texts.iter().zip(&ids) {
+        let got = tokenizer.encode(text.as_str(), true).unwrap();
+        let start: String = text.chars().take(60).collect();
+        assert_eq!(got.get_ids(), want.as_slice(), "{start:?}");
+    }
+}
