@@ -237,7 +237,10 @@ typedef struct ns_embedder_options {
    */
   uint32_t max_length;
   /**
-   * Keep only the first N dimensions (Matryoshka models), renormalized; 0: all.
+   * Keep only the first N dimensions (Matryoshka models), renormalized; 0: all. A model
+   * that lists the sizes it was trained for accepts only those (else
+   * NS_ERR_INVALID_ARGUMENT naming them) and gets its documented procedure
+   * (nomic-embed-text: a layer norm over the pooled vector before truncating).
    */
   uint32_t output_dimension;
   /**

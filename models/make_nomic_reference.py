@@ -12,13 +12,16 @@ CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML
 
   {"model", "source", "llama_cpp_python", "dimension", "pooling": "mean", "normalize": true,
    "texts": [...], "input_ids": [[...]], "embeddings": [[768 floats]],
-   "llama_cpp_ids_equal": [bool, ...]}
+   "llama_cpp_ids_equal": [bool, ...],
+   "matryoshka": {"texts": [index, ...], "768": [[...]], "512": ..., "64": ...}}
 
 ``input_ids`` are our tokenizer's (models/real/nomic-embed-text-v1.5/tokenizer.json, with
 [CLS]/[SEP]); llama.cpp is given exactly those ids (its own tokenizer is swapped out), so the
 vectors compare the model, not two tokenizers; ``llama_cpp_ids_equal`` says, per text, whether
 llama.cpp's own WordPiece gives the same ids. Texts include the task prefixes and texts of
-1,000+ tokens (up to the 2,048-token context).
+1,000+ tokens (up to the 2,048-token context). ``matryoshka``: for some of the texts, the
+model card's procedure applied here with numpy to llama.cpp's pooled (not normalized)
+vector: layer norm (eps 1e-5, no affine), truncate to each trained size, L2-normalize.
 """
 
 from __future__ import annotations
@@ -78,10 +81,18 @@ def main() -> int:
     own = [llm.tokenize(t.encode("utf-8"), add_bos=True, special=False) for t in TEXTS]
     by_text = dict(zip(TEXTS, ids))
     llm.tokenize = lambda text, add_bos=True, special=False: by_text[text.decode("utf-8")]  # our ids, exactly
-    vectors = []
+    vectors, pooled = [], []
     for t in TEXTS:
         v = np.asarray(llm.embed(t, normalize=False, truncate=False), dtype=np.float64)
+        pooled.append(v)
         vectors.append((v / np.linalg.norm(v)).astype(np.float32))
+
+    def matryoshka(v: np.ndarray, dim: int) -> list[float]:
+        v = (v - v.mean()) / np.sqrt(v.var() + 1e-5)
+        v = v[:dim] / np.linalg.norm(v[:dim])
+        return [float(f"{x:.9g}") for x in v.astype(np.float32)]
+
+    chosen = [0, 1, 2, 8, len(TEXTS) - 2, len(TEXTS) - 1]
     reference = {
         "model": "nomic-ai/nomic-embed-text-v1.5",
         "source": f"llama.cpp (llama-cpp-python {llama_cpp.__version__}, CPU, built from source) on {args.gguf.name}, "
@@ -93,6 +104,8 @@ def main() -> int:
         "input_ids": ids,
         "llama_cpp_ids_equal": [list(a) == list(b) for a, b in zip(own, ids)],
         "embeddings": [[float(f"{x:.9g}") for x in v] for v in vectors],  # 9 digits round-trip float32
+        "matryoshka": {"texts": chosen, **{str(d): [matryoshka(pooled[i], d) for i in chosen]
+                                            for d in (768, 512, 256, 128, 64)}},
     }
     args.out.write_text(json.dumps(reference) + "\n")
     print(f"wrote {args.out}: {len(TEXTS)} texts, {[len(i) for i in ids]} tokens; "

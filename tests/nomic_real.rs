@@ -108,3 +108,63 @@ fn tokenizer_gives_the_reference_ids() {
         assert_eq!(got.get_ids(), want.as_slice(), "{start:?}");
     }
 }
+
+/// output_dimension follows the model card's Matryoshka procedure (layer norm over the pooled
+/// vector, truncate, L2-normalize) at every size it was trained for, against the reference
+/// made from llama.cpp's pooled vectors with numpy.
+#[test]
+fn matryoshka_sizes_match_the_model_card_procedure() {
+    init();
+    let Some(dir) = real("nomic-embed-text-v1.5") else {
+        return;
+    };
+    let data = read_json(&repo().join("tests/data/nomic_reference.json"));
+    let (texts, _, _) = reference();
+    let chosen: Vec<&str> = data["matryoshka"]["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| texts[i.as_u64().unwrap() as usize].as_str())
+        .collect();
+    for dim in [768usize, 512, 256, 128, 64] {
+        let mut options = EmbedderOptions::new(&dir);
+        options.output_dimension = Some(dim);
+        let embedder = Embedder::new(options).unwrap();
+        assert_eq!(embedder.dimension(), dim);
+        assert_eq!(
+            embedder.info().matryoshka_dimensions,
+            [768, 512, 256, 128, 64]
+        );
+        let got = embedder.embed(&chosen).unwrap();
+        for (i, want) in data["matryoshka"][dim.to_string()]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            let c = cosine(&got[i], &floats(want));
+            assert!(c >= 0.9999, "{dim} dimensions, text {i}: cosine {c}");
+        }
+    }
+}
+
+/// A size the model was not trained for is refused, naming the ones it was.
+#[test]
+fn untrained_matryoshka_size_is_refused() {
+    init();
+    let Some(dir) = real("nomic-embed-text-v1.5") else {
+        return;
+    };
+    for dim in [300usize, 1000] {
+        let mut options = EmbedderOptions::new(&dir);
+        options.output_dimension = Some(dim);
+        let e = Embedder::new(options)
+            .err()
+            .expect("an untrained size loads");
+        assert_eq!(e.kind(), nodespace::ErrorKind::InvalidArgument, "{e}");
+        assert!(e.to_string().contains(&dim.to_string()), "{e}");
+        if dim == 300 {
+            assert!(e.to_string().contains("768, 512, 256, 128, 64"), "{e}");
+        }
+    }
+}

@@ -44,7 +44,11 @@ export interface EmbedderOptions extends LoadOptions {
   normalize?: boolean;
   /** Truncate texts to this many tokens; default: the model's maximum. */
   maxLength?: number;
-  /** Keep only the first N dimensions (Matryoshka models), renormalized; default: all. */
+  /**
+   * Keep only the first N dimensions (Matryoshka models), renormalized; default: all. A model
+   * that lists the sizes it was trained for accepts only those (else NS_ERR_INVALID_ARGUMENT
+   * naming them) and gets its documented procedure (nomic-embed-text: a layer norm first).
+   */
   outputDimension?: number;
   /** Prompt name from config_sentence_transformers.json ("query", "passage", ...). */
   promptName?: string;

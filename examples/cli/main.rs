@@ -106,7 +106,8 @@ impl Args {
 }
 
 const EMBED_USAGE: &str = "  cli embed    --model DIR [--variant NAME] [--device auto|cpu|cuda|coreml|directml] [--prompt-name NAME]
-               [--file F] [--json] [--no-normalize] [TEXT...]";
+               [--output-dimension N] [--file F] [--json] [--no-normalize] [TEXT...]
+               --output-dimension: a Matryoshka size (cli info lists the model's)";
 const INFO_USAGE: &str =
     "  cli info     --model DIR [--variant NAME] [--device D]      (embedding or generation model)";
 const GENERATE_USAGE: &str = "  cli generate --model DIR (--prompt TEXT | --system S --user U | --messages FILE) [--variant NAME] [--max-new-tokens N]
@@ -185,6 +186,7 @@ fn load_embedder(args: &Args) -> Result<Embedder, String> {
     options.variant = args.get("--variant").map(str::to_string);
     options.device = args.device()?;
     options.prompt_name = args.get("--prompt-name").map(str::to_string);
+    options.output_dimension = args.parsed("--output-dimension")?;
     options.normalize = !args.has("--no-normalize");
     options.intra_threads = args.parsed("--threads")?;
     Embedder::new(options).map_err(|e| e.to_string())
@@ -196,6 +198,7 @@ fn embed(args: &Args) -> Result<(), String> {
         "--variant",
         "--device",
         "--prompt-name",
+        "--output-dimension",
         "--file",
         "--threads",
     ])?;
@@ -255,6 +258,7 @@ fn info(args: &Args) -> Result<(), String> {
         "--variant",
         "--device",
         "--prompt-name",
+        "--output-dimension",
         "--threads",
     ])?;
     // Not an embedding model: a generation model, else the embedder's error says why.
@@ -265,6 +269,14 @@ fn info(args: &Args) -> Result<(), String> {
     let info = embedder.info();
     println!("model:       {}", info.model_path.display());
     println!("dimension:   {}", info.dimension);
+    if !info.matryoshka_dimensions.is_empty() {
+        let dims: Vec<String> = info
+            .matryoshka_dimensions
+            .iter()
+            .map(usize::to_string)
+            .collect();
+        println!("matryoshka:  {} (--output-dimension)", dims.join(", "));
+    }
     println!(
         "pooling:     {}",
         info.pooling

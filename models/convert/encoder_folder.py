@@ -69,8 +69,12 @@ class EncoderConverter:
             ],
             "1_Pooling/config.json": {"word_embedding_dimension": c["n_embd"], **pooling},
             "sentence_bert_config.json": {"max_seq_length": c["n_positions"], "do_lower_case": False},
+            # matryoshka_*: nodespace's keys (sentence-transformers has none): the sizes
+            # output_dimension accepts, and whether a layer norm precedes truncation.
             "config_sentence_transformers.json": {"prompts": dict(self.family.PROMPTS), "default_prompt_name": None,
-                                                  "similarity_fn_name": "cosine"},
+                                                  "similarity_fn_name": "cosine",
+                                                  "matryoshka_dimensions": list(self.family.MATRYOSHKA_DIMENSIONS),
+                                                  "matryoshka_layer_norm": self.family.MATRYOSHKA_LAYER_NORM},
         }
 
     def graph(self, variant: str, force: bool) -> None:

@@ -20,6 +20,11 @@ pub(crate) struct FolderSettings {
     pub hidden_size: Option<usize>,
     pub prompts: BTreeMap<String, String>,
     pub default_prompt_name: Option<String>,
+    /// The output dimensions a Matryoshka model was trained for (empty: not declared).
+    pub matryoshka_dimensions: Vec<usize>,
+    /// Its documented procedure normalizes the pooled vector with a layer norm (no affine,
+    /// eps 1e-5) before truncating (nomic-embed-text-v1.5).
+    pub matryoshka_layer_norm: bool,
     pub model_type: Option<String>,
     /// A Dense module follows pooling: only graphs that output `sentence_embedding` include it.
     pub has_dense: bool,
@@ -65,6 +70,25 @@ pub(crate) fn read(folder: &ModelFolder) -> Result<FolderSettings> {
             }
         }
         settings.default_prompt_name = st.str_field("default_prompt_name").map(str::to_string);
+        if let Some(dims) = st.get("matryoshka_dimensions").and_then(Value::as_array) {
+            settings.matryoshka_dimensions = dims
+                .iter()
+                .map(|d| d.as_u64().filter(|&d| d > 0).map(|d| d as usize))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    Error::model_invalid(format!(
+                        "{}: matryoshka_dimensions must be a list of positive integers",
+                        folder
+                            .root()
+                            .join("config_sentence_transformers.json")
+                            .display()
+                    ))
+                })?;
+        }
+        settings.matryoshka_layer_norm = st
+            .get("matryoshka_layer_norm")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
     }
     if let Some(tc) = folder.read_json("tokenizer_config.json")? {
         // Tokenizers without a limit store a huge sentinel (1e30): ignore those.

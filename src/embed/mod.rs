@@ -37,6 +37,10 @@ pub struct EmbedderOptions {
     /// Overrides the folder's maximum sequence length (tokens); longer texts are truncated.
     pub max_length: Option<usize>,
     /// Keep only the first N dimensions (Matryoshka models), renormalized when `normalize`.
+    /// Where the folder lists the dimensions the model was trained for
+    /// (`config_sentence_transformers.json` `matryoshka_dimensions`), only those are
+    /// accepted, and its documented procedure is followed (`matryoshka_layer_norm`: a layer
+    /// norm over the pooled vector before truncating, as nomic-embed-text-v1.5's card says).
     pub output_dimension: Option<usize>,
     /// Name of a prompt from `config_sentence_transformers.json` (e.g. "query") prepended
     /// to every text; `None`: the folder's `default_prompt_name`, if any.
@@ -85,6 +89,9 @@ pub struct EmbedderInfo {
     pub output_name: String,
     /// The prompt prefix applied to every text, if any.
     pub prompt: Option<String>,
+    /// The output dimensions the model was trained for (Matryoshka), largest first; empty
+    /// when the folder does not say.
+    pub matryoshka_dimensions: Vec<usize>,
     pub provider: ActiveProvider,
 }
 
@@ -98,6 +105,9 @@ pub struct Embedder {
     /// Width of the graph output's last axis, before `output_dimension`.
     hidden: usize,
     pooled_output: bool,
+    /// Layer-normalize the pooled vector before truncating it (`output_dimension` asked of a
+    /// model whose documented Matryoshka procedure says so).
+    layer_norm_before_truncation: bool,
     pad_id: i64,
     pad_left: bool,
     batch_token_budget: usize,
@@ -211,6 +221,11 @@ impl Embedder {
                 max_length,
                 output_name,
                 prompt,
+                matryoshka_dimensions: {
+                    let mut dims = settings.matryoshka_dimensions.clone();
+                    dims.sort_unstable_by(|a, b| b.cmp(a));
+                    dims
+                },
                 provider: ActiveProvider {
                     name: String::new(),
                     fallback_reason: None,
@@ -219,6 +234,8 @@ impl Embedder {
             inputs,
             hidden: static_width.or(settings.hidden_size).unwrap_or(0),
             pooled_output,
+            layer_norm_before_truncation: options.output_dimension.is_some()
+                && settings.matryoshka_layer_norm,
             pad_id,
             pad_left,
             batch_token_budget: options.batch_token_budget,
@@ -242,6 +259,19 @@ impl Embedder {
             }
             Some(d) => d,
         };
+        let trained = &embedder.info.matryoshka_dimensions;
+        if let Some(d) = options.output_dimension {
+            if !trained.is_empty() && !trained.contains(&d) {
+                return Err(Error::invalid(format!(
+                    "output_dimension {d} is not one the model was trained for: {}",
+                    trained
+                        .iter()
+                        .map(usize::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
         Ok(embedder)
     }
 
@@ -397,6 +427,9 @@ impl Embedder {
                     hidden,
                     &mut pooled,
                 );
+            }
+            if self.layer_norm_before_truncation {
+                pooling::layer_norm(&mut pooled);
             }
             let target = &mut out[r * dim..(r + 1) * dim];
             target.copy_from_slice(&pooled[..dim]);

@@ -99,6 +99,21 @@ pub(crate) fn normalize(v: &mut [f32]) {
     }
 }
 
+/// `torch.nn.functional.layer_norm(v, (len,))`: zero mean, unit variance (biased), eps 1e-5,
+/// no scale or shift; what nomic-embed-text's Matryoshka procedure applies before truncating.
+pub(crate) fn layer_norm(v: &mut [f32]) {
+    let n = v.len().max(1) as f64;
+    let mean = v.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+    let var = v
+        .iter()
+        .map(|&x| (f64::from(x) - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    let inv = 1.0 / (var + 1e-5).sqrt();
+    v.iter_mut()
+        .for_each(|x| *x = ((f64::from(*x) - mean) * inv) as f32);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +158,17 @@ mod tests {
         let mut zero = [0.0, 0.0];
         normalize(&mut zero);
         assert_eq!(zero, [0.0, 0.0]);
+    }
+
+    #[test]
+    fn layer_norm_is_torch_layer_norm() {
+        // (v - mean) / sqrt(biased var + 1e-5), as torch.nn.functional.layer_norm(v, (4,))
+        let mut v = [1.0, 2.0, 3.0, 6.0];
+        layer_norm(&mut v);
+        let want = [-1.0690434, -0.5345217, 0.0, 1.6035652];
+        for (g, w) in v.iter().zip(want) {
+            assert!((g - w).abs() < 1e-6, "{v:?}");
+        }
     }
 
     #[test]

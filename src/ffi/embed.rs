@@ -49,7 +49,10 @@ pub struct ns_embedder_options {
     pub normalize: i32,
     /// Truncate texts to this many tokens; 0: the model's maximum.
     pub max_length: u32,
-    /// Keep only the first N dimensions (Matryoshka models), renormalized; 0: all.
+    /// Keep only the first N dimensions (Matryoshka models), renormalized; 0: all. A model
+    /// that lists the sizes it was trained for accepts only those (else
+    /// NS_ERR_INVALID_ARGUMENT naming them) and gets its documented procedure
+    /// (nomic-embed-text: a layer norm over the pooled vector before truncating).
     pub output_dimension: u32,
     /// Prompt name from config_sentence_transformers.json ("query", "passage", ...)
     /// prepended to every text; NULL: the model's default prompt, if any.

@@ -27,7 +27,9 @@ namespace NodeSpace
         public bool Normalize { get; set; } = true;
         /// <summary>Truncate texts to this many tokens; 0: the model's maximum.</summary>
         public int MaxLength { get; set; }
-        /// <summary>Keep only the first N dimensions (Matryoshka models), renormalized; 0: all.</summary>
+        /// <summary>Keep only the first N dimensions (Matryoshka models), renormalized; 0: all. A model
+        /// that lists the sizes it was trained for accepts only those (else InvalidArgument naming
+        /// them) and gets its documented procedure (nomic-embed-text: a layer norm first).</summary>
         public int OutputDimension { get; set; }
         /// <summary>Prompt name from config_sentence_transformers.json ("query", "passage", ...)
         /// prepended to every text; null: the model's default prompt, if any.</summary>

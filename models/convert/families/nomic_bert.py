@@ -36,6 +36,10 @@ class NomicBert:
     # nomic-embed-text's task prefixes (its model card), as named prompts.
     PROMPTS = {"query": "search_query: ", "document": "search_document: ", "clustering": "clustering: ",
                "classification": "classification: "}
+    # Matryoshka sizes it was trained for, and its card's procedure: layer norm over the
+    # pooled vector, then truncate, then L2-normalize.
+    MATRYOSHKA_DIMENSIONS = (768, 512, 256, 128, 64)
+    MATRYOSHKA_LAYER_NORM = True
     # GGUF pooling_type -> sentence-transformers' pooling mode.
     POOLING = {1: "pooling_mode_mean_tokens", 2: "pooling_mode_cls_token"}
 

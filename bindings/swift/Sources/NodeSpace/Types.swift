@@ -39,7 +39,9 @@ public struct EmbedderOptions: Sendable, Equatable {
     public var normalize: Bool
     /// Truncate texts to this many tokens; 0: the model's maximum.
     public var maxLength: Int
-    /// Keep only the first N dimensions (Matryoshka models), renormalized; 0: all.
+    /// Keep only the first N dimensions (Matryoshka models), renormalized; 0: all. A model that
+    /// lists the sizes it was trained for accepts only those (else `.invalidArgument` naming
+    /// them) and gets its documented procedure (nomic-embed-text: a layer norm first).
     public var outputDimension: Int
     /// Prompt from config_sentence_transformers.json ("query", "passage", ...); nil: the model's default.
     public var promptName: String?
