@@ -16,7 +16,8 @@ from .quant import parse_q4_1, parse_q4_k, parse_q5_0, parse_q6_k, parse_q8_0
 
 
 def read_weights(g: GGUFFile, family: DecoderFamily, config: dict) -> dict[str, np.ndarray]:
-    """All tensors in fp32, transformers' names, rows in transformers' order."""
+    """All tensors in fp32, the family's names (transformers'), rows in its order. Any family
+    with ``hf_name``, ``adjust_weight`` and ``row_order`` will do (encoders too)."""
     weights = {}
     for t in g.tensors:
         if t.name == "rope_freqs.weight":

@@ -33,6 +33,18 @@ GLOBAL_TENSORS = {
 }
 
 
+def map_tensor_name(gguf_name: str, arch: str, global_tensors: dict, block_tensors: dict, layers: str) -> str:
+    """A llama.cpp tensor name in the family's own names: ``global_tensors`` by name,
+    ``blk.{i}.{suffix}`` as ``{layers}.{i}.{block_tensors[suffix]}``."""
+    if gguf_name in global_tensors:
+        return global_tensors[gguf_name]
+    if gguf_name.startswith("blk."):
+        _, layer, rest = gguf_name.split(".", 2)
+        if rest in block_tensors:
+            return f"{layers}.{layer}.{block_tensors[rest]}"
+    raise ValueError(f"unexpected tensor {gguf_name} for a {arch} model")
+
+
 def unpermute_rotary(w: np.ndarray, n_head: int) -> np.ndarray:
     """Undo convert_hf_to_gguf's ``permute`` of q_proj/k_proj rows (weights or biases).
 
@@ -103,13 +115,7 @@ class DecoderFamily:
         return [config["eos_token_id"]]
 
     def hf_name(self, gguf_name: str) -> str:
-        if gguf_name in GLOBAL_TENSORS:
-            return GLOBAL_TENSORS[gguf_name]
-        if gguf_name.startswith("blk."):
-            _, layer, rest = gguf_name.split(".", 2)
-            if rest in BLOCK_TENSORS:
-                return f"model.layers.{layer}.{BLOCK_TENSORS[rest]}"
-        raise ValueError(f"unexpected tensor {gguf_name} for a {self.arch} model")
+        return map_tensor_name(gguf_name, self.arch, GLOBAL_TENSORS, BLOCK_TENSORS, "model.layers")
 
     def adjust_weight(self, hf_name: str, array: np.ndarray) -> np.ndarray:
         """A dequantized tensor as transformers stores it (Gemma: norms without llama.cpp's +1)."""

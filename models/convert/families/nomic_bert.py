@@ -10,6 +10,8 @@ from typing import Optional
 
 import numpy as np
 
+from .base import map_tensor_name
+
 BLOCK_TENSORS = {
     "attn_qkv.weight": "attn.Wqkv.weight",
     "attn_output.weight": "attn.out_proj.weight",
@@ -80,13 +82,7 @@ class NomicBert:
         return self.POOLING[kind]
 
     def hf_name(self, gguf_name: str) -> str:
-        if gguf_name in GLOBAL_TENSORS:
-            return GLOBAL_TENSORS[gguf_name]
-        if gguf_name.startswith("blk."):
-            _, layer, rest = gguf_name.split(".", 2)
-            if rest in BLOCK_TENSORS:
-                return f"encoder.layers.{layer}.{BLOCK_TENSORS[rest]}"
-        raise ValueError(f"unexpected tensor {gguf_name} for a {self.arch} model")
+        return map_tensor_name(gguf_name, self.arch, GLOBAL_TENSORS, BLOCK_TENSORS, "encoder.layers")
 
     def adjust_weight(self, hf_name: str, array: np.ndarray) -> np.ndarray:
         return array
