@@ -256,6 +256,12 @@ typedef struct ns_embedder_options {
    * At most this many texts per batch; 0: 64.
    */
   uint32_t max_batch_size;
+  /**
+   * Non-zero: a text longer than the maximum length (ns_embedder_info.max_length, the
+   * prompt and special tokens included) fails the call with NS_ERR_CONTEXT_OVERFLOW,
+   * naming the text and its token count; 0 (default): it is truncated.
+   */
+  int32_t fail_on_truncation;
 } ns_embedder_options;
 
 /**
@@ -758,13 +764,15 @@ ns_status ns_embedder_get_info(const struct ns_embedder *embedder, struct ns_emb
  * `texts[i]` is UTF-8; `lengths[i]` is its length in bytes, or `lengths` is NULL and
  * every text is NUL-terminated. An empty text is valid. `out_len` is the number of floats
  * `out` holds: at least count * ns_embedder_dimension(embedder). Texts longer than the
- * model's maximum are truncated. Vectors come back in input order.
+ * model's maximum are truncated (or refused with NS_ERR_CONTEXT_OVERFLOW when the
+ * embedder was made with fail_on_truncation). Vectors come back in input order.
  *
  * Statuses: NS_ERR_NULL_POINTER (embedder, texts, a text, out), NS_ERR_INVALID_ARGUMENT
  * (count 0, freed handle), NS_ERR_INVALID_UTF8 (names the text), NS_ERR_BUFFER_TOO_SMALL,
- * NS_ERR_TOKENIZER, NS_ERR_RUNTIME. `error` (may be NULL) receives a copy of the status and
- * message. Thread-safe: one embedder may be used by many threads at once (they run in
- * parallel on up to max_sessions sessions and get bitwise-identical results).
+ * NS_ERR_CONTEXT_OVERFLOW, NS_ERR_TOKENIZER, NS_ERR_RUNTIME. `error` (may be NULL)
+ * receives a copy of the status and message. Thread-safe: one embedder may be used by many
+ * threads at once (they run in parallel on up to max_sessions sessions and get
+ * bitwise-identical results).
  */
 ns_status ns_embed_batch(const struct ns_embedder *embedder,
                          const char *const *texts,
@@ -773,6 +781,24 @@ ns_status ns_embed_batch(const struct ns_embedder *embedder,
                          float *out,
                          size_t out_len,
                          struct ns_error_detail *error);
+
+/**
+ * ns_embed_batch with the model's prompt named `prompt_name` (UTF-8, NUL-terminated; from
+ * config_sentence_transformers.json, e.g. "query" for a search and "document" for the
+ * notes it searches) prepended to every text instead of the embedder's own prompt, so one
+ * loaded model serves both. NULL: the embedder's prompt, as ns_embed_batch.
+ *
+ * Statuses: those of ns_embed_batch, and NS_ERR_INVALID_ARGUMENT for a name the model
+ * does not define (the message lists the names it does), NS_ERR_INVALID_UTF8.
+ */
+ns_status ns_embed_batch_with_prompt(const struct ns_embedder *embedder,
+                                     const char *prompt_name,
+                                     const char *const *texts,
+                                     const size_t *lengths,
+                                     size_t count,
+                                     float *out,
+                                     size_t out_len,
+                                     struct ns_error_detail *error);
 
 /**
  * Free an embedder. NULL is a no-op. No other thread may be using it (its handle is

@@ -107,6 +107,7 @@ cases!(
     count_zero,
     buffer_too_small,
     empty_text_is_valid,
+    embed_prompt_and_truncation,
     struct_size_zero,
     struct_size_too_large,
     missing_model_folder,

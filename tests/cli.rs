@@ -381,3 +381,43 @@ fn info_shows_family_weights_and_context() {
         "{q4_info}"
     );
 }
+
+/// `cli info` on an embedder lists its named prompts and says what happens to long texts;
+/// `embed --fail-on-truncation` makes a text over the max length an error naming it.
+#[test]
+fn embed_prompts_and_truncation_flags() {
+    let Some(cli) = cli() else { return };
+    init();
+    let dir = tiny("embed-bert-nott");
+    let model = dir.to_str().unwrap();
+    let out = run(&cli, &["info", "--model", model]);
+    let info = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        info.contains("prompts:     passage, query (--prompt-name)\n"),
+        "{info}"
+    );
+    assert!(info.contains("longer texts are truncated"), "{info}");
+    let long = "cat ".repeat(600);
+    let cut = run(&cli, &["embed", "--model", model, "--json", &long]);
+    assert_eq!(cut.status.code(), Some(0), "{}", text(&cut.stderr));
+    let refused = run(
+        &cli,
+        &[
+            "embed",
+            "--model",
+            model,
+            "--fail-on-truncation",
+            "--json",
+            "a",
+            &long,
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let err = text(&refused.stderr);
+    assert!(err.contains("text 1 is 602 tokens"), "{err}");
+    assert!(
+        refused.stdout.is_empty(),
+        "vectors printed before the error"
+    );
+}

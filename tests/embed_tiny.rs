@@ -183,6 +183,90 @@ fn prompts_from_sentence_transformers_config() {
 }
 
 #[test]
+fn prompt_chosen_per_call_with_one_model() {
+    init();
+    let json = read_json(&tiny("embed-bert-nott").join("expected.json"));
+    let texts = strings(&json["texts"]);
+    let plain = Embedder::new(EmbedderOptions::new(tiny("embed-bert-nott"))).unwrap();
+    assert_eq!(
+        plain.info().prompts.keys().collect::<Vec<_>>(),
+        ["passage", "query"]
+    );
+    let unprompted = plain.embed(&texts).unwrap();
+    for name in ["query", "passage"] {
+        let got = plain.embed_with_prompt(&texts, name).unwrap();
+        let want: Vec<Vec<f32>> = json["prompted"][name]["embeddings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(floats)
+            .collect();
+        assert_matches(name, &got, &want, 2e-5);
+        // The same bits as an embedder made for that prompt: applied once, not twice.
+        let mut options = EmbedderOptions::new(tiny("embed-bert-nott"));
+        options.prompt_name = Some(name.into());
+        let dedicated = Embedder::new(options).unwrap();
+        assert_eq!(got, dedicated.embed(&texts).unwrap(), "{name}");
+        // A per-call prompt replaces the embedder's own, it does not stack on it.
+        let other = if name == "query" { "passage" } else { "query" };
+        assert_eq!(
+            dedicated.embed_with_prompt(&texts, other).unwrap(),
+            plain.embed_with_prompt(&texts, other).unwrap()
+        );
+    }
+    // The per-call choice leaves the embedder's own prompt alone.
+    assert_eq!(plain.embed(&texts).unwrap(), unprompted);
+    let err = plain.embed_with_prompt(&texts, "document").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(
+        err.message().contains("'document'") && err.message().contains("passage, query"),
+        "{err}"
+    );
+}
+
+#[test]
+fn truncation_is_silent_only_when_asked() {
+    init();
+    let mut options = EmbedderOptions::new(tiny("embed-bert"));
+    options.max_length = Some(16);
+    let cutting = Embedder::new(options.clone()).unwrap();
+    assert!(!cutting.info().fail_on_truncation);
+    options.fail_on_truncation = true;
+    let strict = Embedder::new(options).unwrap();
+    assert!(strict.info().fail_on_truncation);
+    assert_eq!(strict.info().max_length, 16);
+
+    let short = "a short note";
+    let long = "cat ".repeat(40);
+    // Texts that fit give the same vectors either way.
+    assert_eq!(
+        strict.embed(&[short]).unwrap(),
+        cutting.embed(&[short]).unwrap()
+    );
+    // The default cuts the long text to 16 tokens: the same vector as its first 14 words
+    // (plus [CLS] and [SEP]).
+    let first_words = "cat ".repeat(14);
+    assert_eq!(
+        cutting.embed(&[long.as_str()]).unwrap(),
+        cutting.embed(&[first_words.as_str()]).unwrap()
+    );
+    assert_eq!(
+        strict.embed(&[first_words.as_str()]).unwrap(),
+        cutting.embed(&[first_words.as_str()]).unwrap()
+    );
+    // fail_on_truncation refuses it, naming the text and its length, and writes nothing.
+    let err = strict.embed(&[short, long.as_str()]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ContextOverflow);
+    assert!(
+        err.message().contains("text 1 is 42 tokens") && err.message().contains("at most 16"),
+        "{err}"
+    );
+    let fifteen_words = "cat ".repeat(15);
+    let err = strict.embed(&[fifteen_words.as_str()]).unwrap_err();
+    assert!(err.message().contains("text 0 is 17 tokens"), "{err}");
+}
+
+#[test]
 fn normalize_off_and_matryoshka_truncation() {
     init();
     let (texts, want, _) = expected("embed-bert");

@@ -168,3 +168,65 @@ fn untrained_matryoshka_size_is_refused() {
         }
     }
 }
+
+/// One loaded model serves every task: `embed_with_prompt` prepends the card's prefix once
+/// (the same bits as the prefixed text, and llama.cpp's vector of it).
+#[test]
+fn task_prompts_chosen_per_call() {
+    init();
+    let Some(dir) = real("nomic-embed-text-v1.5") else {
+        return;
+    };
+    let (texts, _, want) = reference();
+    let embedder = Embedder::new(EmbedderOptions::new(&dir)).unwrap();
+    assert_eq!(embedder.info().prompt, None);
+    let mut used = 0;
+    for (name, prefix) in [
+        ("query", "search_query: "),
+        ("document", "search_document: "),
+        ("clustering", "clustering: "),
+        ("classification", "classification: "),
+    ] {
+        assert_eq!(embedder.info().prompts[name], prefix);
+        let chosen: Vec<usize> = (0..texts.len())
+            .filter(|&i| texts[i].starts_with(prefix))
+            .collect();
+        let bare: Vec<&str> = chosen.iter().map(|&i| &texts[i][prefix.len()..]).collect();
+        let full: Vec<&str> = chosen.iter().map(|&i| texts[i].as_str()).collect();
+        let got = embedder.embed_with_prompt(&bare, name).unwrap();
+        assert_eq!(got, embedder.embed(&full).unwrap(), "{name}");
+        for (g, &i) in got.iter().zip(&chosen) {
+            let c = cosine(g, &want[i]);
+            assert!(c >= 0.9999, "{name}: text {i}: cosine {c}");
+        }
+        used += chosen.len();
+    }
+    assert!(used >= 10, "only {used} reference texts have a task prefix");
+}
+
+/// Texts up to the 2,048-token context embed with fail_on_truncation; a longer one is an
+/// error naming its length (the default cuts it to 2,048 tokens).
+#[test]
+fn truncation_refused_when_asked() {
+    init();
+    let Some(dir) = real("nomic-embed-text-v1.5") else {
+        return;
+    };
+    let (texts, ids, want) = reference();
+    let longest = (0..texts.len()).max_by_key(|&i| ids[i].len()).unwrap();
+    assert!(ids[longest].len() > 2000 && ids[longest].len() <= 2048);
+    let mut options = EmbedderOptions::new(&dir);
+    options.fail_on_truncation = true;
+    let strict = Embedder::new(options).unwrap();
+    let got = strict.embed(&[texts[longest].as_str()]).unwrap();
+    assert!(cosine(&got[0], &want[longest]) >= 0.9999);
+    let doubled = format!("{} {}", texts[longest], texts[longest]);
+    let e = strict.embed(&["short", doubled.as_str()]).unwrap_err();
+    assert_eq!(e.kind(), nodespace::ErrorKind::ContextOverflow, "{e}");
+    assert!(
+        e.message().contains("text 1 is 40") && e.message().contains("at most 2048"),
+        "{e}"
+    );
+    let cutting = Embedder::new(EmbedderOptions::new(&dir)).unwrap();
+    assert_eq!(cutting.embed(&[doubled.as_str()]).unwrap()[0].len(), 768);
+}

@@ -45,12 +45,21 @@ export interface EmbedderOptions extends LoadOptions {
   /** Truncate texts to this many tokens; default: the model's maximum. */
   maxLength?: number;
   /**
+   * A text longer than the maximum length (info.maxLength, prompt and special tokens
+   * included) rejects with NS_ERR_CONTEXT_OVERFLOW naming the text and its token count,
+   * instead of being truncated (default false). C: fail_on_truncation.
+   */
+  failOnTruncation?: boolean;
+  /**
    * Keep only the first N dimensions (Matryoshka models), renormalized; default: all. A model
    * that lists the sizes it was trained for accepts only those (else NS_ERR_INVALID_ARGUMENT
    * naming them) and gets its documented procedure (nomic-embed-text: a layer norm first).
    */
   outputDimension?: number;
-  /** Prompt name from config_sentence_transformers.json ("query", "passage", ...). */
+  /**
+   * Prompt name from config_sentence_transformers.json ("query", "passage", ...) prepended
+   * to every text; embed(texts, { promptName }) chooses another one for a single call.
+   */
   promptName?: string;
   /** A batch is cut when rows x longest row would pass this many tokens; default 512. */
   batchTokenBudget?: number;
@@ -75,6 +84,16 @@ export interface EmbedderInfo {
 /** Text input: a string (sent as UTF-8) or raw UTF-8 bytes. */
 export type TextInput = string | Uint8Array;
 
+export interface EmbedOptions {
+  /**
+   * The model's prompt for this call ("query" for a search, "document" for the notes it
+   * searches: one loaded model serves both) instead of the embedder's own. A name the model
+   * does not define rejects with NS_ERR_INVALID_ARGUMENT listing the ones it does.
+   * C: ns_embed_batch_with_prompt.
+   */
+  promptName?: string;
+}
+
 export declare class Embedder {
   private constructor();
   /** Load a model folder off the main thread. */
@@ -84,10 +103,10 @@ export declare class Embedder {
   readonly info: EmbedderInfo;
   readonly closed: boolean;
   /** A single text: its Float32Array. */
-  embed(text: TextInput): Promise<Float32Array>;
+  embed(text: TextInput, options?: EmbedOptions): Promise<Float32Array>;
   /** One Float32Array per text, in input order. An empty array rejects with NS_ERR_INVALID_ARGUMENT. */
-  embed(texts: Iterable<TextInput>): Promise<Float32Array[]>;
-  embedOne(text: TextInput): Promise<Float32Array>;
+  embed(texts: Iterable<TextInput>, options?: EmbedOptions): Promise<Float32Array[]>;
+  embedOne(text: TextInput, options?: EmbedOptions): Promise<Float32Array>;
   /** Free the model (idempotent); waits for running embed() calls. Later calls throw ERR_NODESPACE_CLOSED. */
   close(): Promise<void>;
 }

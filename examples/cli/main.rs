@@ -30,7 +30,12 @@ pub struct Args {
     positional: Vec<String>,
 }
 
-const SWITCHES: &[&str] = &["--json", "--greedy", "--no-normalize"];
+const SWITCHES: &[&str] = &[
+    "--json",
+    "--greedy",
+    "--no-normalize",
+    "--fail-on-truncation",
+];
 
 impl Args {
     fn parse(raw: impl Iterator<Item = String>) -> Result<Self, String> {
@@ -106,8 +111,9 @@ impl Args {
 }
 
 const EMBED_USAGE: &str = "  cli embed    --model DIR [--variant NAME] [--device auto|cpu|cuda|coreml|directml] [--prompt-name NAME]
-               [--output-dimension N] [--file F] [--json] [--no-normalize] [TEXT...]
-               --output-dimension: a Matryoshka size (cli info lists the model's)";
+               [--output-dimension N] [--fail-on-truncation] [--file F] [--json] [--no-normalize] [TEXT...]
+               --output-dimension: a Matryoshka size (cli info lists the model's)
+               --fail-on-truncation: a text over the model's max length is an error, not cut";
 const INFO_USAGE: &str =
     "  cli info     --model DIR [--variant NAME] [--device D]      (embedding or generation model)";
 const GENERATE_USAGE: &str = "  cli generate --model DIR (--prompt TEXT | --system S --user U | --messages FILE) [--variant NAME] [--max-new-tokens N]
@@ -188,6 +194,7 @@ fn load_embedder(args: &Args) -> Result<Embedder, String> {
     options.prompt_name = args.get("--prompt-name").map(str::to_string);
     options.output_dimension = args.parsed("--output-dimension")?;
     options.normalize = !args.has("--no-normalize");
+    options.fail_on_truncation = args.has("--fail-on-truncation");
     options.intra_threads = args.parsed("--threads")?;
     Embedder::new(options).map_err(|e| e.to_string())
 }
@@ -283,7 +290,15 @@ fn info(args: &Args) -> Result<(), String> {
             .map_or("in graph (sentence_embedding)", |p| p.as_str())
     );
     println!("normalize:   {}", info.normalize);
-    println!("max length:  {} tokens", info.max_length);
+    println!(
+        "max length:  {} tokens ({})",
+        info.max_length,
+        if info.fail_on_truncation {
+            "longer texts are an error"
+        } else {
+            "longer texts are truncated; --fail-on-truncation makes them an error"
+        }
+    );
     println!("output:      {}", info.output_name);
     println!(
         "prompt:      {}",
@@ -291,6 +306,10 @@ fn info(args: &Args) -> Result<(), String> {
             .as_deref()
             .map_or("none".to_string(), |p| format!("{p:?}"))
     );
+    if !info.prompts.is_empty() {
+        let names: Vec<&str> = info.prompts.keys().map(String::as_str).collect();
+        println!("prompts:     {} (--prompt-name)", names.join(", "));
+    }
     print_provider_and_runtime(&info.provider)
 }
 

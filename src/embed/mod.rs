@@ -5,6 +5,7 @@ mod config;
 mod pooling;
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ort::session::{Session, SessionInputValue};
@@ -36,6 +37,9 @@ pub struct EmbedderOptions {
     pub normalize: bool,
     /// Overrides the folder's maximum sequence length (tokens); longer texts are truncated.
     pub max_length: Option<usize>,
+    /// A text longer than `max_length` tokens fails the call (`ErrorKind::ContextOverflow`,
+    /// naming the text and its length) instead of being truncated (default false).
+    pub fail_on_truncation: bool,
     /// Keep only the first N dimensions (Matryoshka models), renormalized when `normalize`.
     /// Where the folder lists the dimensions the model was trained for
     /// (`config_sentence_transformers.json` `matryoshka_dimensions`), only those are
@@ -64,6 +68,7 @@ impl EmbedderOptions {
             pooling: None,
             normalize: true,
             max_length: None,
+            fail_on_truncation: false,
             output_dimension: None,
             prompt_name: None,
             batch_token_budget: 512,
@@ -83,12 +88,17 @@ pub struct EmbedderInfo {
     /// `sentence_embedding` itself.
     pub pooling: Option<Pooling>,
     pub normalize: bool,
-    /// Texts are truncated to this many tokens (special tokens included).
+    /// Texts are truncated to this many tokens (special tokens included), or rejected when
+    /// `fail_on_truncation` is set.
     pub max_length: usize,
+    pub fail_on_truncation: bool,
     /// The graph output the vectors come from.
     pub output_name: String,
     /// The prompt prefix applied to every text, if any.
     pub prompt: Option<String>,
+    /// The named prompts the folder defines (name -> prefix), for `prompt_name` and
+    /// [`Embedder::embed_with_prompt`].
+    pub prompts: BTreeMap<String, String>,
     /// The output dimensions the model was trained for (Matryoshka), largest first; empty
     /// when the folder does not say.
     pub matryoshka_dimensions: Vec<usize>,
@@ -105,6 +115,8 @@ pub struct Embedder {
     /// Width of the graph output's last axis, before `output_dimension`.
     hidden: usize,
     pooled_output: bool,
+    /// Where the prompts come from, for error messages.
+    prompts_file: PathBuf,
     /// Layer-normalize the pooled vector before truncating it (`output_dimension` asked of a
     /// model whose documented Matryoshka procedure says so).
     layer_norm_before_truncation: bool,
@@ -141,39 +153,24 @@ impl Embedder {
             .max_position_embeddings
             .map_or(max_length, |limit| max_length.min(limit));
         let (pad_id, pad_left) = padding_of(&tokenizer);
+        // Refusing long texts needs their full length, so the tokenizer must not cut them.
+        let truncation = (!options.fail_on_truncation).then(|| TruncationParams {
+            max_length,
+            ..Default::default()
+        });
         tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length,
-                ..Default::default()
-            }))
+            .with_truncation(truncation)
             .map_err(|e| Error::new(ErrorKind::Tokenizer, format!("cannot set truncation: {e}")))?;
         tokenizer.with_padding(None);
 
-        let prompt_name = options
+        let prompts_file = folder.root().join("config_sentence_transformers.json");
+        let prompt = match options
             .prompt_name
-            .clone()
-            .or(settings.default_prompt_name.clone());
-        let prompt = match prompt_name {
+            .as_deref()
+            .or(settings.default_prompt_name.as_deref())
+        {
             None => None,
-            Some(name) => Some(settings.prompts.get(&name).cloned().ok_or_else(|| {
-                Error::invalid(format!(
-                    "prompt '{name}' is not defined by {}; defined prompts: {}",
-                    folder
-                        .root()
-                        .join("config_sentence_transformers.json")
-                        .display(),
-                    if settings.prompts.is_empty() {
-                        "none".to_string()
-                    } else {
-                        settings
-                            .prompts
-                            .keys()
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    }
-                ))
-            })?),
+            Some(name) => Some(prompt_named(&settings.prompts, &prompts_file, name)?.to_string()),
         };
         if options.batch_token_budget == 0 || options.max_batch_size == 0 {
             return Err(Error::invalid(
@@ -219,8 +216,10 @@ impl Embedder {
                 pooling,
                 normalize: options.normalize,
                 max_length,
+                fail_on_truncation: options.fail_on_truncation,
                 output_name,
                 prompt,
+                prompts: settings.prompts.clone(),
                 matryoshka_dimensions: {
                     let mut dims = settings.matryoshka_dimensions.clone();
                     dims.sort_unstable_by(|a, b| b.cmp(a));
@@ -234,6 +233,7 @@ impl Embedder {
             inputs,
             hidden: static_width.or(settings.hidden_size).unwrap_or(0),
             pooled_output,
+            prompts_file,
             layer_norm_before_truncation: options.output_dimension.is_some()
                 && settings.matryoshka_layer_norm,
             pad_id,
@@ -243,7 +243,7 @@ impl Embedder {
         };
         embedder.info.provider = embedder.pool.provider().clone();
         // One tiny run proves the graph works end to end and gives the real width.
-        let probe = embedder.tokenize(&[""])?;
+        let probe = embedder.tokenize(&[""], None)?;
         let mut first = first;
         let probed = embedder.run_batch(&mut first, &probe, &[0], None);
         embedder.pool.put(first);
@@ -292,8 +292,38 @@ impl Embedder {
         Ok(flat.chunks_exact(dim.max(1)).map(<[f32]>::to_vec).collect())
     }
 
+    /// Embed `texts` with the folder's prompt named `prompt_name` (e.g. "query" for a search
+    /// and "document" for the notes it searches, with one loaded model) instead of the
+    /// embedder's own prompt. A name the folder does not define is `InvalidArgument`
+    /// listing the ones it does.
+    pub fn embed_with_prompt<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        prompt_name: &str,
+    ) -> Result<Vec<Vec<f32>>> {
+        let dim = self.dimension();
+        let mut flat = vec![0.0; texts.len() * dim];
+        self.embed_into_with_prompt(texts, Some(prompt_name), &mut flat)?;
+        Ok(flat.chunks_exact(dim.max(1)).map(<[f32]>::to_vec).collect())
+    }
+
     /// Embed `texts` into `out`, row-major (`texts.len() * dimension()` floats).
     pub fn embed_into<S: AsRef<str>>(&self, texts: &[S], out: &mut [f32]) -> Result<()> {
+        self.embed_into_with_prompt(texts, None, out)
+    }
+
+    /// [`Embedder::embed_into`] with the prompt named `prompt_name` (`None`: the embedder's
+    /// own prompt, as [`Embedder::embed_into`]).
+    pub fn embed_into_with_prompt<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        prompt_name: Option<&str>,
+        out: &mut [f32],
+    ) -> Result<()> {
+        let prompt = match prompt_name {
+            None => self.info.prompt.as_deref(),
+            Some(name) => Some(prompt_named(&self.info.prompts, &self.prompts_file, name)?),
+        };
         if texts.is_empty() {
             return Err(Error::invalid("no texts to embed: the input list is empty"));
         }
@@ -309,7 +339,7 @@ impl Embedder {
                 ),
             ));
         }
-        let encodings = self.tokenize(texts)?;
+        let encodings = self.tokenize(texts, prompt)?;
         let lengths: Vec<usize> = encodings.iter().map(Vec::len).collect();
         for rows in batch::plan(&lengths, self.batch_token_budget, self.max_batch_size) {
             let mut session = self.pool.acquire()?;
@@ -318,20 +348,21 @@ impl Embedder {
         Ok(())
     }
 
-    /// Token ids of each text. Only the ids are kept (a full `Encoding` with its strings and
-    /// offsets is ~30x larger: 100,000 texts would hold hundreds of MB); single texts have
-    /// token type 0 throughout.
-    fn tokenize<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<u32>>> {
+    /// Token ids of each text, `prompt` prepended. Only the ids are kept (a full `Encoding`
+    /// with its strings and offsets is ~30x larger: 100,000 texts would hold hundreds of
+    /// MB); single texts have token type 0 throughout.
+    fn tokenize<S: AsRef<str>>(&self, texts: &[S], prompt: Option<&str>) -> Result<Vec<Vec<u32>>> {
         texts
             .iter()
             .enumerate()
             .map(|(i, text)| {
                 let text = text.as_ref();
-                let input: Cow<str> = match &self.info.prompt {
+                let input: Cow<str> = match prompt {
                     Some(prefix) => Cow::Owned(format!("{prefix}{text}")),
                     None => Cow::Borrowed(text),
                 };
-                self.tokenizer
+                let ids = self
+                    .tokenizer
                     .encode(input.as_ref(), true)
                     .map(|encoding| encoding.get_ids().to_vec())
                     .map_err(|e| {
@@ -339,7 +370,19 @@ impl Embedder {
                             ErrorKind::Tokenizer,
                             format!("cannot tokenize text {i}: {e}"),
                         )
-                    })
+                    })?;
+                if ids.len() > self.info.max_length {
+                    return Err(Error::new(
+                        ErrorKind::ContextOverflow,
+                        format!(
+                            "text {i} is {} tokens{}; the model reads at most {} (fail_on_truncation is set: split the text, or leave the option off to truncate it)",
+                            ids.len(),
+                            if prompt.is_some() { " with its prompt" } else { "" },
+                            self.info.max_length
+                        ),
+                    ));
+                }
+                Ok(ids)
             })
             .collect()
     }
@@ -439,6 +482,25 @@ impl Embedder {
         }
         Ok(hidden)
     }
+}
+
+/// The prefix of the prompt `name` in `prompts`, or an error naming the defined ones.
+fn prompt_named<'a>(
+    prompts: &'a BTreeMap<String, String>,
+    file: &Path,
+    name: &str,
+) -> Result<&'a str> {
+    prompts.get(name).map(String::as_str).ok_or_else(|| {
+        Error::invalid(format!(
+            "prompt '{name}' is not defined by {}; defined prompts: {}",
+            file.display(),
+            if prompts.is_empty() {
+                "none".to_string()
+            } else {
+                prompts.keys().cloned().collect::<Vec<_>>().join(", ")
+            }
+        ))
+    })
 }
 
 /// Pad id and side from `tokenizer.json`'s padding section (Qwen3-Embedding pads left).

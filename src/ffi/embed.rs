@@ -61,6 +61,10 @@ pub struct ns_embedder_options {
     pub batch_token_budget: u32,
     /// At most this many texts per batch; 0: 64.
     pub max_batch_size: u32,
+    /// Non-zero: a text longer than the maximum length (ns_embedder_info.max_length, the
+    /// prompt and special tokens included) fails the call with NS_ERR_CONTEXT_OVERFLOW,
+    /// naming the text and its token count; 0 (default): it is truncated.
+    pub fail_on_truncation: i32,
 }
 
 const EMBEDDER_OPTIONS_V1: usize =
@@ -82,6 +86,7 @@ impl Default for ns_embedder_options {
             prompt_name: std::ptr::null(),
             batch_token_budget: 0,
             max_batch_size: 0,
+            fail_on_truncation: 0,
         }
     }
 }
@@ -227,6 +232,7 @@ pub extern "C" fn ns_embedder_new(
         if o.max_batch_size > 0 {
             options.max_batch_size = o.max_batch_size as usize;
         }
+        options.fail_on_truncation = o.fail_on_truncation != 0;
         let embedder = Embedder::new(options)?;
         let described = Described::new(&embedder.info().model_path, &embedder.info().provider);
         let handle = Box::new(ns_embedder {
@@ -285,13 +291,15 @@ pub extern "C" fn ns_embedder_get_info(
 /// `texts[i]` is UTF-8; `lengths[i]` is its length in bytes, or `lengths` is NULL and
 /// every text is NUL-terminated. An empty text is valid. `out_len` is the number of floats
 /// `out` holds: at least count * ns_embedder_dimension(embedder). Texts longer than the
-/// model's maximum are truncated. Vectors come back in input order.
+/// model's maximum are truncated (or refused with NS_ERR_CONTEXT_OVERFLOW when the
+/// embedder was made with fail_on_truncation). Vectors come back in input order.
 ///
 /// Statuses: NS_ERR_NULL_POINTER (embedder, texts, a text, out), NS_ERR_INVALID_ARGUMENT
 /// (count 0, freed handle), NS_ERR_INVALID_UTF8 (names the text), NS_ERR_BUFFER_TOO_SMALL,
-/// NS_ERR_TOKENIZER, NS_ERR_RUNTIME. `error` (may be NULL) receives a copy of the status and
-/// message. Thread-safe: one embedder may be used by many threads at once (they run in
-/// parallel on up to max_sessions sessions and get bitwise-identical results).
+/// NS_ERR_CONTEXT_OVERFLOW, NS_ERR_TOKENIZER, NS_ERR_RUNTIME. `error` (may be NULL)
+/// receives a copy of the status and message. Thread-safe: one embedder may be used by many
+/// threads at once (they run in parallel on up to max_sessions sessions and get
+/// bitwise-identical results).
 #[no_mangle]
 pub extern "C" fn ns_embed_batch(
     embedder: *const ns_embedder,
@@ -303,61 +311,98 @@ pub extern "C" fn ns_embed_batch(
     error: *mut ns_error_detail,
 ) -> ns_status {
     guard(error, || {
-        let handle = live(embedder, "embedder")?;
-        if texts.is_null() {
-            return Err(fail(NS_ERR_NULL_POINTER, "texts is NULL"));
-        }
-        if count == 0 {
-            return Err(fail(
-                NS_ERR_INVALID_ARGUMENT,
-                "count is 0: there are no texts to embed",
-            ));
-        }
-        if out.is_null() {
-            return Err(fail(NS_ERR_NULL_POINTER, "out is NULL"));
-        }
-        // SAFETY: the caller passes `count` text pointers (and lengths when non-NULL).
-        let pointers = unsafe { std::slice::from_raw_parts(texts, count) };
-        let sizes =
-            (!lengths.is_null()).then(|| unsafe { std::slice::from_raw_parts(lengths, count) });
-        let mut strs: Vec<&str> = Vec::with_capacity(count);
-        for (i, &ptr) in pointers.iter().enumerate() {
-            let what = format!("texts[{i}]");
-            let text = match sizes {
-                None => req_str(ptr, &what)?,
-                Some(sizes) => {
-                    if ptr.is_null() {
-                        if sizes[i] == 0 {
-                            ""
-                        } else {
-                            return Err(fail(NS_ERR_NULL_POINTER, format!("{what} is NULL")));
-                        }
-                    } else {
-                        // SAFETY: the caller's text holds lengths[i] bytes.
-                        utf8(
-                            unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), sizes[i]) },
-                            &what,
-                        )?
-                    }
-                }
-            };
-            strs.push(text);
-        }
-        let needed = count.saturating_mul(handle.embedder.dimension());
-        if out_len < needed {
-            return Err(fail(
-                NS_ERR_BUFFER_TOO_SMALL,
-                format!(
-                    "out holds {out_len} floats; {count} texts x {} dimensions need {needed}",
-                    handle.embedder.dimension()
-                ),
-            ));
-        }
-        // SAFETY: the caller's buffer holds out_len floats.
-        let out = unsafe { std::slice::from_raw_parts_mut(out, out_len) };
-        handle.embedder.embed_into(&strs, out)?;
-        Ok(())
+        embed_batch(embedder, None, texts, lengths, count, out, out_len)
     })
+}
+
+/// ns_embed_batch with the model's prompt named `prompt_name` (UTF-8, NUL-terminated; from
+/// config_sentence_transformers.json, e.g. "query" for a search and "document" for the
+/// notes it searches) prepended to every text instead of the embedder's own prompt, so one
+/// loaded model serves both. NULL: the embedder's prompt, as ns_embed_batch.
+///
+/// Statuses: those of ns_embed_batch, and NS_ERR_INVALID_ARGUMENT for a name the model
+/// does not define (the message lists the names it does), NS_ERR_INVALID_UTF8.
+#[no_mangle]
+pub extern "C" fn ns_embed_batch_with_prompt(
+    embedder: *const ns_embedder,
+    prompt_name: *const c_char,
+    texts: *const *const c_char,
+    lengths: *const usize,
+    count: usize,
+    out: *mut f32,
+    out_len: usize,
+    error: *mut ns_error_detail,
+) -> ns_status {
+    guard(error, || {
+        let prompt_name = opt_str(prompt_name, "prompt_name")?;
+        embed_batch(embedder, prompt_name, texts, lengths, count, out, out_len)
+    })
+}
+
+fn embed_batch(
+    embedder: *const ns_embedder,
+    prompt_name: Option<&str>,
+    texts: *const *const c_char,
+    lengths: *const usize,
+    count: usize,
+    out: *mut f32,
+    out_len: usize,
+) -> FfiResult<()> {
+    let handle = live(embedder, "embedder")?;
+    if texts.is_null() {
+        return Err(fail(NS_ERR_NULL_POINTER, "texts is NULL"));
+    }
+    if count == 0 {
+        return Err(fail(
+            NS_ERR_INVALID_ARGUMENT,
+            "count is 0: there are no texts to embed",
+        ));
+    }
+    if out.is_null() {
+        return Err(fail(NS_ERR_NULL_POINTER, "out is NULL"));
+    }
+    // SAFETY: the caller passes `count` text pointers (and lengths when non-NULL).
+    let pointers = unsafe { std::slice::from_raw_parts(texts, count) };
+    let sizes = (!lengths.is_null()).then(|| unsafe { std::slice::from_raw_parts(lengths, count) });
+    let mut strs: Vec<&str> = Vec::with_capacity(count);
+    for (i, &ptr) in pointers.iter().enumerate() {
+        let what = format!("texts[{i}]");
+        let text = match sizes {
+            None => req_str(ptr, &what)?,
+            Some(sizes) => {
+                if ptr.is_null() {
+                    if sizes[i] == 0 {
+                        ""
+                    } else {
+                        return Err(fail(NS_ERR_NULL_POINTER, format!("{what} is NULL")));
+                    }
+                } else {
+                    // SAFETY: the caller's text holds lengths[i] bytes.
+                    utf8(
+                        unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), sizes[i]) },
+                        &what,
+                    )?
+                }
+            }
+        };
+        strs.push(text);
+    }
+    let needed = count.saturating_mul(handle.embedder.dimension());
+    if out_len < needed {
+        return Err(fail(
+            NS_ERR_BUFFER_TOO_SMALL,
+            format!(
+                "out holds {out_len} floats; {count} texts x {} dimensions need {needed}",
+                handle.embedder.dimension()
+            ),
+        ));
+    }
+    // SAFETY: the caller's buffer holds out_len floats.
+    let out = unsafe { std::slice::from_raw_parts_mut(out, out_len) };
+    handle
+        .embedder
+        .embed_into_with_prompt(&strs, prompt_name, out)?;
+    Ok(())
 }
 
 /// Free an embedder. NULL is a no-op. No other thread may be using it (its handle is

@@ -143,6 +143,56 @@ static void empty_text_is_valid(void) {
     ns_embedder_free(e);
 }
 
+/* One embedder, the prompt chosen per call; truncation refused when asked; a caller built
+ * against the header before fail_on_truncation (a smaller struct) still loads. */
+static void embed_prompt_and_truncation(void) {
+    const char *texts[] = {"hello world", "the cat sat on the mat"};
+    float plain[64], per_call[64], dedicated[64];
+    ns_embedder *e = load_embedder("embed-bert-nott");
+    expect(ns_embed_batch(e, texts, NULL, 2, plain, 64, NULL), NS_OK, NULL);
+    expect(ns_embed_batch_with_prompt(e, "query", texts, NULL, 2, per_call, 64, NULL), NS_OK, NULL);
+    CHECK(memcmp(plain, per_call, sizeof plain) != 0, "the query prompt changed nothing");
+    ns_embedder_options o;
+    ns_embedder_options_init(&o, sizeof o);
+    o.model_path = tiny("embed-bert-nott");
+    o.prompt_name = "query";
+    ns_embedder *q = NULL;
+    expect(ns_embedder_new(&o, &q, NULL), NS_OK, NULL);
+    expect(ns_embed_batch(q, texts, NULL, 2, dedicated, 64, NULL), NS_OK, NULL);
+    CHECK(memcmp(per_call, dedicated, sizeof per_call) == 0, "per-call prompt differs from the embedder's prompt");
+    expect(ns_embed_batch_with_prompt(q, NULL, texts, NULL, 2, per_call, 64, NULL), NS_OK, NULL);
+    CHECK(memcmp(per_call, dedicated, sizeof per_call) == 0, "NULL prompt is not the embedder's own");
+    ns_error_detail detail;
+    expect(ns_embed_batch_with_prompt(e, "document", texts, NULL, 2, per_call, 64, &detail), NS_ERR_INVALID_ARGUMENT,
+           "defined prompts: passage, query");
+    CHECK(detail.status == NS_ERR_INVALID_ARGUMENT, "detail not filled");
+    expect(ns_embed_batch_with_prompt(e, "caf\xc3\x28", texts, NULL, 2, per_call, 64, NULL), NS_ERR_INVALID_UTF8, "prompt_name");
+    expect(ns_embed_batch_with_prompt(NULL, "query", texts, NULL, 2, per_call, 64, NULL), NS_ERR_NULL_POINTER, "embedder is NULL");
+    ns_embedder_free(q);
+    ns_embedder_free(e);
+
+    ns_embedder_options_init(&o, sizeof o);
+    CHECK(o.fail_on_truncation == 0, "truncation is the default");
+    o.model_path = tiny("embed-bert");
+    o.max_length = 16;
+    o.fail_on_truncation = 1;
+    ns_embedder *strict = NULL;
+    expect(ns_embedder_new(&o, &strict, NULL), NS_OK, NULL);
+    const char *long_texts[] = {"short", "cat cat cat cat cat cat cat cat cat cat cat cat cat cat cat"};
+    expect(ns_embed_batch(strict, long_texts, NULL, 2, plain, 64, &detail), NS_ERR_CONTEXT_OVERFLOW, "text 1 is 17 tokens");
+    CHECK(strstr(detail.message, "at most 16") != NULL, "detail: %s", detail.message);
+    expect(ns_embed_batch(strict, long_texts, NULL, 1, plain, 64, NULL), NS_OK, NULL);
+    ns_embedder_free(strict);
+
+    /* An older caller's struct ends before fail_on_truncation: the library reads the
+     * fields it was given and truncates as before. */
+    o.struct_size = (uint32_t)offsetof(ns_embedder_options, fail_on_truncation);
+    ns_embedder *older = NULL;
+    expect(ns_embedder_new(&o, &older, NULL), NS_OK, NULL);
+    expect(ns_embed_batch(older, long_texts, NULL, 2, plain, 64, NULL), NS_OK, NULL);
+    ns_embedder_free(older);
+}
+
 static void struct_size_zero(void) {
     ns_embedder_options o;
     ns_embedder_options_init(&o, sizeof o);
@@ -1032,6 +1082,7 @@ int main(int argc, char **argv) {
     CASE(count_zero);
     CASE(buffer_too_small);
     CASE(empty_text_is_valid);
+    CASE(embed_prompt_and_truncation);
     CASE(struct_size_zero);
     CASE(struct_size_too_large);
     CASE(missing_model_folder);

@@ -27,12 +27,17 @@ namespace NodeSpace
         public bool Normalize { get; set; } = true;
         /// <summary>Truncate texts to this many tokens; 0: the model's maximum.</summary>
         public int MaxLength { get; set; }
+        /// <summary>A text longer than the maximum length (Info.MaxLength, prompt and special tokens
+        /// included) throws NodeSpaceException ContextOverflow naming the text and its token count,
+        /// instead of being truncated (default false).</summary>
+        public bool FailOnTruncation { get; set; }
         /// <summary>Keep only the first N dimensions (Matryoshka models), renormalized; 0: all. A model
         /// that lists the sizes it was trained for accepts only those (else InvalidArgument naming
         /// them) and gets its documented procedure (nomic-embed-text: a layer norm first).</summary>
         public int OutputDimension { get; set; }
         /// <summary>Prompt name from config_sentence_transformers.json ("query", "passage", ...)
-        /// prepended to every text; null: the model's default prompt, if any.</summary>
+        /// prepended to every text; null: the model's default prompt, if any. Embed(texts, promptName)
+        /// chooses another one for a single call.</summary>
         public string PromptName { get; set; }
         /// <summary>A batch is cut when rows x longest row would pass this many tokens; 0: 512.</summary>
         public int BatchTokenBudget { get; set; }
@@ -97,6 +102,7 @@ namespace NodeSpace
             o.output_dimension = Unsigned(options.OutputDimension, "OutputDimension");
             o.batch_token_budget = Unsigned(options.BatchTokenBudget, "BatchTokenBudget");
             o.max_batch_size = Unsigned(options.MaxBatchSize, "MaxBatchSize");
+            o.fail_on_truncation = options.FailOnTruncation ? 1 : 0;
 
             EmbedderHandle handle;
             var error = new ErrorDetail();
@@ -156,10 +162,23 @@ namespace NodeSpace
 
         /// <summary>
         /// Embed texts: one vector per text, in input order. An empty list gives an empty array;
-        /// an empty text is valid; texts longer than the model's maximum are truncated.
+        /// an empty text is valid; texts longer than the model's maximum are truncated (or throw
+        /// ContextOverflow with <see cref="EmbedderOptions.FailOnTruncation"/>).
         /// Throws ArgumentNullException for a null text, NodeSpaceException for library errors.
         /// </summary>
         public float[][] Embed(IReadOnlyList<string> texts)
+        {
+            return Embed(texts, null);
+        }
+
+        /// <summary>
+        /// <see cref="Embed(IReadOnlyList{string})"/> with the model's prompt named
+        /// <paramref name="promptName"/> ("query" for a search, "document" for the notes it
+        /// searches: one loaded model serves both) instead of the embedder's own; null: the
+        /// embedder's own. A name the model does not define throws InvalidArgument listing the
+        /// ones it does.
+        /// </summary>
+        public float[][] Embed(IReadOnlyList<string> texts, string promptName)
         {
             if (texts == null) throw new ArgumentNullException("texts");
             ThrowIfDisposed();
@@ -195,7 +214,18 @@ namespace NodeSpace
             fixed (float* output = flat)
             {
                 for (int i = 0; i < count; i++) p[i] = (IntPtr)(b + offsets[i]);
-                status = Native.ns_embed_batch(_handle, p, l, (UIntPtr)count, output, (UIntPtr)flat.Length, ref error);
+                if (promptName == null)
+                {
+                    status = Native.ns_embed_batch(_handle, p, l, (UIntPtr)count, output, (UIntPtr)flat.Length, ref error);
+                }
+                else
+                {
+                    using (var arena = new Utf8Arena())
+                    {
+                        status = Native.ns_embed_batch_with_prompt(_handle, arena.String(promptName), p, l, (UIntPtr)count,
+                                                                   output, (UIntPtr)flat.Length, ref error);
+                    }
+                }
             }
             Native.Check(status, ref error);
 
@@ -211,8 +241,15 @@ namespace NodeSpace
         /// <summary>Embed one text.</summary>
         public float[] Embed(string text)
         {
+            return Embed(text, null);
+        }
+
+        /// <summary>Embed one text with the model's prompt named <paramref name="promptName"/>
+        /// (null: the embedder's own).</summary>
+        public float[] Embed(string text, string promptName)
+        {
             if (text == null) throw new ArgumentNullException("text");
-            return Embed(new[] { text })[0];
+            return Embed(new[] { text }, promptName)[0];
         }
 
         /// <summary>
@@ -225,6 +262,15 @@ namespace NodeSpace
             if (texts == null) throw new ArgumentNullException("texts");
             ThrowIfDisposed();
             return Task.Run(() => Embed(texts), cancellationToken);
+        }
+
+        /// <summary><see cref="Embed(IReadOnlyList{string}, string)"/> on a thread-pool thread.</summary>
+        public Task<float[][]> EmbedAsync(IReadOnlyList<string> texts, string promptName,
+                                          CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (texts == null) throw new ArgumentNullException("texts");
+            ThrowIfDisposed();
+            return Task.Run(() => Embed(texts, promptName), cancellationToken);
         }
 
         /// <summary>Free the native model. Idempotent; later calls throw ObjectDisposedException.</summary>

@@ -73,6 +73,7 @@ namespace NodeSpace
         public IntPtr prompt_name;
         public uint batch_token_budget;
         public uint max_batch_size;
+        public int fail_on_truncation;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -220,6 +221,9 @@ namespace NodeSpace
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int ns_embed_batch(EmbedderHandle embedder, IntPtr* texts, UIntPtr* lengths, UIntPtr count,
                                                   float* output, UIntPtr outputLength, ref ErrorDetail error);
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int ns_embed_batch_with_prompt(EmbedderHandle embedder, IntPtr promptName, IntPtr* texts, UIntPtr* lengths,
+                                                              UIntPtr count, float* output, UIntPtr outputLength, ref ErrorDetail error);
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)] internal static extern void ns_embedder_free(IntPtr embedder);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)] internal static extern int ns_generator_options_init(IntPtr options, UIntPtr size);

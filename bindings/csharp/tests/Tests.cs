@@ -316,6 +316,46 @@ namespace NodeSpace.Tests
                 }
             });
 
+            T.Test("embed: Embed(texts, promptName) chooses the prompt per call with one loaded model", () =>
+            {
+                object expected = Expected("embed-bert-nott");
+                List<string> texts = Json.Strings(Json.Get(expected, "texts"));
+                using (var plain = Embedder.Load(new EmbedderOptions(Tiny("embed-bert-nott"))))
+                using (var query = Embedder.Load(new EmbedderOptions(Tiny("embed-bert-nott")) { PromptName = "query" }))
+                {
+                    float[][] unprompted = plain.Embed(texts);
+                    foreach (string prompt in new[] { "query", "passage" })
+                    {
+                        float[][] got = plain.Embed(texts, prompt);
+                        AssertClose(prompt, Json.Matrix(Json.Get(Json.Get(Json.Get(expected, "prompted"), prompt), "embeddings")), got, 2e-5f);
+                        // Replaces the embedder's own prompt (applied once): the same bits from either embedder.
+                        T.True(T.BitwiseEqual(got, query.Embed(texts, prompt)), prompt + ": same bits whatever the embedder's own prompt");
+                        T.True(T.BitwiseEqual(got, plain.EmbedAsync(texts, prompt).Result), prompt + ": async");
+                    }
+                    T.True(T.BitwiseEqual(new[] { plain.Embed(texts[0], "query") }, new[] { query.Embed(texts[0]) }), "one text");
+                    T.True(T.BitwiseEqual(unprompted, plain.Embed(texts)), "the per-call prompt left the embedder's own alone");
+                    var e = T.Throws<NodeSpaceException>(() => plain.Embed(texts, "document"), "unknown prompt");
+                    T.Equal(NodeSpaceStatus.InvalidArgument, e.Status, "unknown prompt status");
+                    T.True(e.Message.Contains("'document'") && e.Message.Contains("passage, query"), "message lists the prompts: " + e.Message);
+                }
+            });
+
+            T.Test("embed: FailOnTruncation makes a text over MaxLength a ContextOverflow; the default truncates", () =>
+            {
+                string dir = Tiny("embed-bert");
+                using (var cutting = Embedder.Load(new EmbedderOptions(dir) { MaxLength = 16 }))
+                using (var strict = Embedder.Load(new EmbedderOptions(dir) { MaxLength = 16, FailOnTruncation = true }))
+                {
+                    string longText = string.Concat(Enumerable.Repeat("cat ", 40));
+                    string first14 = string.Concat(Enumerable.Repeat("cat ", 14)); // + [CLS] and [SEP] = 16 tokens
+                    T.True(T.BitwiseEqual(new[] { cutting.Embed(longText) }, new[] { cutting.Embed(first14) }), "truncated to 16 tokens");
+                    T.True(T.BitwiseEqual(new[] { strict.Embed(first14) }, new[] { cutting.Embed(first14) }), "a text that fits");
+                    var e = T.Throws<NodeSpaceException>(() => strict.Embed(new[] { "short", longText }), "long text");
+                    T.Equal(NodeSpaceStatus.ContextOverflow, e.Status, "status");
+                    T.True(e.Message.Contains("text 1 is 42 tokens") && e.Message.Contains("at most 16"), e.Message);
+                }
+            });
+
             T.Test("embed: options (output dimension, normalize, pooling, max length, batching)", () =>
             {
                 List<string> texts = Json.Strings(Json.Get(Expected("embed-bert"), "texts"));

@@ -63,6 +63,7 @@ class Embedder {
       o.prompt_name = arena.cstring(options.promptName, 'option "promptName"');
       o.batch_token_budget = optionalCount(options.batchTokenBudget, 'batchTokenBudget');
       o.max_batch_size = optionalCount(options.maxBatchSize, 'maxBatchSize');
+      if (options.failOnTruncation !== undefined) o.fail_on_truncation = options.failOnTruncation ? 1 : 0;
     });
     return new Embedder(CONSTRUCT, ptr, fn, T);
   }
@@ -104,12 +105,16 @@ class Embedder {
    * An empty array rejects with NodespaceError NS_ERR_INVALID_ARGUMENT (the library's
    * answer). Strings are sent as UTF-8; a Uint8Array is sent as raw bytes (invalid UTF-8
    * then gives NS_ERR_INVALID_UTF8).
+   * `options.promptName`: the model's prompt to use for this call ("query" for a search,
+   * "document" for the notes it searches) instead of the embedder's own.
    */
-  async embed(texts) {
+  async embed(texts, options = {}) {
     const single = typeof texts === 'string' || texts instanceof Uint8Array;
     if (!single && (texts === null || typeof texts !== 'object' || typeof texts[Symbol.iterator] !== 'function')) {
       throw new TypeError('embed(texts) takes a string or an array of strings');
     }
+    if (options === null || typeof options !== 'object') throw new TypeError('embed(texts, options): options must be an object');
+    const { promptName } = options;
     const list = single ? [texts] : Array.from(texts);
     const encoded = list.map(textBytes);
     this._state.begin();
@@ -132,7 +137,9 @@ class Embedder {
       const floats = list.length * dim;
       const out = arena.alloc(floats * 4);
       const errorPtr = arena.alloc(this._T.errorDetailSize);
-      const status = await callAsync(fn.ns_embed_batch, this._state.ptr, textsPtr, lengthsPtr, list.length, out, floats, errorPtr);
+      const status = promptName === undefined || promptName === null
+        ? await callAsync(fn.ns_embed_batch, this._state.ptr, textsPtr, lengthsPtr, list.length, out, floats, errorPtr)
+        : await callAsync(fn.ns_embed_batch_with_prompt, this._state.ptr, arena.cstring(promptName, 'option "promptName"'), textsPtr, lengthsPtr, list.length, out, floats, errorPtr);
       checkDetail(fn, status, errorPtr);
       const all = new Float32Array(koffi.view(out, Math.max(4, floats * 4)));
       const vectors = list.map((_, i) => all.slice(i * dim, (i + 1) * dim));
@@ -144,9 +151,9 @@ class Embedder {
   }
 
   /** Embed one text: resolves with its Float32Array. */
-  async embedOne(text) {
+  async embedOne(text, options = {}) {
     if (typeof text !== 'string' && !(text instanceof Uint8Array)) throw new TypeError('embedOne(text) takes a string');
-    return this.embed(text);
+    return this.embed(text, options);
   }
 
   /**

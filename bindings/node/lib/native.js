@@ -71,6 +71,7 @@ function declareTypes() {
     prompt_name: 'void *',
     batch_token_budget: 'uint32_t',
     max_batch_size: 'uint32_t',
+    fail_on_truncation: 'int32_t',
   });
   T.embedderInfo = koffi.struct('ns_embedder_info', {
     struct_size: 'uint32_t',
@@ -187,6 +188,7 @@ function declareFunctions(lib) {
     ns_embedder_new: f('int32_t ns_embedder_new(void *options, void *out, void *error)'),
     ns_generator_new: f('int32_t ns_generator_new(void *options, void *out, void *error)'),
     ns_embed_batch: f('int32_t ns_embed_batch(void *embedder, void *texts, void *lengths, size_t count, void *out, size_t out_len, void *error)'),
+    ns_embed_batch_with_prompt: f('int32_t ns_embed_batch_with_prompt(void *embedder, void *prompt_name, void *texts, void *lengths, size_t count, void *out, size_t out_len, void *error)'),
     ns_generate_stream: f('int32_t ns_generate_stream(void *generator, void *request, ns_chunk_callback *on_chunk, void *user_data, void *stats, void *error)'),
     // No ns_error_detail: see runtime.js for how their messages are read.
     ns_runtime_init: f('int32_t ns_runtime_init(void *options)'),

@@ -96,6 +96,50 @@ test('prompt names from config_sentence_transformers.json', async () => {
   await assert.rejects(Embedder.load({ model: tiny('embed-bert-nott'), promptName: 'document' }), { code: 'NS_ERR_INVALID_ARGUMENT' });
 });
 
+test('prompt chosen per call: embed(texts, { promptName }) with one loaded model', async () => {
+  const expected = readJson(path.join(tiny('embed-bert-nott'), 'expected.json'));
+  const plain = await Embedder.load({ model: tiny('embed-bert-nott') });
+  const query = await Embedder.load({ model: tiny('embed-bert-nott'), promptName: 'query' });
+  try {
+    const unprompted = await plain.embed(expected.texts);
+    for (const name of ['query', 'passage']) {
+      const got = await plain.embed(expected.texts, { promptName: name });
+      assertClose(got, expected.prompted[name].embeddings, name);
+      // Replaces the embedder's own prompt (applied once): same bits from either embedder.
+      assert.deepEqual(await query.embed(expected.texts, { promptName: name }), got);
+    }
+    assert.deepEqual(await plain.embedOne(expected.texts[0], { promptName: 'query' }), (await query.embed(expected.texts))[0]);
+    assert.deepEqual(await plain.embed(expected.texts), unprompted, 'the per-call prompt stuck to the embedder');
+    await assert.rejects(plain.embed(expected.texts, { promptName: 'document' }), (e) => {
+      assert.equal(e.code, 'NS_ERR_INVALID_ARGUMENT');
+      assert.match(e.message, /'document'.*passage, query/);
+      return true;
+    });
+    await assert.rejects(plain.embed('a', null), TypeError);
+  } finally {
+    await Promise.all([plain.close(), query.close()]);
+  }
+});
+
+test('failOnTruncation: a text over maxLength rejects with NS_ERR_CONTEXT_OVERFLOW; the default truncates', async () => {
+  const cutting = await Embedder.load({ model: tiny('embed-bert'), maxLength: 16 });
+  const strict = await Embedder.load({ model: tiny('embed-bert'), maxLength: 16, failOnTruncation: true });
+  try {
+    assert.equal(strict.info.maxLength, 16);
+    const long = 'cat '.repeat(40);
+    const first14 = 'cat '.repeat(14); // + [CLS] and [SEP] = 16 tokens
+    assert.deepEqual(await cutting.embed(long), await cutting.embed(first14));
+    assert.deepEqual(await strict.embed(first14), await cutting.embed(first14));
+    await assert.rejects(strict.embed(['short', long]), (e) => {
+      assert.equal(e.code, 'NS_ERR_CONTEXT_OVERFLOW');
+      assert.match(e.message, /text 1 is 42 tokens.*at most 16/);
+      return true;
+    });
+  } finally {
+    await Promise.all([cutting.close(), strict.close()]);
+  }
+});
+
 test('normalize: false, outputDimension, pooling override', async () => {
   const expected = readJson(path.join(tiny('embed-bert'), 'expected.json'));
   const raw = await Embedder.load({ model: tiny('embed-bert'), normalize: false });
@@ -152,7 +196,7 @@ test('input errors: empty array, invalid UTF-8 bytes, bad types; the empty strin
     assert.equal((await embedder.embed('a\u0000b')).length, 32);
     await assert.rejects(Embedder.load({ model: 'x\u0000y' }), TypeError);
     // Long texts are truncated, not rejected.
-    assert.equal((await embedder.embed('word '.repeat(5000))).length, 32);
+    assert.equal((await embedder.embed('cat '.repeat(5000))).length, 32);
   } finally {
     await embedder.close();
   }

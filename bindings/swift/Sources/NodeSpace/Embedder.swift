@@ -34,6 +34,7 @@ public final class Embedder: @unchecked Sendable {
         native.prompt_name = try arena.optionalCString(options.promptName, "options.promptName")
         native.batch_token_budget = try uint32(options.batchTokenBudget, "options.batchTokenBudget")
         native.max_batch_size = try uint32(options.maxBatchSize, "options.maxBatchSize")
+        native.fail_on_truncation = options.failOnTruncation ? 1 : 0
 
         var out: OpaquePointer?
         try check(ns_embedder_new(&native, &out, nil))
@@ -70,23 +71,29 @@ public final class Embedder: @unchecked Sendable {
 
     /// One vector (`dimension` floats) per text, in input order. Blocks while the model
     /// runs; in async code use the `async` overload. An empty list is an error
-    /// (`.invalidArgument`), an empty string is not.
-    public func embed(_ texts: [String]) throws -> [[Float]] {
-        try embedBlocking(texts)
+    /// (`.invalidArgument`), an empty string is not. `promptName`: the model's prompt for
+    /// this call ("query" for a search, "document" for the notes it searches: one loaded
+    /// model serves both) instead of the embedder's own; a name the model does not define
+    /// throws `.invalidArgument` listing the ones it does.
+    public func embed(_ texts: [String], promptName: String? = nil) throws -> [[Float]] {
+        try embedBlocking(texts, promptName: promptName)
     }
 
     /// One vector per text, computed on a separate thread so that the caller's task is
     /// suspended, not a cooperative-pool thread blocked.
-    public func embed(_ texts: [String]) async throws -> [[Float]] {
-        try await Worker.run("nodespace.embed") { [self] in try embedBlocking(texts) }
+    public func embed(_ texts: [String], promptName: String? = nil) async throws -> [[Float]] {
+        try await Worker.run("nodespace.embed") { [self] in try embedBlocking(texts, promptName: promptName) }
     }
 
     /// The vector of one text.
-    public func embed(_ text: String) async throws -> [Float] {
-        try await embed([text])[0]
+    public func embed(_ text: String, promptName: String? = nil) async throws -> [Float] {
+        try await embed([text], promptName: promptName)[0]
     }
 
-    private func embedBlocking(_ texts: [String]) throws(NodeSpaceError) -> [[Float]] {
+    private func embedBlocking(_ texts: [String], promptName: String?) throws(NodeSpaceError) -> [[Float]] {
+        let arena = NativeArena()
+        defer { arena.release() }
+        let prompt = try arena.optionalCString(promptName, "promptName")
         // All texts in one buffer, passed with explicit byte lengths (no NUL terminators
         // needed; a trailing byte keeps the buffer non-empty).
         var bytes: [UInt8] = []
@@ -111,8 +118,13 @@ public final class Embedder: @unchecked Sendable {
             return pointers.withUnsafeBufferPointer { textPointers in
                 lengths.withUnsafeBufferPointer { lengthPointer in
                     out.withUnsafeMutableBufferPointer { outBuffer in
-                        ns_embed_batch(handle, textPointers.baseAddress, lengthPointer.baseAddress, texts.count,
-                                       outBuffer.baseAddress, texts.count * dimension, nil)
+                        if let prompt {
+                            ns_embed_batch_with_prompt(handle, prompt, textPointers.baseAddress, lengthPointer.baseAddress,
+                                                       texts.count, outBuffer.baseAddress, texts.count * dimension, nil)
+                        } else {
+                            ns_embed_batch(handle, textPointers.baseAddress, lengthPointer.baseAddress, texts.count,
+                                           outBuffer.baseAddress, texts.count * dimension, nil)
+                        }
                     }
                 }
             }

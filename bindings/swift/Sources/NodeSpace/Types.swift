@@ -39,11 +39,16 @@ public struct EmbedderOptions: Sendable, Equatable {
     public var normalize: Bool
     /// Truncate texts to this many tokens; 0: the model's maximum.
     public var maxLength: Int
+    /// A text longer than the maximum length (`info.maxLength`, prompt and special tokens
+    /// included) throws `.contextOverflow` naming the text and its token count, instead of
+    /// being truncated.
+    public var failOnTruncation: Bool
     /// Keep only the first N dimensions (Matryoshka models), renormalized; 0: all. A model that
     /// lists the sizes it was trained for accepts only those (else `.invalidArgument` naming
     /// them) and gets its documented procedure (nomic-embed-text: a layer norm first).
     public var outputDimension: Int
     /// Prompt from config_sentence_transformers.json ("query", "passage", ...); nil: the model's default.
+    /// `embed(_:promptName:)` chooses another one for a single call.
     public var promptName: String?
     /// A batch is cut when rows x longest row would pass this many tokens; 0: 512.
     public var batchTokenBudget: Int
@@ -59,6 +64,7 @@ public struct EmbedderOptions: Sendable, Equatable {
         pooling = nil
         normalize = true
         maxLength = 0
+        failOnTruncation = false
         outputDimension = 0
         promptName = nil
         batchTokenBudget = 0

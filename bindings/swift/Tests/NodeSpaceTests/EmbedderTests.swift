@@ -93,6 +93,60 @@ import Testing
         }
     }
 
+    @Test("embed(_:promptName:) chooses the prompt per call with one loaded model", arguments: ["query", "passage"])
+    func promptPerCall(prompt: String) throws {
+        let expected = try Fixtures.expected("embed-bert-nott")
+        let texts = try strings(expected["texts"])
+        let want = try matrix(((expected["prompted"] as? [String: Any])?[prompt] as? [String: Any])?["embeddings"])
+        let plain = try Embedder(options: EmbedderOptions(modelPath: Fixtures.tiny("embed-bert-nott")))
+        var queryOptions = EmbedderOptions(modelPath: Fixtures.tiny("embed-bert-nott"))
+        queryOptions.promptName = "query"
+        let query = try Embedder(options: queryOptions)
+        let unprompted = try plain.embed(texts)
+        let got = try plain.embed(texts, promptName: prompt)
+        for (i, (g, w)) in zip(got, want).enumerated() {
+            #expect(maxAbsDiff(g, w) <= 2e-5, "\(prompt) text \(i)")
+        }
+        // Replaces the embedder's own prompt (applied once): the same bits from either embedder.
+        #expect(try query.embed(texts, promptName: prompt) == got)
+        #expect(try plain.embed(texts) == unprompted, "the per-call prompt left the embedder's own alone")
+        let unknown = nodespaceError { try plain.embed(texts, promptName: "document") }
+        #expect(unknown?.status == 1)
+        #expect(unknown?.message.contains("passage, query") == true, "\(String(describing: unknown))")
+    }
+
+    /// The blocking overload, called from a synchronous context (an async one picks `async`).
+    static func embedBlocking(_ embedder: Embedder, _ texts: [String], promptName: String?) throws -> [[Float]] {
+        try embedder.embed(texts, promptName: promptName)
+    }
+
+    @Test("the async embed overloads take promptName too")
+    func promptPerCallAsync() async throws {
+        let texts = try strings(Fixtures.expected("embed-bert-nott")["texts"])
+        let plain = try Embedder(options: EmbedderOptions(modelPath: Fixtures.tiny("embed-bert-nott")))
+        let want = try Self.embedBlocking(plain, texts, promptName: "query")
+        #expect(try await plain.embed(texts, promptName: "query") == want)
+        #expect(try await plain.embed(texts[0], promptName: "query") == want[0])
+        #expect(try await plain.embed(texts) != want)
+    }
+
+    @Test("failOnTruncation makes a text over maxLength .contextOverflow; the default truncates")
+    func failOnTruncation() throws {
+        var options = EmbedderOptions(modelPath: Fixtures.tiny("embed-bert"))
+        options.maxLength = 16
+        let cutting = try Embedder(options: options)
+        options.failOnTruncation = true
+        let strict = try Embedder(options: options)
+        let long = String(repeating: "cat ", count: 40)
+        let first14 = String(repeating: "cat ", count: 14) // + [CLS] and [SEP] = 16 tokens
+        #expect(try cutting.embed([long]) == cutting.embed([first14]))
+        #expect(try strict.embed([first14]) == cutting.embed([first14]))
+        let overflow = nodespaceError { try strict.embed(["short", long]) }
+        #expect(overflow?.status == 12)
+        #expect(overflow?.message.contains("text 1 is 42 tokens") == true, "\(String(describing: overflow))")
+        #expect(overflow?.message.contains("at most 16") == true)
+    }
+
     @Test("options: no normalization, Matryoshka dimension, pooling override, small batches")
     func options() throws {
         let expected = try Fixtures.expected("embed-bert")
