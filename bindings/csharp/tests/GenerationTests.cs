@@ -766,6 +766,57 @@ namespace NodeSpace.Tests
                 });
             }
 
+            string nomic = Real("nomic-embed-text-v1.5");
+            const string nomicName = "real: nomic-embed-text-v1.5: task prompts per call, Matryoshka 256 and FailOnTruncation match llama.cpp (cosine >= 0.9999)";
+            if (RealPresent(nomicName, nomic))
+            {
+                // tests/data/nomic_reference.json: llama.cpp's vectors of the same GGUF (it rounds
+                // activations to f16, hence 0.9999).
+                T.Test(nomicName, () =>
+                {
+                    object reference = Json.Parse(File.ReadAllText(Path.Combine(s_root, "tests", "data", "nomic_reference.json")));
+                    List<string> texts = Json.Strings(Json.Get(reference, "texts"));
+                    float[][] vectors = Json.Matrix(Json.Get(reference, "embeddings"));
+                    var lengths = Json.Arr(Json.Get(reference, "input_ids")).Select(ids => Json.Arr(ids).Count).ToArray();
+                    int checkedTexts = 0;
+                    using (var e = Embedder.Load(new EmbedderOptions(nomic)))
+                    {
+                        T.Equal(2048, e.Info.MaxLength, "max length");
+                        foreach (var task in new[] { new[] { "query", "search_query: " }, new[] { "document", "search_document: " } })
+                        {
+                            int[] chosen = Enumerable.Range(0, texts.Count).Where(i => lengths[i] < 100 && texts[i].StartsWith(task[1], StringComparison.Ordinal)).ToArray();
+                            float[][] got = e.Embed(chosen.Select(i => texts[i].Substring(task[1].Length)).ToList(), task[0]);
+                            for (int k = 0; k < chosen.Length; k++)
+                            {
+                                double cos = T.Cosine(vectors[chosen[k]], got[k]);
+                                T.True(cos >= 0.9999, task[0] + ": text " + chosen[k] + ": cosine " + cos);
+                            }
+                            checkedTexts += chosen.Length;
+                        }
+                        T.True(checkedTexts >= 5, "prefixed texts checked: " + checkedTexts);
+                        var unknown = T.Throws<NodeSpaceException>(() => e.Embed("x", "passage"), "unknown prompt");
+                        T.True(unknown.Message.Contains("classification, clustering, document, query"), unknown.Message);
+                    }
+                    object matryoshka = Json.Get(reference, "matryoshka");
+                    int[] chosenForSize = Json.Ints(Json.Get(matryoshka, "texts"));
+                    float[][] want256 = Json.Matrix(Json.Get(matryoshka, "256"));
+                    using (var e = Embedder.Load(new EmbedderOptions(nomic) { OutputDimension = 256, FailOnTruncation = true }))
+                    {
+                        T.Equal(256, e.Dimension, "dimension");
+                        for (int k = 0; k < chosenForSize.Length; k++)
+                        {
+                            if (lengths[chosenForSize[k]] >= 100) continue;
+                            double cos = T.Cosine(want256[k], e.Embed(texts[chosenForSize[k]]));
+                            T.True(cos >= 0.9999, "256 dimensions, text " + chosenForSize[k] + ": cosine " + cos);
+                        }
+                        int longest = Enumerable.Range(0, texts.Count).OrderByDescending(i => lengths[i]).First();
+                        var overflow = T.Throws<NodeSpaceException>(() => e.Embed(new[] { "short", texts[longest] + " " + texts[longest] }), "a 4,000-token text");
+                        T.Equal(NodeSpaceStatus.ContextOverflow, overflow.Status, "status");
+                        T.True(overflow.Message.Contains("text 1 is ") && overflow.Message.Contains("at most 2048"), overflow.Message);
+                    }
+                });
+            }
+
             string qwen = Real("Qwen2.5-Coder-0.5B-Instruct");
             const string qwenName = "real: Qwen2.5-Coder-0.5B-Instruct (q4) greedy text equals the Rust CLI's";
             if (RealPresent(qwenName, qwen))

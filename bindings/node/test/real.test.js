@@ -1,6 +1,6 @@
 'use strict';
 // Real models against the Rust CLI: all-MiniLM-L6-v2 (embeddings, cosine >= 0.99999 vs
-// `cli embed --json`), SmolLM2-135M-Instruct, Qwen2.5-Coder-0.5B-Instruct's q4 graph and gemma-3-270m
+// `cli embed --json`), nomic-embed-text-v1.5 (against llama.cpp's vectors), SmolLM2-135M-Instruct, Qwen2.5-Coder-0.5B-Instruct's q4 graph and gemma-3-270m
 // (greedy text equal to `cli generate --greedy --json`). Each skips loudly ("SKIPPED") when its folder under models/real/ is absent
 // (NS_REAL_MODELS=DIR looks elsewhere; NS_REQUIRE_REAL_MODELS=1 turns the skip into a failure).
 
@@ -53,6 +53,56 @@ test('all-MiniLM-L6-v2: embeddings match `cli embed --json` (cosine >= 0.99999)'
       await embedder.close();
     }
   }
+});
+
+// nomic-embed-text-v1.5 against llama.cpp's vectors of the same GGUF
+// (tests/data/nomic_reference.json; cosine >= 0.9999: llama.cpp rounds activations to f16).
+test('nomic-embed-text-v1.5: task prompts per call, Matryoshka 256 and failOnTruncation match llama.cpp', async (t) => {
+  const dir = realModel(t, 'nomic-embed-text-v1.5');
+  if (!dir) return;
+  const ref = JSON.parse(fs.readFileSync(path.join(repo, 'tests', 'data', 'nomic_reference.json'), 'utf8'));
+  const short = ref.texts.map((text, i) => i).filter((i) => ref.input_ids[i].length < 100);
+  const embedder = await Embedder.load({ model: dir });
+  try {
+    assert.equal(embedder.info.maxLength, 2048);
+    let checked = 0;
+    for (const [name, prefix] of [['query', 'search_query: '], ['document', 'search_document: ']]) {
+      const chosen = short.filter((i) => ref.texts[i].startsWith(prefix));
+      const got = await embedder.embed(chosen.map((i) => ref.texts[i].slice(prefix.length)), { promptName: name });
+      chosen.forEach((i, k) => {
+        const c = cosine(got[k], ref.embeddings[i]);
+        assert.ok(c >= 0.9999, `${name}: text ${i}: cosine ${c}`);
+      });
+      checked += chosen.length;
+    }
+    assert.ok(checked >= 5, `only ${checked} prefixed texts`);
+    await assert.rejects(embedder.embed('x', { promptName: 'passage' }), (e) => {
+      assert.equal(e.code, 'NS_ERR_INVALID_ARGUMENT');
+      assert.match(e.message, /classification, clustering, document, query/);
+      return true;
+    });
+  } finally {
+    await embedder.close();
+  }
+  const small = await Embedder.load({ model: dir, outputDimension: 256, failOnTruncation: true });
+  try {
+    assert.equal(small.dimension, 256);
+    const chosen = ref.matryoshka.texts.filter((i) => ref.input_ids[i].length < 100);
+    const got = await small.embed(chosen.map((i) => ref.texts[i]));
+    chosen.forEach((i, k) => {
+      const c = cosine(got[k], ref.matryoshka['256'][ref.matryoshka.texts.indexOf(i)]);
+      assert.ok(c >= 0.9999, `256 dimensions, text ${i}: cosine ${c}`);
+    });
+    const longest = ref.input_ids.reduce((best, ids, i) => (ids.length > ref.input_ids[best].length ? i : best), 0);
+    await assert.rejects(small.embed(['short', `${ref.texts[longest]} ${ref.texts[longest]}`]), (e) => {
+      assert.equal(e.code, 'NS_ERR_CONTEXT_OVERFLOW');
+      assert.match(e.message, /text 1 is \d+ tokens.*at most 2048/);
+      return true;
+    });
+  } finally {
+    await small.close();
+  }
+  await assert.rejects(Embedder.load({ model: dir, outputDimension: 300 }), { code: 'NS_ERR_INVALID_ARGUMENT' });
 });
 
 const PROMPTS = [

@@ -22,6 +22,49 @@ import Testing
         }
     }
 
+    /// tests/data/nomic_reference.json: llama.cpp's vectors of the same GGUF (it rounds
+    /// activations to f16, hence cosine >= 0.9999).
+    @Test("nomic-embed-text-v1.5: task prompts per call, Matryoshka 256 and failOnTruncation match llama.cpp")
+    func nomic() async throws {
+        guard let dir = Fixtures.realModel("nomic-embed-text-v1.5") else { return }
+        let reference = try Fixtures.json(Fixtures.repoRoot.appendingPathComponent("tests/data/nomic_reference.json").path)
+        let texts = try strings(reference["texts"])
+        let vectors = try matrix(reference["embeddings"])
+        let lengths = (reference["input_ids"] as? [[Any]] ?? []).map(\.count)
+        #expect(lengths.count == texts.count)
+        let embedder = try await Embedder.load(options: EmbedderOptions(modelPath: dir))
+        #expect(embedder.info.maxLength == 2048)
+        var checked = 0
+        for (name, prefix) in [("query", "search_query: "), ("document", "search_document: ")] {
+            let chosen = texts.indices.filter { lengths[$0] < 100 && texts[$0].hasPrefix(prefix) }
+            let got = try await embedder.embed(chosen.map { String(texts[$0].dropFirst(prefix.count)) }, promptName: name)
+            for (k, i) in chosen.enumerated() {
+                #expect(cosine(got[k], vectors[i]) >= 0.9999, "\(name): text \(i): cosine \(cosine(got[k], vectors[i]))")
+            }
+            checked += chosen.count
+        }
+        #expect(checked >= 5)
+        let unknown = await nodespaceError { try await embedder.embed("x", promptName: "passage") }
+        #expect(unknown?.message.contains("classification, clustering, document, query") == true, "\(String(describing: unknown))")
+
+        let matryoshka = reference["matryoshka"] as? [String: Any] ?? [:]
+        let chosen = try ints(matryoshka["texts"])
+        let want = try matrix(matryoshka["256"])
+        var options = EmbedderOptions(modelPath: dir)
+        options.outputDimension = 256
+        options.failOnTruncation = true
+        let small = try await Embedder.load(options: options)
+        #expect(small.dimension == 256)
+        for (k, i) in chosen.enumerated() where lengths[i] < 100 {
+            let got = try await small.embed(texts[i])
+            #expect(cosine(got, want[k]) >= 0.9999, "256 dimensions, text \(i): cosine \(cosine(got, want[k]))")
+        }
+        let longest = texts.indices.max { lengths[$0] < lengths[$1] }!
+        let overflow = await nodespaceError { try await small.embed(["short", texts[longest] + " " + texts[longest]]) }
+        #expect(overflow?.status == 12)
+        #expect(overflow?.message.contains("at most 2048") == true, "\(String(describing: overflow))")
+    }
+
     @Test("SmolLM2-135M-Instruct greedy chat replies are the Rust CLI's")
     func smolLM2() async throws {
         guard let dir = Fixtures.realModel("SmolLM2-135M-Instruct") else { return }
