@@ -2,7 +2,8 @@
 //! Python pipeline a user would otherwise write and prints the ratios.
 //!
 //! bench_embed --model DIR [--variant NAME] --threads N --file SENTENCES [--single-runs N] [--rounds N]
-//! prints one JSON object: single-sentence latencies (ms) and throughput (texts/s).
+//! prints one JSON object: single-sentence latencies (ms), throughput (texts/s) and the
+//! process's peak RSS (MB, Linux: VmHWM; the model's weights included).
 
 use std::time::Instant;
 
@@ -57,10 +58,27 @@ fn main() {
         .collect();
     rates.sort_by(f64::total_cmp);
     println!(
-        "{{\"single_p50_ms\": {:.3}, \"single_p95_ms\": {:.3}, \"throughput_texts_per_s\": {:.1}, \"throughput_runs\": {:?}}}",
+        "{{\"single_p50_ms\": {:.3}, \"single_p95_ms\": {:.3}, \"throughput_texts_per_s\": {:.1}, \"throughput_runs\": {:?}, \"peak_rss_mb\": {:.0}}}",
         pct(0.5),
         pct(0.95),
         rates[rates.len() / 2],
-        rates.iter().map(|r| (r * 10.0).round() / 10.0).collect::<Vec<_>>()
+        rates.iter().map(|r| (r * 10.0).round() / 10.0).collect::<Vec<_>>(),
+        peak_rss_mb()
     );
+}
+
+/// The process's peak resident set (VmHWM) in MB; 0 where /proc is not there.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
