@@ -22,7 +22,8 @@ tokenization, batching, pooling and normalisation are exercised end to end.
                     left padding, last-token pooling.
 
 Each folder has an ``expected.json`` computed by an independent reference:
-Python ``tokenizers`` (one text at a time, truncation, no padding) + Python
+Python ``tokenizers`` (one text at a time, stripped of leading and trailing
+whitespace as sentence-transformers does, truncation, no padding) + Python
 onnxruntime + numpy pooling + L2 normalisation. The script also asserts
 that padded batches (right, and left for the decoder) give the same vectors.
 
@@ -152,7 +153,9 @@ def embed(sess, encs, pooling: str, output: str = "last_hidden_state") -> np.nda
 
 
 def one_by_one(sess, tok: Tokenizer, texts, pooling, output="last_hidden_state"):
-    encs = [tok.encode(t) for t in texts]
+    # sentence-transformers strips each text before tokenizing (whitespace is a token of
+    # its own for byte-level BPE).
+    encs = [tok.encode(t.strip()) for t in texts]
     vecs = np.concatenate([embed(sess, [e], pooling, output) for e in encs])
     return encs, vecs
 
@@ -161,7 +164,7 @@ def batched(sess, tok: Tokenizer, texts, pooling, direction: str, pad_id: int, p
             output="last_hidden_state"):
     tok.enable_padding(direction=direction, pad_id=pad_id, pad_token=pad_token)
     try:
-        encs = tok.encode_batch(texts)
+        encs = tok.encode_batch([t.strip() for t in texts])
     finally:
         tok.no_padding()
     return encs, embed(sess, encs, pooling, output)

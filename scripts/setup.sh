@@ -25,6 +25,7 @@ fi
 echo "== real models"
 .venv/bin/python models/fetch_embedding_models.py
 .venv/bin/python models/convert nomic-embed-text-v1.5
+.venv/bin/python models/convert embeddinggemma-300m
 .venv/bin/python models/convert SmolLM2-135M-Instruct
 .venv/bin/python models/convert Qwen2.5-Coder-0.5B-Instruct
 # Gemma 3 also as Optimum and transformers.js lay out their exports: the tests run them as they are.

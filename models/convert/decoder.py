@@ -76,6 +76,13 @@ Weights use transformers' names and layouts (``[out_features, in_features]``):
 ``model.layers.{i}.mlp.{gate,up,down}_proj.weight``, ``model.norm.weight``,
 ``lm_head.weight`` (absent or ignored when ``tie_word_embeddings``).
 
+Bidirectional models (``use_bidirectional_attention``, EmbeddingGemma) become an encoder
+graph instead: inputs ``input_ids`` and ``attention_mask`` only (positions from the mask),
+every non-padding key visible to every query (sliding-window layers: ``|query - key| <
+window``, the window halved plus one as transformers' ``Gemma3TextConfig`` does for
+bidirectional attention), no KV cache, and one output, ``last_hidden_state`` f32
+``[batch_size, sequence_length, hidden]`` after the final norm.
+
 Opset 17, standard ONNX ops only, weights as fp32 initializers.
 """
 
@@ -113,17 +120,23 @@ class LlamaConfig:
     sliding_window: int = 0
     sliding_layers: tuple[bool, ...] = ()
     rope_local_theta: float = 10000.0
+    # An encoder: every query sees every key (see the module doc).
+    bidirectional: bool = False
 
     @classmethod
     def from_hf(cls, config: Mapping) -> "LlamaConfig":
         heads = int(config["num_attention_heads"])
         gemma3 = str(config.get("model_type", "")).startswith("gemma3")
         extra = {}
+        bidirectional = bool(config.get("use_bidirectional_attention", False))
         if gemma3:
+            window = int(config["sliding_window"])
             extra = dict(
                 gemma3=True,
+                bidirectional=bidirectional,
                 query_pre_attn_scalar=int(config["query_pre_attn_scalar"]),
-                sliding_window=int(config["sliding_window"]),
+                # transformers' Gemma3TextConfig: a bidirectional window of w // 2 + 1 (exclusive).
+                sliding_window=window // 2 + 1 if bidirectional else window,
                 sliding_layers=tuple(t == "sliding_attention" for t in config["layer_types"]),
                 rope_local_theta=float(config.get("rope_local_base_freq", 10000.0)),
             )
@@ -148,6 +161,8 @@ class LlamaConfig:
             raise ValueError("head_dim must be even for rotary embeddings")
         if self.gemma3 and len(self.sliding_layers) != self.num_hidden_layers:
             raise ValueError("gemma3: layer_types must name every layer")
+        if self.bidirectional and not self.gemma3:
+            raise ValueError("bidirectional attention is only known for gemma3")
 
 
 @dataclass(frozen=True)
@@ -228,6 +243,9 @@ def build_llama_graph(
     config.check()
     options.check()
     c = config
+    encoder = c.bidirectional
+    if encoder and not (options.attention_mask_input and not options.position_ids_input and not options.logits_to_keep):
+        raise ValueError("an encoder graph takes attention_mask, computes its positions and has no logits")
     g = _Graph()
     H, KV, D = c.num_attention_heads, c.num_key_value_heads, c.head_dim
     group = H // KV
@@ -248,7 +266,7 @@ def build_llama_graph(
         position_ids = g.input("position_ids", TensorProto.INT64, ["batch_size", "sequence_length"])
     keep = g.input("num_logits_to_keep", TensorProto.INT64, []) if options.logits_to_keep else None
     past = []
-    for i in range(c.num_hidden_layers):
+    for i in range(0 if encoder else c.num_hidden_layers):
         shape = ["batch_size", KV, "past_sequence_length", D]
         past.append((g.input(f"past_key_values.{i}.key", kv_type, shape), g.input(f"past_key_values.{i}.value", kv_type, shape)))
 
@@ -297,7 +315,8 @@ def build_llama_graph(
     )  # [S, T]
     if attention_mask is not None:
         not_pad = g.op("Unsqueeze", [g.op("Cast", [attention_mask], "attention_bool", to=TensorProto.BOOL), g.const([1])], "not_pad")  # [B, 1, T]
-        visible = g.op("And", [causal, not_pad], "visible_3d")  # [B, S, T]
+        # An encoder's query sees every key that is not padding.
+        visible = not_pad if encoder else g.op("And", [causal, not_pad], "visible_3d")  # [B, S or 1, T]
     else:
         visible = g.op("Unsqueeze", [causal, g.const([0])], "visible_3d")  # [1, S, T]
     visible = g.op("Unsqueeze", [visible, g.const([1, 2])], "visible")  # [B, 1, 1, S, T]
@@ -306,6 +325,8 @@ def build_llama_graph(
         # Sliding-window layers see the last `sliding_window` positions: query - key < window.
         distance = g.op("Sub", [g.op("Unsqueeze", [query_pos, g.const([1])], "query_pos_col_w"),
                                 g.op("Unsqueeze", [key_pos, g.const([0])], "key_pos_row_w")], "query_key_distance")  # [S, T]
+        if encoder:  # on both sides: |query - key| < window
+            distance = g.op("Abs", [distance], "query_key_abs_distance")
         in_window = g.op("Less", [distance, g.const(c.sliding_window)], "in_window")
         visible_local = g.op("And", [visible, in_window], "visible_local")  # [B, 1, 1, S, T]
 
@@ -382,9 +403,12 @@ def build_llama_graph(
             k = rms_norm(k, f"{p}.self_attn.k_norm.weight", f"{p}.k_norm")
         k = rope(k, table, f"{p}.k_rope")
         v = heads(linear(x, f"{p}.self_attn.v_proj.weight", f"{p}.v"), KV, f"{p}.v_heads")
-        present_k, k_all = cache(past[i][0], k, f"{p}.present_key")  # [B, KV, T, D]
-        present_v, v_all = cache(past[i][1], v, f"{p}.present_value")
-        presents.append((present_k, present_v))
+        if encoder:
+            k_all, v_all = k, v
+        else:
+            present_k, k_all = cache(past[i][0], k, f"{p}.present_key")  # [B, KV, T, D]
+            present_v, v_all = cache(past[i][1], v, f"{p}.present_value")
+            presents.append((present_k, present_v))
 
         # Grouped-query attention by broadcasting: q [B, KV, G, S, D] x k [B, KV, 1, D, T].
         q5 = g.op("Reshape", [q, g.const([0, KV, group, -1, D])], f"{p}.q_groups")
@@ -411,6 +435,11 @@ def build_llama_graph(
         if c.gemma3:
             down = rms_norm(down, f"{p}.post_feedforward_layernorm.weight", f"{p}.post_feedforward_layernorm")
         hidden = g.op("Add", [hidden, down], f"{p}.out")
+
+    if encoder:
+        hidden = rms_norm(hidden, "model.norm.weight", "model.norm")
+        g.output(hidden, "last_hidden_state", TensorProto.FLOAT, ["batch_size", "sequence_length", c.hidden_size])
+        return g.finish(graph_name, [helper.make_opsetid("", OPSET)], doc)
 
     if keep is not None:  # the last num_logits_to_keep positions [B, keep, hidden]
         keep_start = g.op("Neg", [g.op("Unsqueeze", [keep, g.const([0])], "keep_1d")], "keep_start")

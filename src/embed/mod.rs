@@ -348,7 +348,8 @@ impl Embedder {
         Ok(())
     }
 
-    /// Token ids of each text, `prompt` prepended. Only the ids are kept (a full `Encoding`
+    /// Token ids of each text, `prompt` prepended, leading and trailing whitespace removed.
+    /// Only the ids are kept (a full `Encoding`
     /// with its strings and offsets is ~30x larger: 100,000 texts would hold hundreds of
     /// MB); single texts have token type 0 throughout.
     fn tokenize<S: AsRef<str>>(&self, texts: &[S], prompt: Option<&str>) -> Result<Vec<Vec<u32>>> {
@@ -361,9 +362,11 @@ impl Embedder {
                     Some(prefix) => Cow::Owned(format!("{prefix}{text}")),
                     None => Cow::Borrowed(text),
                 };
+                // sentence-transformers strips each input (prompt included) before
+                // tokenizing; whitespace is a token of its own for SentencePiece models.
                 let ids = self
                     .tokenizer
-                    .encode(input.as_ref(), true)
+                    .encode(input.trim(), true)
                     .map(|encoding| encoding.get_ids().to_vec())
                     .map_err(|e| {
                         Error::new(

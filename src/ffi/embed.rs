@@ -292,7 +292,9 @@ pub extern "C" fn ns_embedder_get_info(
 /// every text is NUL-terminated. An empty text is valid. `out_len` is the number of floats
 /// `out` holds: at least count * ns_embedder_dimension(embedder). Texts longer than the
 /// model's maximum are truncated (or refused with NS_ERR_CONTEXT_OVERFLOW when the
-/// embedder was made with fail_on_truncation). Vectors come back in input order.
+/// embedder was made with fail_on_truncation). Each input (its prompt included) is
+/// stripped of leading and trailing whitespace, as sentence-transformers does. Vectors
+/// come back in input order.
 ///
 /// Statuses: NS_ERR_NULL_POINTER (embedder, texts, a text, out), NS_ERR_INVALID_ARGUMENT
 /// (count 0, freed handle), NS_ERR_INVALID_UTF8 (names the text), NS_ERR_BUFFER_TOO_SMALL,
