@@ -817,6 +817,42 @@ namespace NodeSpace.Tests
                 });
             }
 
+            string gemmaEmbed = Real("embeddinggemma-300m");
+            const string gemmaEmbedName = "real: embeddinggemma-300m: prompts per call and OutputDimension 256 match sentence-transformers (cosine >= 0.99999)";
+            if (RealPresent(gemmaEmbedName, gemmaEmbed))
+            {
+                // tests/data/embeddinggemma_reference.json: sentence-transformers on the same folder, fp32.
+                T.Test(gemmaEmbedName, () =>
+                {
+                    object reference = Json.Parse(File.ReadAllText(Path.Combine(s_root, "tests", "data", "embeddinggemma_reference.json")));
+                    List<string> texts = Json.Strings(Json.Get(reference, "texts"));
+                    List<object> prompts = Json.Arr(Json.Get(reference, "prompt_names"));
+                    float[][] vectors = Json.Matrix(Json.Get(reference, "embeddings"));
+                    var lengths = Json.Arr(Json.Get(reference, "input_ids")).Select(ids => Json.Arr(ids).Count).ToArray();
+                    object matryoshka = Json.Get(reference, "matryoshka");
+                    int[] chosenForSize = Json.Ints(Json.Get(matryoshka, "texts"));
+                    float[][] want256 = Json.Matrix(Json.Get(matryoshka, "256"));
+                    using (var e = Embedder.Load(new EmbedderOptions(gemmaEmbed)))
+                    using (var small = Embedder.Load(new EmbedderOptions(gemmaEmbed) { OutputDimension = 256 }))
+                    {
+                        T.Equal(Pooling.InGraph, e.Info.Pooling, "pooling");
+                        for (int i = 0; i < texts.Count; i++)
+                        {
+                            if (lengths[i] >= 40) continue;
+                            double cos = T.Cosine(vectors[i], e.Embed(texts[i], (string)prompts[i]));
+                            T.True(cos >= 0.99999, "text " + i + ": cosine " + cos);
+                        }
+                        for (int k = 0; k < chosenForSize.Length; k++)
+                        {
+                            int i = chosenForSize[k];
+                            if (lengths[i] >= 40) continue;
+                            double cos = T.Cosine(want256[k], small.Embed(texts[i], (string)prompts[i]));
+                            T.True(cos >= 0.99999, "256 dimensions, text " + i + ": cosine " + cos);
+                        }
+                    }
+                });
+            }
+
             string qwen = Real("Qwen2.5-Coder-0.5B-Instruct");
             const string qwenName = "real: Qwen2.5-Coder-0.5B-Instruct (q4) greedy text equals the Rust CLI's";
             if (RealPresent(qwenName, qwen))

@@ -1,6 +1,6 @@
 'use strict';
 // Real models against the Rust CLI: all-MiniLM-L6-v2 (embeddings, cosine >= 0.99999 vs
-// `cli embed --json`), nomic-embed-text-v1.5 (against llama.cpp's vectors), SmolLM2-135M-Instruct, Qwen2.5-Coder-0.5B-Instruct's q4 graph and gemma-3-270m
+// `cli embed --json`), nomic-embed-text-v1.5 (against llama.cpp's vectors), embeddinggemma-300m (against sentence-transformers'), SmolLM2-135M-Instruct, Qwen2.5-Coder-0.5B-Instruct's q4 graph and gemma-3-270m
 // (greedy text equal to `cli generate --greedy --json`). Each skips loudly ("SKIPPED") when its folder under models/real/ is absent
 // (NS_REAL_MODELS=DIR looks elsewhere; NS_REQUIRE_REAL_MODELS=1 turns the skip into a failure).
 
@@ -103,6 +103,35 @@ test('nomic-embed-text-v1.5: task prompts per call, Matryoshka 256 and failOnTru
     await small.close();
   }
   await assert.rejects(Embedder.load({ model: dir, outputDimension: 300 }), { code: 'NS_ERR_INVALID_ARGUMENT' });
+});
+
+// EmbeddingGemma-300M against sentence-transformers on the same folder
+// (tests/data/embeddinggemma_reference.json; both fp32: cosine >= 0.99999).
+test('embeddinggemma-300m: prompts per call and Matryoshka 256 match sentence-transformers', async (t) => {
+  const dir = realModel(t, 'embeddinggemma-300m');
+  if (!dir) return;
+  const ref = JSON.parse(fs.readFileSync(path.join(repo, 'tests', 'data', 'embeddinggemma_reference.json'), 'utf8'));
+  const short = ref.texts.map((_, i) => i).filter((i) => ref.input_ids[i].length < 40);
+  const embedder = await Embedder.load({ model: dir });
+  const small = await Embedder.load({ model: dir, outputDimension: 256 });
+  try {
+    assert.equal(embedder.info.pooling, 'in_graph');
+    for (const i of short) {
+      const options = ref.prompt_names[i] ? { promptName: ref.prompt_names[i] } : {};
+      const c = cosine(await embedder.embed(ref.texts[i], options), ref.embeddings[i]);
+      assert.ok(c >= 0.99999, `text ${i} (${ref.prompt_names[i]}): cosine ${c}`);
+    }
+    assert.equal(small.dimension, 256);
+    for (const [k, i] of ref.matryoshka.texts.entries()) {
+      if (ref.input_ids[i].length >= 40) continue;
+      const v = await small.embed(ref.texts[i], { promptName: ref.prompt_names[i] ?? undefined });
+      const c = cosine(v, ref.matryoshka['256'][k]);
+      assert.ok(c >= 0.99999, `256 dimensions, text ${i}: cosine ${c}`);
+    }
+    await assert.rejects(Embedder.load({ model: dir, outputDimension: 64 }), { code: 'NS_ERR_INVALID_ARGUMENT' });
+  } finally {
+    await Promise.all([embedder.close(), small.close()]);
+  }
 });
 
 const PROMPTS = [

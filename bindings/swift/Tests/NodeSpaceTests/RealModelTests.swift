@@ -65,6 +65,34 @@ import Testing
         #expect(overflow?.message.contains("at most 2048") == true, "\(String(describing: overflow))")
     }
 
+    /// tests/data/embeddinggemma_reference.json: sentence-transformers on the same folder,
+    /// fp32 on both sides (cosine >= 0.99999).
+    @Test("embeddinggemma-300m: prompts per call and outputDimension 256 match sentence-transformers")
+    func embeddingGemma() async throws {
+        guard let dir = Fixtures.realModel("embeddinggemma-300m") else { return }
+        let reference = try Fixtures.json(Fixtures.repoRoot.appendingPathComponent("tests/data/embeddinggemma_reference.json").path)
+        let texts = try strings(reference["texts"])
+        let prompts = reference["prompt_names"] as? [Any] ?? []
+        let vectors = try matrix(reference["embeddings"])
+        let lengths = (reference["input_ids"] as? [[Any]] ?? []).map(\.count)
+        let embedder = try await Embedder.load(options: EmbedderOptions(modelPath: dir))
+        #expect(embedder.info.pooling == .inGraph)
+        for i in texts.indices where lengths[i] < 40 {
+            let got = try await embedder.embed(texts[i], promptName: prompts[i] as? String)
+            #expect(cosine(got, vectors[i]) >= 0.99999, "text \(i): cosine \(cosine(got, vectors[i]))")
+        }
+        let matryoshka = reference["matryoshka"] as? [String: Any] ?? [:]
+        let chosen = try ints(matryoshka["texts"])
+        let want = try matrix(matryoshka["256"])
+        var options = EmbedderOptions(modelPath: dir)
+        options.outputDimension = 256
+        let small = try await Embedder.load(options: options)
+        for (k, i) in chosen.enumerated() where lengths[i] < 40 {
+            let got = try await small.embed(texts[i], promptName: prompts[i] as? String)
+            #expect(cosine(got, want[k]) >= 0.99999, "256 dimensions, text \(i): cosine \(cosine(got, want[k]))")
+        }
+    }
+
     @Test("SmolLM2-135M-Instruct greedy chat replies are the Rust CLI's")
     func smolLM2() async throws {
         guard let dir = Fixtures.realModel("SmolLM2-135M-Instruct") else { return }
