@@ -9,6 +9,9 @@ records them.
 
   .venv/bin/python scripts/bench_embed.py [--model models/real/all-MiniLM-L6-v2] [--threads 2]
   .venv/bin/python scripts/bench_embed.py --model models/real/nomic-embed-text-v1.5 --variant "" --texts 300 --rounds 1
+  # also sentence-transformers itself (a Python with torch and sentence-transformers):
+  .venv/bin/python scripts/bench_embed.py --model models/real/embeddinggemma-300m --variant "" --texts 300 --rounds 1 \
+      --st-python ~/.cache/nodespace-ref/st-venv/bin/python --st-folder models/real/.wheels/embeddinggemma-300m/model_download
   # nodespace alone on a corpus whose every 50th text is ~2,000 tokens (peak RSS of long inputs):
   .venv/bin/python scripts/bench_embed.py --model models/real/nomic-embed-text-v1.5 --variant "" --long-words 1800 --ours-only
 """
@@ -23,8 +26,6 @@ import tempfile
 import time
 
 import numpy as np
-import onnxruntime as ort
-from tokenizers import Tokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHORT = "The quarterly budget review moved to Friday."
@@ -44,12 +45,17 @@ def sentences(n=1000, long_words=300, seed=7):
 
 class PythonPipeline:
     def __init__(self, model_dir, threads, batch=32):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
         self.session = ort.InferenceSession(os.path.join(model_dir, "onnx", "model.onnx"), so,
                                             providers=["CPUExecutionProvider"])
         self.names = {i.name for i in self.session.get_inputs()}
+        # A graph that pools itself (Dense modules inside: EmbeddingGemma) outputs sentence_embedding.
+        self.pooled = "sentence_embedding" in {o.name for o in self.session.get_outputs()}
         self.tok = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
         with open(os.path.join(model_dir, "sentence_bert_config.json")) as f:
             self.tok.enable_truncation(json.load(f)["max_seq_length"])
@@ -65,9 +71,12 @@ class PythonPipeline:
             feed = {"input_ids": ids, "attention_mask": mask}
             if "token_type_ids" in self.names:
                 feed["token_type_ids"] = np.zeros_like(ids)
-            hidden = self.session.run(None, feed)[0]
-            m = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
+            if self.pooled:
+                pooled = self.session.run(["sentence_embedding"], feed)[0]
+            else:
+                hidden = self.session.run(None, feed)[0]
+                m = mask[:, :, None].astype(np.float32)
+                pooled = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
             out.append(pooled / np.linalg.norm(pooled, axis=1, keepdims=True))
         return np.concatenate(out)
 
@@ -94,8 +103,24 @@ def measure_python(pipe, texts, single_runs, rounds):
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+class SentenceTransformersPipeline:
+    """sentence-transformers itself (PyTorch, CPU, fp32) on the model's own folder, batch 32."""
+
+    def __init__(self, folder, threads):
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        torch.set_num_threads(threads)
+        self.model = SentenceTransformer(folder, device="cpu")
+
+    def embed(self, texts):
+        return self.model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+
+
 def onnxruntime_library():
     """The shared library of the onnxruntime package this script uses: both sides run it."""
+    import onnxruntime as ort
+
     capi = os.path.join(os.path.dirname(ort.__file__), "capi")
     libs = sorted(f for f in os.listdir(capi) if f.startswith("libonnxruntime.so") or f.endswith(".dylib"))
     return os.path.join(capi, libs[0])
@@ -113,13 +138,18 @@ def main():
     ap.add_argument("--texts", type=int, default=1000, help="corpus size")
     ap.add_argument("--long-words", type=int, default=300, help="words in every 50th text")
     ap.add_argument("--ours-only", action="store_true", help="nodespace alone (no Python pipeline)")
+    ap.add_argument("--st-python", help="a Python with torch and sentence-transformers: also measure "
+                                        "sentence-transformers itself (on --st-folder)")
+    ap.add_argument("--st-folder", help="the model's sentence-transformers folder (default --model)")
     ap.add_argument("--python-side", metavar="FILE", help=argparse.SUPPRESS)  # internal: one Python measurement
+    ap.add_argument("--st-side", metavar="FILE", help=argparse.SUPPRESS)  # internal: one sentence-transformers measurement
     args = ap.parse_args()
 
-    if args.python_side:
-        with open(args.python_side) as f:
+    if args.python_side or args.st_side:
+        with open(args.python_side or args.st_side) as f:
             texts = f.read().split("\n")
-        pipe = PythonPipeline(args.model, args.threads)
+        pipe = (PythonPipeline(args.model, args.threads) if args.python_side
+                else SentenceTransformersPipeline(args.st_folder or args.model, args.threads))
         print(json.dumps(measure_python(pipe, texts, args.single_runs, args.rounds)))
         return
 
@@ -140,6 +170,9 @@ def main():
     sides["nodespace (model.onnx)"] = [exe, "--file", path] + common
     if not args.ours_only:
         sides["python (model.onnx)"] = [sys.executable, os.path.abspath(__file__), "--python-side", path] + common
+    if args.st_python and not args.ours_only:
+        sides["sentence-transformers (torch)"] = [args.st_python, os.path.abspath(__file__), "--st-side", path,
+                                                  "--st-folder", args.st_folder or args.model] + common
     results = {name: [] for name in sides}
     for _ in range(args.repeats):  # alternating, so that a noisy spell hits every side
         for name, cmd in sides.items():
@@ -148,8 +181,8 @@ def main():
             print(f"{name}: {results[name][-1]}", file=sys.stderr)
     os.unlink(path)
 
-    def ratios(ours, key):
-        vals = sorted(o[key] / p[key] for o, p in zip(results[ours], results["python (model.onnx)"]))
+    def ratios(ours, key, baseline="python (model.onnx)"):
+        vals = sorted(o[key] / p[key] for o, p in zip(results[ours], results[baseline]))
         return [round(vals[0], 3), round(vals[len(vals) // 2], 3), round(vals[-1], 3)]
 
     ours_names = [n for n in sides if n.startswith("nodespace")]
@@ -158,9 +191,10 @@ def main():
         "long_words": args.long_words, "load_average": os.getloadavg(), "runs": results,
     }
     if not args.ours_only:
-        summary["ratios_min_median_max"] = {f"{ours} / python (model.onnx)": {
-            "single_p95": ratios(ours, "single_p95_ms"), "throughput": ratios(ours, "throughput_texts_per_s"),
-            "peak_rss": ratios(ours, "peak_rss_mb")} for ours in ours_names}
+        baselines = [b for b in ("python (model.onnx)", "sentence-transformers (torch)") if b in sides]
+        summary["ratios_min_median_max"] = {f"{ours} / {base}": {
+            "single_p95": ratios(ours, "single_p95_ms", base), "throughput": ratios(ours, "throughput_texts_per_s", base),
+            "peak_rss": ratios(ours, "peak_rss_mb", base)} for ours in ours_names for base in baselines}
     print(json.dumps(summary, indent=1))
     for name, r in summary.get("ratios_min_median_max", {}).items():
         print(f"{name}: single short sentence P95 {r['single_p95'][1]:.2f}x, "

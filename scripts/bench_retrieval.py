@@ -5,7 +5,7 @@ their note), per embedder, through the library (`cli embed --json`). Models whos
 defines `query` / `document` prompts are also run without them, and at a Matryoshka size.
 BENCHMARKS.md records the figures.
 
-  .venv/bin/python scripts/bench_retrieval.py [--models all-MiniLM-L6-v2 nomic-embed-text-v1.5]
+  .venv/bin/python scripts/bench_retrieval.py [--models all-MiniLM-L6-v2 nomic-embed-text-v1.5 embeddinggemma-300m]
 """
 import argparse
 import json
@@ -44,7 +44,7 @@ def score(notes, queries, want):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--models", nargs="+", default=["all-MiniLM-L6-v2", "nomic-embed-text-v1.5"])
+    ap.add_argument("--models", nargs="+", default=["all-MiniLM-L6-v2", "nomic-embed-text-v1.5", "embeddinggemma-300m"])
     args = ap.parse_args()
     if not os.path.exists(CLI):
         subprocess.run(["cargo", "build", "--release", "--example", "cli"], cwd=ROOT, check=True)
