@@ -109,26 +109,38 @@ class EncoderConverter:
             f"sha256 {sha256(path)[:16]}…, {time.time() - t0:.0f} s)")
 
     def check(self, variant: str) -> None:
-        """Embed a query and two notes with onnxruntime; the related note must rank first."""
-        import numpy as np
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
+        check_related_note_first(self.dest, self.family.PROMPTS)
 
-        tok = Tokenizer.from_file(str(self.dest / "tokenizer.json"))
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 2
-        session = ort.InferenceSession(str(self.dest / "onnx" / "model.onnx"), so, providers=["CPUExecutionProvider"])
-        prompts = self.family.PROMPTS
 
-        def embed(text: str) -> np.ndarray:
-            ids = np.array([tok.encode(text).ids], dtype=np.int64)
-            h = session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids),
-                                   "token_type_ids": np.zeros_like(ids)})[0][0].mean(0)
-            return h / np.linalg.norm(h)
+def check_related_note_first(folder: Path, prompts: dict) -> None:
+    """Embed a query and two notes (with the folder's query / document prompts) with
+    onnxruntime; the related note must rank first. Reads the inputs the graph has, and its
+    pooled ``sentence_embedding`` where it has one (else the mean of the tokens)."""
+    import numpy as np
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
 
-        query = embed(prompts["query"] + "when is the budget review?")
-        scores = [float(embed(prompts["document"] + d) @ query)
-                  for d in ("Budget review moved to Friday 10:00.", "Buy milk, eggs and coffee.")]
-        log(f"  check model.onnx: query vs related / unrelated note {scores[0]:.3f} / {scores[1]:.3f}")
-        if not scores[0] > scores[1]:
-            raise AssertionError("the related note does not rank first")
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    session = ort.InferenceSession(str(folder / "onnx" / "model.onnx"), so, providers=["CPUExecutionProvider"])
+    inputs = {i.name for i in session.get_inputs()}
+    pooled = "sentence_embedding" in {o.name for o in session.get_outputs()}
+
+    def embed(text: str) -> np.ndarray:
+        ids = np.array([tok.encode(text).ids], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+        if "token_type_ids" in inputs:
+            feed["token_type_ids"] = np.zeros_like(ids)
+        if pooled:
+            v = session.run(["sentence_embedding"], feed)[0][0]
+        else:
+            v = session.run(None, feed)[0][0].mean(0)
+        return v / np.linalg.norm(v)
+
+    query = embed(prompts["query"] + "when is the budget review?")
+    scores = [float(embed(prompts["document"] + d) @ query)
+              for d in ("Budget review moved to Friday 10:00.", "Buy milk, eggs and coffee.")]
+    log(f"  check model.onnx: query vs related / unrelated note {scores[0]:.3f} / {scores[1]:.3f}")
+    if not scores[0] > scores[1]:
+        raise AssertionError("the related note does not rank first")

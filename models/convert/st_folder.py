@@ -18,7 +18,6 @@ treats both alike.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -119,27 +118,9 @@ class SentenceTransformersConverter:
             f"sha256 {sha256(path)[:16]}…, {time.time() - t0:.0f} s)")
 
     def check(self, variant: str) -> None:
-        """Embed a query and two notes with onnxruntime; the related note must rank first."""
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
+        from .encoder_folder import check_related_note_first
 
-        tok = Tokenizer.from_file(str(self.dest / "tokenizer.json"))
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 2
-        session = ort.InferenceSession(str(self.dest / "onnx" / "model.onnx"), so, providers=["CPUExecutionProvider"])
-        prompts = json.loads((self.dest / "config_sentence_transformers.json").read_text())["prompts"]
-
-        def embed(text: str) -> np.ndarray:
-            ids = np.array([tok.encode(text).ids], dtype=np.int64)
-            v = session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0]
-            return v / np.linalg.norm(v)
-
-        query = embed(prompts["query"] + "when is the budget review?")
-        scores = [float(embed(prompts["document"] + d) @ query)
-                  for d in ("Budget review moved to Friday 10:00.", "Buy milk, eggs and coffee.")]
-        log(f"  check model.onnx: query vs related / unrelated note {scores[0]:.3f} / {scores[1]:.3f}")
-        if not scores[0] > scores[1]:
-            raise AssertionError("the related note does not rank first")
+        check_related_note_first(self.dest, read_json(self.dest / "config_sentence_transformers.json")["prompts"])
 
 
 def add_sentence_head(model, dense: list[np.ndarray]) -> None:
