@@ -3,9 +3,10 @@
 //!
 //! bench_generate --model DIR [--variant V] --threads N --prompts FILE --max-new-tokens N
 //!                [--lookup on|off] [--follow-up]
-//! FILE: one JSON chat (list of {role, content}) per line. Prints one JSON object per prompt:
-//! prompt tokens, generated tokens, time to first token, decode tokens/s, prompt lookup's
-//! drafted and accepted tokens; then peak RSS. `--lookup` (default on) as in `cli generate`.
+//! FILE: one JSON chat (list of {role, content}) per line; a model without a chat template
+//! gets the last message's text and a blank line. Prints one JSON object per prompt: prompt
+//! tokens (and their ids, for other engines), generated tokens, time to first token, decode
+//! tokens/s, prompt lookup's drafted and accepted tokens; then peak RSS. `--lookup` (default on) as in `cli generate`.
 //! `--follow-up`: per prompt, a second chat turn (the first turn's answer + a new question)
 //! on a generator that reuses the KV cache of the first turn and on one that recomputes
 //! it; prints the second turn's time to first token both ways and the reused tokens.
@@ -60,6 +61,7 @@ fn main() {
                     "decode_tok_s": r.stats.decode_tokens_per_s,
                     "drafted_tokens": r.stats.drafted_tokens,
                     "accepted_tokens": r.stats.accepted_tokens,
+                    "prompt_ids": r.prompt_tokens,
                     "tokens": r.tokens,
                 })
             );
@@ -95,7 +97,14 @@ fn greedy(
     max_new_tokens: usize,
     lookup: &LookupOptions,
 ) -> nodespace::GenerationResult {
-    let mut request = GenerateRequest::new(Prompt::Chat(messages));
+    // A base model (no chat template, e.g. gemma-3-270m) gets the last message as raw text.
+    let prompt = if generator.info().has_chat_template {
+        Prompt::Chat(messages)
+    } else {
+        let last = messages.last().map(|m| m.content.clone()).unwrap_or_default();
+        Prompt::Text(format!("{last}\n\n"))
+    };
+    let mut request = GenerateRequest::new(prompt);
     request.max_new_tokens = Some(max_new_tokens);
     request.sampling = Some(SamplingOptions::greedy());
     request.lookup = lookup.clone();

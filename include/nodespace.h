@@ -479,11 +479,11 @@ typedef struct ns_generate_request {
    * Optional, added in the second release (older callers get the default): prompt-lookup
    * speculative decoding, the most tokens drafted per step (0 = off; ns_generate_request_init
    * sets 8; at most 64). Drafts copied from the prompt and the output are verified in one
-   * forward pass: on fp32 and fp16 graphs greedy output is token for token the same as
-   * with 0; 4-bit graphs with int8 activations (variant q4) round a multi-position pass
-   * differently from a one-position one, so there greedy output can part at near-ties.
-   * Sampled output keeps its distribution. Summaries and rewrites copy a lot: they come
-   * faster. Graphs that return the last position's logits only run without drafts.
+   * forward pass: greedy output is token for token the same as with 0, on fp32 and
+   * 4-bit (variant q4) graphs alike. Sampled output keeps its distribution. Summaries and
+   * rewrites copy a lot: they come faster. Graphs that return the last position's logits
+   * only, and graphs that quantize activations with one scale per pass (dynamic int8),
+   * run without drafts.
    */
   uint32_t lookup_max_draft;
   /**

@@ -12,7 +12,10 @@ model folder:
                    0-based position_ids inputs, fp32 KV cache, ChatML chat template in
                    tokenizer_config.json (a default system prompt when the chat
                    has none, like SmolLM2; tools and tool calls in Qwen2.5's Hermes
-                   form, compactly), generation_config eos_token_id 2.
+                   form, compactly), generation_config eos_token_id 2; beside it
+                   onnx/model_quantized.onnx, onnxruntime's dynamic int8 quantization
+                   of it (Optimum's form: DynamicQuantizeLinear, one activation scale
+                   per pass), on which prompt lookup stays off.
   gen-nopos/       no position_ids input (the graph derives positions from the
                    attention mask), eos_token_id [2, 0] (both stop).
   gen-fp16kv/      KV cache inputs/outputs in float16; generation_config asks for
@@ -70,6 +73,7 @@ import json
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -435,7 +439,8 @@ GEMMA = {"first": ["<pad>", "<eos>", "<bos>", "<unk>"], "last": ["<start_of_turn
 
 VARIANTS = {
     "gen-llama": dict(seed=1000, options=GraphOptions(), family="chatml", template="tokenizer_config",
-                      generation={"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2}, external_data=True),
+                      generation={"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2}, external_data=True,
+                      dynamic_int8=True),
     "gen-nopos": dict(seed=2000, options=GraphOptions(position_ids_input=False), family="chatml", template="tokenizer_config",
                       generation={"bos_token_id": 1, "eos_token_id": [2, 0], "pad_token_id": 2}),
     "gen-fp16kv": dict(seed=3000, options=GraphOptions(kv_dtype="float16"), family="chatml", template="tokenizer_config",
@@ -675,6 +680,8 @@ def build_folder(name: str, spec: dict, out: Path) -> dict:
                         all_tensors_to_one_file=True, location=expected["external_data"], size_threshold=1024)
     else:
         (folder / expected["model_file"]).write_bytes(model.SerializeToString())
+    if spec.get("dynamic_int8"):
+        write_dynamic_int8(folder / expected["model_file"], folder / "onnx/model_quantized.onnx")
     (folder / "tokenizer.json").write_text(tok.to_str(pretty=True) + "\n", encoding="utf-8")
     (folder / "tokenizer_config.json").write_bytes(json_bytes(tokenizer_config))
     (folder / "special_tokens_map.json").write_bytes(json_bytes(special_map))
@@ -694,6 +701,20 @@ def build_folder(name: str, spec: dict, out: Path) -> dict:
     for c in cases:
         print(f"    {c.get('prompt', c.get('prompt_text', ''))[-36:]!r:40} -> {c['generated_text']!r}")
     return {"size": size}
+
+
+def write_dynamic_int8(fp32: Path, out: Path) -> None:
+    """Optimum's ``model_quantized.onnx`` form: int8 weights, activations quantized with one
+    scale per pass (``DynamicQuantizeLinear``), so a position's logits depend on the other
+    positions of its pass; the runtime keeps prompt lookup off on such graphs."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_q = Path(tmp) / "q.onnx"
+        quantize_dynamic(str(fp32), str(tmp_q), weight_type=QuantType.QInt8)
+        q = onnx.load(str(tmp_q))
+        q.producer_name, q.producer_version = "nodespace-models", "1"  # stable bytes
+        assert any(n.op_type == "DynamicQuantizeLinear" for n in q.graph.node)
+        out.write_bytes(q.SerializeToString())
 
 
 def main() -> int:

@@ -329,7 +329,8 @@ fn generate_tool_flags() {
 }
 
 /// `cli info` on a generation model names its family (config.json's model_type), how the
-/// graph stores its weights (the converter's `quantization` metadata) and its context.
+/// graph stores its weights (the converter's `quantization` metadata), its context and
+/// whether prompt lookup is on (off, with the reason, on a dynamic int8 graph).
 #[test]
 fn info_shows_family_weights_and_context() {
     let Some(cli) = cli() else { return };
@@ -350,6 +351,15 @@ fn info_shows_family_weights_and_context() {
     assert!(
         tiny_info.contains("context:     128 tokens\n"),
         "{tiny_info}"
+    );
+    assert!(
+        tiny_info.contains("lookup:      on (drafts cannot change the output)\n"),
+        "{tiny_info}"
+    );
+    let int8_info = info(&tiny("gen-llama"), Some("quantized"));
+    assert!(
+        int8_info.contains("lookup:      off by default: the graph quantizes activations with one scale per pass (DynamicQuantizeLinear)"),
+        "{int8_info}"
     );
 
     let Some(qwen) = common::real("Qwen2.5-Coder-0.5B-Instruct") else {

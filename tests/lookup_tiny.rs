@@ -329,3 +329,36 @@ fn invalid_lookup_settings_are_rejected() {
     let e = g.generate(&r, None, &mut |_| Flow::Continue).unwrap_err();
     assert!(e.to_string().contains("n-gram"), "{e}");
 }
+
+/// A dynamic int8 graph (Optimum's `model_quantized.onnx`: `DynamicQuantizeLinear` scales
+/// activations over the whole pass) is recognised from its nodes: lookup stays off by
+/// default and the info says why; `allow_inexact` drafts anyway. The fp32 graph of the
+/// same folder keeps lookup on.
+#[test]
+fn per_pass_quantized_graph_keeps_lookup_off_unless_forced() {
+    init();
+    let fp32 = load("gen-llama");
+    assert_eq!(fp32.info().lookup_off_reason, None);
+    let mut options = GeneratorOptions::new(tiny("gen-llama"));
+    options.variant = Some("quantized".into());
+    let int8 = Generator::new(options).unwrap();
+    let reason = int8.info().lookup_off_reason.clone().unwrap_or_default();
+    assert!(reason.contains("DynamicQuantizeLinear"), "{reason:?}");
+    assert!(int8.info().verifies_drafts);
+
+    let prompt = copying_prompt(&fp32);
+    let default = run(&int8, &request(&prompt, 80, true)).0;
+    assert_eq!(
+        default.stats.drafted_tokens, 0,
+        "drafted on a per-pass quantized graph"
+    );
+    let plain = run(&int8, &request(&prompt, 80, false)).0;
+    assert_same(&plain, &default, "int8, lookup at its default");
+    let mut forced = request(&prompt, 80, true);
+    forced.lookup.allow_inexact = true;
+    let forced = run(&int8, &forced).0;
+    assert!(
+        forced.stats.drafted_tokens > 0,
+        "allow_inexact made no drafts"
+    );
+}

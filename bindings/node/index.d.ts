@@ -197,8 +197,8 @@ export interface GenerateOptions {
   /**
    * Prompt-lookup speculative decoding: the most tokens drafted per step from the prompt and
    * the output, verified in one forward pass (default 8, at most 64; 0 turns it off). Greedy
-   * output is token for token the same either way on fp32/fp16 graphs (on the 4-bit q4 graph,
-   * whose int8 kernels round by pass size, it can part at near-ties); sampled output keeps its distribution;
+   * output is token for token the same either way, on fp32 and 4-bit q4 graphs alike (graphs
+   * with per-pass dynamic int8 activations keep it off); sampled output keeps its distribution;
    * only speed changes (summaries and rewrites copy a lot of their note).
    */
   lookupMaxDraft?: number;

@@ -80,15 +80,24 @@ pub fn info(args: &Args) -> Result<(), String> {
             (true, Some(_)) => "yes (calls parsed: <tool_call> JSON; --tool-choice required/one)",
         }
     );
+    match &info.lookup_off_reason {
+        None => println!("lookup:      on (drafts cannot change the output)"),
+        Some(why) => println!("lookup:      off by default: {why}"),
+    }
     super::print_provider_and_runtime(&info.provider)
 }
 
-/// `--lookup on|off` (default on): prompt-lookup speculative decoding.
+/// `--lookup on|off|force` (default on): prompt-lookup speculative decoding; `force` drafts
+/// on graphs where that can change the output too.
 fn lookup(args: &Args) -> Result<LookupOptions, String> {
     match args.get("--lookup") {
         None | Some("on") => Ok(LookupOptions::default()),
         Some("off") => Ok(LookupOptions::off()),
-        Some(other) => Err(format!("--lookup {other}: expected on or off")),
+        Some("force") => Ok(LookupOptions {
+            allow_inexact: true,
+            ..LookupOptions::default()
+        }),
+        Some(other) => Err(format!("--lookup {other}: expected on, off or force")),
     }
 }
 

@@ -5,7 +5,7 @@
 //! cli info     --model DIR [--variant NAME] [--device D]      (embedding or generation model)
 //! cli generate --model DIR (--prompt TEXT | --system S --user U | --messages FILE)
 //!              [--max-new-tokens N] [--temperature T --top-k K --top-p P --seed S | --greedy]
-//!              [--stop S] [--lookup on|off]
+//!              [--stop S] [--lookup on|off|force]
 //!              [--json-schema FILE | --regex RE | --grammar FILE | --choice a,b,c]
 //!              [--tools FILE [--tool-choice auto|required|one]] [--json]
 //! cli chat     --model DIR [--system S]
@@ -118,9 +118,10 @@ const INFO_USAGE: &str =
     "  cli info     --model DIR [--variant NAME] [--device D]      (embedding or generation model)";
 const GENERATE_USAGE: &str = "  cli generate --model DIR (--prompt TEXT | --system S --user U | --messages FILE) [--variant NAME] [--max-new-tokens N]
                [--temperature T --top-k K --top-p P --min-p P --seed S | --greedy] [--stop S]...
-               [--lookup on|off] [--json-schema FILE | --regex RE | --grammar FILE | --choice a,b,c]
+               [--lookup on|off|force] [--json-schema FILE | --regex RE | --grammar FILE | --choice a,b,c]
                [--tools FILE [--tool-choice auto|required|one]] [--json]
-               --lookup: prompt-lookup speculative decoding (default on; same greedy tokens, faster on copying work)
+               --lookup: prompt-lookup speculative decoding (default on; same greedy tokens, faster on copying work;
+                 force: also on graphs where drafts can change the output, see `cli info`)
                --json-schema, --regex, --grammar (Lark), --choice: the output must match; it ends when complete
                --messages: a chat as a JSON array of messages (transformers' form: tool_calls, role tool)
                --tools: functions the model may call (a JSON array, as transformers takes them); the calls

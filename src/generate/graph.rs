@@ -42,6 +42,10 @@ pub(crate) struct DecoderGraph {
     /// How the graph stores its weights, from its `quantization` metadata (models/convert
     /// writes it), if it says.
     pub quantization: Option<String>,
+    /// The operator that quantizes activations with one scale per pass (dynamic int8
+    /// quantization: `DynamicQuantizeLinear`), if the graph has one: then a position's
+    /// logits depend on the other positions of its pass.
+    pub per_pass_quantization: Option<String>,
 }
 
 impl DecoderGraph {
@@ -166,7 +170,35 @@ impl DecoderGraph {
             shared_kv,
             context_length: usize::MAX,
             quantization: metadata("quantization"),
+            per_pass_quantization: per_pass_quantization(model),
         })
+    }
+}
+
+/// Operators whose activation scale is computed over the whole pass (ONNX Runtime's
+/// dynamic quantization, plain and fused).
+const PER_PASS_QUANTIZATION: [&str; 3] = [
+    "DynamicQuantizeLinear",
+    "DynamicQuantizeMatMul",
+    "DynamicQuantizeLSTM",
+];
+
+fn per_pass_quantization(model: &Path) -> Option<String> {
+    match super::op_types::op_types(model) {
+        Ok(ops) => PER_PASS_QUANTIZATION
+            .iter()
+            .find(|op| ops.contains(**op))
+            .map(|op| op.to_string()),
+        Err(e) => {
+            crate::log::log(
+                crate::log::Level::Warn,
+                format!(
+                    "reading the operator types of {}: {e}; assuming no per-pass activation quantization",
+                    model.display()
+                ),
+            );
+            None
+        }
     }
 }
 
@@ -199,6 +231,13 @@ impl DecoderGraph {
     /// Runs can return the logits of several positions (needed to verify drafts).
     pub fn verifies_drafts(&self) -> bool {
         self.logits_rows != LogitsRows::LastOnly
+    }
+
+    /// A position's logits are the same whatever else its pass holds, as long as every
+    /// pass holds at least two positions (see the `lookup` module): drafts cannot change
+    /// the output.
+    pub fn exact_with_two_row_passes(&self) -> bool {
+        self.verifies_drafts() && self.per_pass_quantization.is_none()
     }
 
     /// The longest prefill run for this graph: `requested`, or fewer tokens when the graph

@@ -3,13 +3,24 @@
 //! The generator verifies a draft in one forward pass and keeps the tokens the model itself
 //! picks (see `Generator::generate`), so drafts change speed, not the model's choices.
 //!
-//! Token for token identity with the plain loop needs kernels that compute a position's
-//! logits the same whether the pass holds one position or several. ONNX Runtime's fp32
-//! kernels do (within ~5e-5 on SmolLM2: the same greedy tokens on every reference prompt);
-//! its 4-bit MatMulNBits with int8 activations (accuracy_level 4: our q4 graph, genai's
-//! int4) runs a one-row pass through another kernel than a multi-row one, and their
-//! logits differ by up to ~0.7, so there greedy output can part from the plain loop's at
-//! near-ties: both are int8 roundings of the same weights, equally close to transformers.
+//! Token for token identity with the plain loop needs a position's logits to be the same
+//! whether its pass holds one position or several. ONNX Runtime's CPU kernels compute a
+//! pass of one position differently from a pass of two or more (GroupQueryAttention's and
+//! MLAS's one-row paths): ~2e-5 apart in fp32 logits, and up to ~0.6 in graphs with int8
+//! activations (MatMulNBits `accuracy_level` 4: our q4 graphs, onnxruntime-genai's int4),
+//! where a last-bit difference flips an int8 rounding that the next layers carry on. Among
+//! passes of two or more positions the kernels agree bit for bit (measured on every graph
+//! models/convert writes: a position's logits equal its one-pass prefill's whatever the
+//! pass sizes, BENCHMARKS.md). So the generator never runs a one-position pass: a plain
+//! step runs the previous token again beside the new one (the KV cache is rolled back one
+//! position; that token's key and value come out the same), and the prefill's last run
+//! never holds a single position. Greedy output is then the same bits with lookup on or
+//! off, on fp32 and on 4-bit graphs.
+//!
+//! Graphs that quantize activations with one scale over the whole pass (dynamic int8
+//! quantization, e.g. Optimum's `model_quantized.onnx`: `DynamicQuantizeLinear`) make a
+//! position's logits depend on the values of the others: there lookup is off unless asked
+//! for with `allow_inexact`.
 //!
 //! Summaries, action items and rewrites copy long spans of their note: there most drafts
 //! are accepted and one memory-bound pass yields several tokens. Where nothing matches no
@@ -19,8 +30,7 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LookupOptions {
     /// Draft and verify at all (default true). With greedy decoding the tokens are those
-    /// of the plain loop (on int8-activation graphs up to near-ties, see above); with
-    /// sampling the output distribution is unchanged.
+    /// of the plain loop (see above); with sampling the output distribution is unchanged.
     pub enabled: bool,
     /// Most tokens drafted per step (default 8, at most 64); the draft length
     /// adapts below it.
@@ -30,6 +40,10 @@ pub struct LookupOptions {
     /// The shortest n-gram matched (default 2): 1 would draft after nearly every token,
     /// mostly in vain.
     pub min_ngram: usize,
+    /// Draft on graphs that quantize activations with one scale per pass too (default
+    /// false: there a position's logits depend on the drafts beside it, so greedy output
+    /// would depend on which drafts were tried; `GeneratorInfo::lookup_off_reason`).
+    pub allow_inexact: bool,
 }
 
 impl Default for LookupOptions {
@@ -39,6 +53,7 @@ impl Default for LookupOptions {
             max_draft: 8,
             max_ngram: 3,
             min_ngram: 2,
+            allow_inexact: false,
         }
     }
 }

@@ -5,6 +5,7 @@ mod constraint;
 mod genai_config;
 mod graph;
 mod lookup;
+mod op_types;
 mod sampler;
 mod stream;
 mod template;
@@ -95,9 +96,9 @@ pub struct GenerateRequest {
     pub stop: Vec<String>,
     /// Prompt-lookup speculative decoding (default on): drafts copied from the prompt and
     /// the output are verified in one pass. Greedy output is token for token the plain
-    /// loop's on fp32/fp16 graphs (on 4-bit graphs with int8 activations it can part at
-    /// near-ties: see the `lookup` module); sampled output keeps its distribution. Graphs that return the last
-    /// position's logits only (`GeneratorInfo::verifies_drafts` false) run without it.
+    /// loop's (fp32 and 4-bit graphs alike: see the `lookup` module); sampled output keeps
+    /// its distribution. Off where `GeneratorInfo::lookup_off_reason` says why (graphs that
+    /// return the last position's logits only, or quantize activations per pass).
     pub lookup: LookupOptions,
     /// Structured output: the text must match this (JSON Schema, regex, Lark grammar or
     /// choices). Generation ends with [`StopReason::Eos`] when the text is complete, or at
@@ -314,6 +315,9 @@ pub struct GeneratorInfo {
     /// The graph returns logits for several positions, so prompt-lookup drafts can be
     /// verified (graphs with the last position's logits only run the plain loop).
     pub verifies_drafts: bool,
+    /// Why prompt lookup is off by default on this graph; None where it is on and cannot
+    /// change the output.
+    pub lookup_off_reason: Option<String>,
     pub provider: ActiveProvider,
 }
 
@@ -409,6 +413,7 @@ impl Generator {
             renders_tools: template.as_ref().is_some_and(ChatTemplate::renders_tools),
             tool_call_format: template.as_ref().and_then(ChatTemplate::tool_call_format),
             verifies_drafts: graph.verifies_drafts(),
+            lookup_off_reason: lookup_off_reason(&graph),
             provider: pool.provider().clone(),
         };
         let prefix = options.reuse_prefix.then(|| Mutex::new(None));
@@ -602,7 +607,9 @@ impl Generator {
         let mut cache = self.reusable_cache(&prompt_tokens)?;
         result.stats.reused_prompt_tokens = cache.len();
         let mut chain = TokenChain::new(sampling, &prompt_tokens, constraint);
-        let mut drafter = Drafter::new(if self.graph.verifies_drafts() {
+        let drafts_allowed = self.graph.exact_with_two_row_passes()
+            || (self.graph.verifies_drafts() && request.lookup.allow_inexact);
+        let mut drafter = Drafter::new(if drafts_allowed {
             request.lookup.clone()
         } else {
             LookupOptions::off()
@@ -771,7 +778,20 @@ impl Generator {
         // Long prompts run in chunks; the last run holds at least the positions whose
         // logits are wanted.
         let chunk = self.prefill_chunk;
-        let split = ((ids.len() - 1) / chunk * chunk).min(ids.len() - rows);
+        let mut split = ((ids.len() - 1) / chunk * chunk).min(ids.len() - rows);
+        if ids.len() - split == 1 && self.graph.exact_with_two_row_passes() {
+            // Never a one-position run (see the `lookup` module): the run before lends a
+            // position, or the last cached token is run again (its key and value come out
+            // the same bits: it was run in a pass of two or more too).
+            if split > 0 && chunk > 2 {
+                split -= 1;
+            } else if split == 0 {
+                if let Some(&previous) = cache.tokens.last() {
+                    cache.truncate(&self.graph, cache.len() - 1)?;
+                    ids.insert(0, previous);
+                }
+            }
+        }
         for piece in ids[..split].chunks(chunk) {
             if cancel.is_cancelled() {
                 return Ok(Step::Cancelled);
@@ -804,6 +824,22 @@ impl Generator {
         cache.truncate(&self.graph, shared)?;
         Ok(cache)
     }
+}
+
+fn lookup_off_reason(graph: &DecoderGraph) -> Option<String> {
+    if !graph.verifies_drafts() {
+        return Some(
+            "the graph returns the last position's logits only, so drafts cannot be verified"
+                .into(),
+        );
+    }
+    graph.per_pass_quantization.as_ref().map(|op| {
+        format!(
+            "the graph quantizes activations with one scale per pass ({op}), so a position's \
+             logits depend on the drafts beside it and greedy output would too \
+             (LookupOptions::allow_inexact drafts anyway)"
+        )
+    })
 }
 
 fn ms(since: Instant) -> f64 {

@@ -141,8 +141,8 @@ namespace NodeSpace
         public IList<string> Stop { get; set; }
         /// <summary>Prompt-lookup speculative decoding: the most tokens drafted per step from the
         /// prompt and the output and verified in one forward pass; null: the library's default (8),
-        /// 0: off, at most 64. Greedy text is the same either way on fp32/fp16 graphs (on the 4-bit q4
-        /// graph, whose int8 kernels round by pass size, it can part at near-ties), sampled text keeps its
+        /// 0: off, at most 64. Greedy text is the same either way, on fp32 and 4-bit q4 graphs alike
+        /// (graphs with per-pass dynamic int8 activations keep it off), sampled text keeps its
         /// distribution; summaries and rewrites of a note come faster.</summary>
         public int? LookupMaxDraft { get; set; }
         /// <summary>Structured output (set at most one of JsonSchema, Regex, Grammar, Choices): the text
