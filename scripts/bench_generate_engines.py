@@ -67,6 +67,7 @@ def result(t0, first, end, out, prompt_tokens):
 def llama_worker(job):
     from llama_cpp import Llama
 
+    eos = set(job.get("eos") or [EOS])
     llm = Llama(model_path=job["gguf"], n_threads=job["threads"], n_threads_batch=job["threads"], n_ctx=1024,
                 n_batch=512, verbose=False, seed=0)
 
@@ -77,7 +78,7 @@ def llama_worker(job):
         for tok in llm.generate(ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0, reset=True):
             if first is None:
                 first = time.perf_counter()
-            if tok == EOS:
+            if tok in eos:
                 break
             out.append(int(tok))
             if len(out) >= n:
@@ -97,6 +98,7 @@ def genai_worker(job):
         so["intra_op_num_threads"], so["inter_op_num_threads"] = job["threads"], 1
         json.dump(cfg, open(cfg_path, "w"), indent=4)
     model = og.Model(job["genai_dir"])
+    eos = set(job.get("eos") or [EOS])
 
     def run(ids, n):
         t0 = time.perf_counter()
@@ -110,7 +112,7 @@ def genai_worker(job):
             tok = int(gen.get_next_tokens()[0])
             if first is None:
                 first = time.perf_counter()
-            if tok == EOS:
+            if tok in eos:
                 break
             out.append(tok)
         end = time.perf_counter()

@@ -1,30 +1,32 @@
 #!/usr/bin/env python3
-"""Prompt-lookup speculative decoding side by side, in one run (issue #16): nodespace's q4
-and fused graphs with and without lookup, and llama.cpp / onnxruntime-genai when they are
-set up (as in scripts/bench_generate_engines.py), on the app's copying work (the README's
-meeting note: summary, action items, two rewrites) and on two prompts with nothing to copy
-(a poem, an explanation). 2 threads, greedy, up to 128 new tokens, each engine in its own
-process, warm pass discarded, --repeats rounds with the engines alternating; decode
-tokens/s and time to first token per prompt group, ratios per round (min / median / max).
+"""Generation engines side by side, in one run, on the work the app does (issue #36):
+nodespace's 4-bit graph with and without prompt lookup (and the fused fp32 graph with
+--fused), llama.cpp on the same GGUF, onnxruntime-genai's int4 and fp32 graphs from its own
+model builder, for SmolLM2-135M-Instruct, Qwen2.5-Coder-0.5B-Instruct and gemma-3-270m.
 
-Also the physical limit: the bytes a decode pass reads (every weight the pass touches, the
-embedding table's one row excepted, plus the KV cache at the mean context), the machine's
-memory bandwidth (a numpy copy over 1 GiB: read + write bytes per second, best of 5), and
-so the tokens/s one pass per token can reach.
+Prompts: copying work (the README's meeting note: summary, action items, two rewrites) and
+nothing to copy (a poem, an explanation); chats where the model has a chat template, the
+last message as raw text otherwise (gemma-3-270m); every engine gets the same token ids
+(nodespace's). 2 threads, greedy, up to 128 new tokens, each engine in its own process
+(peak RSS = its VmHWM), warm pass discarded; --repeats rounds with the engines alternating
+in a round; decode tokens/s and time to first token per prompt group, min/median/max over
+rounds, ratios per round; the machine's load average before and after.
 
-  .venv/bin/python scripts/bench_lookup.py --repeats 5
+The peers are installed by this script (scripts/setup_peers.sh: llama-cpp-python built from
+source, CPU only; onnxruntime-genai from PyPI with torch for its builder) and their graphs
+made by scripts/peer_models.py, all cached under ~/.cache/nodespace-peers; the first time
+takes ~15 min (start it in the background: `scripts/setup_peers.sh > peers.log 2>&1 &`).
+--no-peers runs nodespace only.
 
-onnxruntime-genai's graphs, from the same GGUF (outside the repo; ~4 GB of PyPI wheels):
-  python3 -m venv /root/genai-venv && /root/genai-venv/bin/pip install torch transformers gguf \
-      accelerate onnx onnxruntime-genai sentencepiece protobuf onnx_ir
-  an HF folder /root/smollm2-hf: AutoModelForCausalLM.from_pretrained(GGUF_DIR, gguf_file=...)
-      (dequantized), its state_dict saved with safetensors (lm_head dropped: tied), its
-      config without quantization_config and with architectures ["LlamaForCausalLM"], the
-      tokenizer saved beside it
-  /root/genai-venv/bin/python -m onnxruntime_genai.models.builder -i /root/smollm2-hf \
-      -o /root/genai-smollm2-int4 -p int4 -e cpu       (and -p fp32 -o /root/genai-smollm2-fp32)
+Also the physical limit per model: the bytes a 4-bit decode pass reads (every weight the
+pass touches, the embedding table's one row excepted, plus the KV cache at the mean
+context), the machine's memory bandwidth (a numpy copy over 1 GiB, best of 5), and so the
+tokens/s one pass per token can reach.
+
+  .venv/bin/python scripts/bench_lookup.py --repeats 3 --json-out target/bench_lookup.json
 """
 import argparse
+import glob
 import json
 import os
 import statistics
@@ -39,7 +41,7 @@ import onnx
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import bench_generate_engines as engines  # noqa: E402
-from bench_generate import NOTE, render  # noqa: E402
+from bench_generate import NOTE  # noqa: E402
 
 COPYING = [
     "Summarize this meeting in two sentences. " + NOTE,
@@ -49,16 +51,18 @@ COPYING = [
 ]
 NOTHING_TO_COPY = ["Write a short poem about autumn leaves.", "Explain how a rainbow forms."]
 CHATS = [[{"role": "user", "content": p}] for p in COPYING + NOTHING_TO_COPY]
+MODELS = ["SmolLM2-135M-Instruct", "Qwen2.5-Coder-0.5B-Instruct", "gemma-3-270m"]
+PEERS = os.environ.get("NS_PEERS_DIR") or os.path.expanduser("~/.cache/nodespace-peers")
 GROUPS = {"copying": range(len(COPYING)), "nothing to copy": range(len(COPYING), len(CHATS))}
 
 
-def run_ours(args, prompts_path, variant, lookup):
+def run_ours(args, model_dir, prompts_path, variant, lookup):
     exe = os.path.join(ROOT, "target/release/examples/bench_generate")
-    out = subprocess.run([exe, "--model", args.model, "--variant", variant, "--threads", str(args.threads),
+    out = subprocess.run([exe, "--model", model_dir, "--variant", variant, "--threads", str(args.threads),
                           "--prompts", prompts_path, "--max-new-tokens", str(args.max_new_tokens),
                           "--lookup", lookup], check=True, capture_output=True, text=True)
     lines = [json.loads(l) for l in out.stdout.splitlines()]
-    return lines[:-1]
+    return lines[:-1], lines[-1]["peak_rss_mb"]
 
 
 def bytes_per_pass(path, context):
@@ -72,7 +76,7 @@ def bytes_per_pass(path, context):
     gathered = {n.input[0] for n in model.graph.node if n.op_type in ("Gather", "GatherBlockQuantized")}
     weights = sum(s for name, s in sizes.items() if name not in gathered)
     cfg = json.load(open(os.path.join(os.path.dirname(os.path.dirname(path)), "config.json")))
-    head_dim = cfg["hidden_size"] // cfg["num_attention_heads"]
+    head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
     kv = 2 * cfg["num_hidden_layers"] * cfg["num_key_value_heads"] * head_dim * 4 * context
     return weights, kv
 
@@ -93,87 +97,160 @@ def mmm(values, nd=2):
     return [round(v[0], nd), round(statistics.median(v), nd), round(v[-1], nd)]
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default=engines.MODEL)
-    ap.add_argument("--gguf", default=engines.GGUF)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--max-new-tokens", type=int, default=128)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--llama-python", default="/root/llama-venv/bin/python")
-    ap.add_argument("--genai-python", default="/root/genai-venv/bin/python")
-    ap.add_argument("--genai-int4", default="/root/genai-smollm2-int4")
-    ap.add_argument("--genai-fp32", default="/root/genai-smollm2-fp32")
-    args = ap.parse_args()
-    engines.setup_env()
+def eos_ids(model_dir):
+    for name in ("generation_config.json", "config.json"):
+        path = os.path.join(model_dir, name)
+        if os.path.exists(path):
+            eos = json.load(open(path)).get("eos_token_id")
+            if eos is not None:
+                return eos if isinstance(eos, list) else [eos]
+    return []
 
-    from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_file(os.path.join(args.model, "tokenizer.json"))
-    ids = [tok.encode(render(c, None), add_special_tokens=False).ids for c in CHATS]
-    base = {"threads": args.threads, "max_new_tokens": args.max_new_tokens, "items": ids}
-    runs = {f"nodespace {v} lookup {l}": ("ours", v, l) for v in ("q4", "fused") for l in ("on", "off")}
-    if engines.works(args.llama_python, "llama_cpp"):
-        runs["llama.cpp (Q4_1 GGUF)"] = ("worker", args.llama_python, "llama", dict(base, gguf=args.gguf))
-    for precision, d in (("int4", args.genai_int4), ("fp32", args.genai_fp32)):
-        if d and os.path.isdir(d) and engines.works(args.genai_python, "onnxruntime_genai"):
-            runs[f"onnxruntime-genai {precision}"] = ("worker", args.genai_python, "genai", dict(base, genai_dir=d))
-    missing = [e for e in ("llama.cpp (Q4_1 GGUF)", "onnxruntime-genai int4", "onnxruntime-genai fp32") if e not in runs]
-    if missing:
-        print(f"NOT SET UP (left out of this run): {', '.join(missing)}; see scripts/bench_generate_engines.py",
-              file=sys.stderr)
+def gguf_of(name):
+    sys.path[:0] = [os.path.join(ROOT, "models"), os.path.join(ROOT, "models", "convert")]
+    from convert.sources import SOURCES
 
-    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
-        f.write("\n".join(json.dumps(c) for c in CHATS))
-        prompts_path = f.name
-    load_before = os.getloadavg()
-    rounds = {name: [] for name in runs}
-    for r in range(args.repeats):
-        for name, how in runs.items():
-            lines = run_ours(args, prompts_path, how[1], how[2]) if how[0] == "ours" else engines.run_worker(*how[1:])[0]
-            rounds[name].append(lines)
-            print(f"round {r + 1} {name}: " + ", ".join(f"{l['decode_tok_s']:.0f}" for l in lines) + " tok/s",
-                  file=sys.stderr, flush=True)
-    os.unlink(prompts_path)
+    found = [os.path.join(d, SOURCES[name].gguf_name) for d in
+             sorted(glob.glob(os.path.join(ROOT, "models", "real", ".wheels", "*")))]
+    return next((f for f in found if os.path.exists(f)), None)
 
-    def group_mean(lines, group, key):
-        return statistics.mean(lines[i][key] for i in GROUPS[group])
 
-    report = {"threads": args.threads, "max_new_tokens": args.max_new_tokens, "repeats": args.repeats,
-              "load_average_before": load_before, "load_average_after": os.getloadavg(), "engines": {}, "ratios": {}}
-    for name, rs in rounds.items():
-        entry = {g: {"decode_tok_s": mmm([group_mean(x, g, "decode_tok_s") for x in rs], 1),
-                     "ttft_ms": mmm([group_mean(x, g, "ttft_ms") for x in rs], 1)} for g in GROUPS}
-        entry["generated_tokens"] = [l["generated_tokens"] for l in rs[0]]
+def setup_peers(models):
+    """Install the peers and build genai's graphs (both cached); genai folders per model."""
+    subprocess.run(["bash", os.path.join(ROOT, "scripts", "setup_peers.sh")], check=True)
+    python = os.path.join(PEERS, "genai-venv", "bin", "python")
+    out = subprocess.run([python, os.path.join(ROOT, "scripts", "peer_models.py"), *models],
+                         check=True, capture_output=True, text=True).stdout
+    return {r["model"]: r for r in (json.loads(l) for l in out.splitlines() if l.startswith("{"))}
+
+
+def engines_for(args, name, genai):
+    """name -> how to run it, and the engines left out with why."""
+    runs, missing = {}, []
+    variants = ("q4", "fused") if args.fused else ("q4",)
+    for v in variants:
+        for lookup in ("on", "off"):
+            runs[f"nodespace {v} lookup {lookup}"] = ("ours", v, lookup)
+    if args.no_peers:
+        return runs, ["llama.cpp and onnxruntime-genai (--no-peers)"]
+    llama_python = os.path.join(PEERS, "llama-venv", "bin", "python")
+    gguf = gguf_of(name)
+    if gguf and engines.works(llama_python, "llama_cpp"):
+        runs["llama.cpp"] = ("worker", llama_python, "llama", {"gguf": gguf})
+    else:
+        missing.append(f"llama.cpp (GGUF {gguf}, venv {llama_python})")
+    genai_python = os.path.join(PEERS, "genai-venv", "bin", "python")
+    for precision in ("int4", "fp32"):
+        d = genai.get(precision)
+        if d and os.path.isdir(d):
+            runs[f"onnxruntime-genai {precision}"] = ("worker", genai_python, "genai", {"genai_dir": d})
+        else:
+            why = genai.get(f"{precision}_error") or genai.get("error") or "not built"
+            missing.append(f"onnxruntime-genai {precision}: {why}")
+    return runs, missing
+
+
+def group_mean(lines, group, key):
+    return statistics.mean(lines[i][key] for i in GROUPS[group])
+
+
+def report_model(args, name, runs, rounds, rss, missing):
+    entry = {"engines": {}, "ratios": {}, "left_out": missing}
+    for engine, rs in rounds.items():
+        e = {g: {"decode_tok_s": mmm([group_mean(x, g, "decode_tok_s") for x in rs], 1),
+                 "ttft_ms": mmm([group_mean(x, g, "ttft_ms") for x in rs], 1)} for g in GROUPS}
+        e["peak_rss_mb"] = mmm(rss[engine], 0)
+        e["generated_tokens"] = [l["generated_tokens"] for l in rs[0]]
         if "accepted_tokens" in rs[0][0]:
-            entry["accepted_of_drafted"] = [f"{l['accepted_tokens']}/{l['drafted_tokens']}" for l in rs[0]]
-        report["engines"][name] = entry
+            e["accepted_of_drafted"] = [f"{l['accepted_tokens']}/{l['drafted_tokens']}" for l in rs[0]]
+        entry["engines"][engine] = e
     for v in ("q4", "fused"):
-        on, off = rounds[f"nodespace {v} lookup on"], rounds[f"nodespace {v} lookup off"]
-        same = [a["tokens"] == b["tokens"] for a, b in zip(on[0], off[0])]
-        report["engines"][f"nodespace {v} lookup on"]["tokens_same_as_lookup_off"] = f"{sum(same)}/{len(same)}"
-    pairs = [("nodespace q4 lookup on", "nodespace q4 lookup off"), ("nodespace fused lookup on", "nodespace fused lookup off"),
-             ("nodespace q4 lookup on", "onnxruntime-genai int4"), ("nodespace q4 lookup on", "llama.cpp (Q4_1 GGUF)"),
+        on, off = rounds.get(f"nodespace {v} lookup on"), rounds.get(f"nodespace {v} lookup off")
+        if on and off:
+            same = [a["tokens"] == b["tokens"] for r_on, r_off in zip(on, off) for a, b in zip(r_on, r_off)]
+            entry["engines"][f"nodespace {v} lookup on"]["tokens_same_as_lookup_off"] = f"{sum(same)}/{len(same)}"
+    pairs = [("nodespace q4 lookup on", "nodespace q4 lookup off"), ("nodespace q4 lookup on", "onnxruntime-genai int4"),
+             ("nodespace q4 lookup on", "llama.cpp"), ("nodespace q4 lookup off", "llama.cpp"),
+             ("nodespace q4 lookup off", "onnxruntime-genai int4"),
+             ("nodespace fused lookup on", "nodespace fused lookup off"),
              ("nodespace fused lookup on", "onnxruntime-genai fp32")]
     for a, b in pairs:
         if a in rounds and b in rounds:
-            report["ratios"][f"{a} / {b}"] = {
+            entry["ratios"][f"{a} / {b}"] = {
                 g: {"decode": mmm([group_mean(x, g, "decode_tok_s") / group_mean(y, g, "decode_tok_s")
                                    for x, y in zip(rounds[a], rounds[b])], 3),
                     "ttft": mmm([group_mean(x, g, "ttft_ms") / group_mean(y, g, "ttft_ms")
                                  for x, y in zip(rounds[a], rounds[b])], 3)} for g in GROUPS}
+    model_dir = os.path.join(ROOT, "models", "real", name)
+    off = rounds["nodespace q4 lookup off"]
+    context = statistics.mean(l["prompt_tokens"] + l["generated_tokens"] / 2 for l in off[0])
+    weights, kv = bytes_per_pass(os.path.join(model_dir, "onnx", "model_q4.onnx"), context)
+    entry["q4_bytes_per_pass"] = {"weights_mb": round(weights / 1e6, 1), "kv_mb": round(kv / 1e6, 1),
+                                  "mean_context": round(context)}
+    return entry
 
-    bw = bandwidth_gb_s()
-    context = statistics.mean(l["prompt_tokens"] + l["generated_tokens"] / 2 for l in rounds["nodespace q4 lookup off"][0])
-    limit = {"memory_bandwidth_gb_s": round(bw, 1), "mean_context": round(context)}
-    for v, file in (("q4", "model_q4.onnx"), ("fused", "model_fused.onnx")):
-        weights, kv = bytes_per_pass(os.path.join(args.model, "onnx", file), context)
-        plain = statistics.median(group_mean(x, g, "decode_tok_s") for x in rounds[f"nodespace {v} lookup off"] for g in GROUPS)
-        limit[v] = {"weights_mb": round(weights / 1e6, 1), "kv_mb": round(kv / 1e6, 1),
-                    "passes_per_s_at_bandwidth": round(bw * 1e9 / (weights + kv), 1),
-                    "plain_decode_tok_s_median": round(plain, 1)}
-    report["physical_limit"] = limit
-    print(json.dumps(report, indent=1))
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-new-tokens", type=int, default=128)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--fused", action="store_true", help="also the fused fp32 graph, lookup on and off")
+    ap.add_argument("--no-peers", action="store_true", help="nodespace only")
+    ap.add_argument("--json-out", help="also write the report here")
+    args = ap.parse_args()
+    engines.setup_env()
+    models = [m for m in args.models.split(",") if m]
+    for m in models:
+        if not os.path.isdir(os.path.join(ROOT, "models", "real", m)):
+            raise SystemExit(f"models/real/{m} is missing: run scripts/setup.sh")
+    genai = {} if args.no_peers else setup_peers(models)
+
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+        f.write("\n".join(json.dumps(c) for c in CHATS))
+        prompts_path = f.name
+    plan = {}
+    for m in models:
+        runs, missing = engines_for(args, m, genai.get(m, {}))
+        if missing:
+            print(f"{m}: NOT IN THIS RUN: {'; '.join(missing)}", file=sys.stderr)
+        plan[m] = (runs, missing)
+    load_before = os.getloadavg()
+    rounds = {m: {e: [] for e in plan[m][0]} for m in models}
+    rss = {m: {e: [] for e in plan[m][0]} for m in models}
+    prompt_ids = {}
+    for r in range(args.repeats):
+        for m in models:
+            model_dir = os.path.join(ROOT, "models", "real", m)
+            for engine, how in plan[m][0].items():
+                if how[0] == "ours":
+                    lines, peak = run_ours(args, model_dir, prompts_path, how[1], how[2])
+                    prompt_ids.setdefault(m, [l["prompt_ids"] for l in lines])
+                else:
+                    job = dict(how[3], threads=args.threads, max_new_tokens=args.max_new_tokens,
+                               items=prompt_ids[m], eos=eos_ids(model_dir))
+                    lines, peak = engines.run_worker(how[1], how[2], job)
+                rounds[m][engine].append(lines)
+                rss[m][engine].append(peak)
+                print(f"round {r + 1} {m} {engine}: " + ", ".join(f"{l['decode_tok_s']:.0f}" for l in lines)
+                      + " tok/s", file=sys.stderr, flush=True)
+    os.unlink(prompts_path)
+
+    report = {"threads": args.threads, "max_new_tokens": args.max_new_tokens, "repeats": args.repeats,
+              "load_average_before": [round(x, 2) for x in load_before],
+              "load_average_after": [round(x, 2) for x in os.getloadavg()],
+              "memory_bandwidth_gb_s": round(bandwidth_gb_s(), 1), "models": {}}
+    for m in models:
+        report["models"][m] = report_model(args, m, plan[m][0], rounds[m], rss[m], plan[m][1])
+        limit = report["models"][m]["q4_bytes_per_pass"]
+        limit["passes_per_s_at_bandwidth"] = round(
+            report["memory_bandwidth_gb_s"] * 1e3 / (limit["weights_mb"] + limit["kv_mb"]), 1)
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.json_out:
+        open(args.json_out, "w").write(text + "\n")
 
 
 if __name__ == "__main__":

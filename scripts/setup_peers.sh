@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The engines nodespace's generation benchmarks compare against, installed from PyPI into
+# ~/.cache/nodespace-peers (NS_PEERS_DIR), each in its own venv so none changes the others:
+#
+#   llama-venv   llama-cpp-python built from source, CPU only. Not -march=native: this
+#                CPU advertises AMX that the VM does not allow (SIGILL in prompt
+#                processing), so AVX2/FMA/F16C are named, AVX-512 where lscpu lists it.
+#   genai-venv   onnxruntime-genai with its model builder (torch, transformers, onnx).
+#
+# Idempotent: a venv whose stamp matches is kept (a second run takes a second). Slow the
+# first time (llama.cpp's build ~8 min on 2 cores; torch ~1 GB): start it in the background
+# (`scripts/setup_peers.sh > peers.log 2>&1 &`). scripts/bench_engines.py runs it itself.
+set -euo pipefail
+
+PEERS=${NS_PEERS_DIR:-$HOME/.cache/nodespace-peers}
+LLAMA_VERSION=0.3.36
+GENAI_VERSION=0.18.0
+mkdir -p "$PEERS"
+
+cmake_args="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF"
+cmake_args+=" -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_BLAS=OFF"
+if grep -qw avx512f /proc/cpuinfo; then cmake_args+=" -DGGML_AVX512=ON"; fi
+llama_stamp="llama-cpp-python==$LLAMA_VERSION $cmake_args"
+if [[ "$(cat "$PEERS/llama-venv/.stamp" 2>/dev/null)" != "$llama_stamp" ]]; then
+    echo "setup_peers: building llama-cpp-python $LLAMA_VERSION from source ($cmake_args)"
+    rm -rf "$PEERS/llama-venv"
+    python3 -m venv "$PEERS/llama-venv"
+    "$PEERS/llama-venv/bin/pip" install -q --upgrade pip
+    CMAKE_ARGS="$cmake_args" CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) \
+        "$PEERS/llama-venv/bin/pip" install -q --no-binary llama-cpp-python "llama-cpp-python==$LLAMA_VERSION" numpy
+    echo "$llama_stamp" > "$PEERS/llama-venv/.stamp"
+fi
+echo "setup_peers: llama.cpp ok ($("$PEERS/llama-venv/bin/python" -c 'import llama_cpp; print(llama_cpp.__version__)'))"
+
+genai_stamp="onnxruntime-genai==$GENAI_VERSION torch transformers>=5 onnx gguf accelerate"
+if [[ "$(cat "$PEERS/genai-venv/.stamp" 2>/dev/null)" != "$genai_stamp" ]]; then
+    echo "setup_peers: installing onnxruntime-genai $GENAI_VERSION and its model builder's dependencies"
+    rm -rf "$PEERS/genai-venv"
+    python3 -m venv "$PEERS/genai-venv"
+    "$PEERS/genai-venv/bin/pip" install -q --upgrade pip
+    "$PEERS/genai-venv/bin/pip" install -q "onnxruntime-genai==$GENAI_VERSION" torch "transformers>=5" onnx \
+        onnx_ir sentencepiece protobuf numpy safetensors gguf accelerate
+    echo "$genai_stamp" > "$PEERS/genai-venv/.stamp"
+fi
+echo "setup_peers: onnxruntime-genai ok ($("$PEERS/genai-venv/bin/python" -c 'import onnxruntime_genai as og; print(og.__version__)'))"
