@@ -402,7 +402,7 @@ fn lookup_is_exact(model: &str, variants: &[Option<&str>]) {
         options.variant = variant.map(str::to_string);
         let generator = Generator::new(options).unwrap();
         assert_eq!(generator.info().lookup_off_reason, None, "{variant:?}");
-        let (mut drafted, mut accepted) = (0, 0);
+        let (mut drafted, mut accepted, mut generated) = (0, 0, 0);
         for (i, prompt) in note_prompts(&generator).iter().enumerate() {
             let plain = greedy_run(&generator, prompt, false);
             let fast = greedy_run(&generator, prompt, true);
@@ -414,14 +414,16 @@ fn lookup_is_exact(model: &str, variants: &[Option<&str>]) {
             if i < 4 {
                 drafted += fast.stats.drafted_tokens;
                 accepted += fast.stats.accepted_tokens;
+                generated += fast.tokens.len();
             }
         }
         eprintln!(
-            "{model} {variant:?}: {accepted} of {drafted} drafted tokens accepted on the copying prompts"
+            "{model} {variant:?}: {accepted} of {drafted} drafted tokens accepted on the copying prompts ({generated} generated)"
         );
+        // Measured 35-75% of the copying prompts' tokens (each a forward pass saved).
         assert!(
-            2 * accepted > drafted,
-            "{model} {variant:?}: only {accepted} of {drafted} drafts accepted on copying prompts"
+            4 * accepted > generated,
+            "{model} {variant:?}: only {accepted} of {generated} tokens came from accepted drafts on copying prompts"
         );
     }
 }

@@ -23,8 +23,9 @@
 //! for with `allow_inexact`.
 //!
 //! Summaries, action items and rewrites copy long spans of their note: there most drafts
-//! are accepted and one memory-bound pass yields several tokens. Where nothing matches no
-//! draft is made and the step is the plain one.
+//! are accepted and one memory-bound pass yields several tokens. Where no n-gram matches,
+//! the second position a pass holds anyway carries a one-token guess (what followed the
+//! last token before) instead of the previous token again.
 
 /// Prompt-lookup speculative decoding settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +118,19 @@ impl Drafter {
         Vec::new()
     }
 
+    /// One token guessed where no n-gram of `min_ngram` or more matches: what followed the
+    /// last token's most recent earlier occurrence. For a pass that holds a second position
+    /// anyway (the generator never runs one alone), so it costs almost nothing; not counted
+    /// in the draft length's adaptation.
+    pub fn guess(&self, history: &[u32]) -> Vec<u32> {
+        if !self.options.enabled {
+            return Vec::new();
+        }
+        last_match(history, 1)
+            .map(|start| vec![history[start]])
+            .unwrap_or_default()
+    }
+
     /// Record that `accepted` of `drafted` tokens were kept.
     pub fn record(&mut self, drafted: usize, accepted: usize) {
         if drafted == 0 {
@@ -179,6 +193,17 @@ mod tests {
         // The match "1 2" at 0 is followed by 1 2 3 ... up to the history's end.
         assert_eq!(drafter(8).draft(&[1, 2, 1, 2], 10), vec![1, 2]);
         assert_eq!(drafter(8).draft(&[1, 2, 7, 7, 7, 1, 2], 2), vec![7, 7]);
+    }
+
+    #[test]
+    fn a_guess_is_the_token_after_the_last_tokens_previous_occurrence() {
+        let d = drafter(8);
+        assert_eq!(d.guess(&[5, 6, 7, 5]), vec![6]);
+        assert_eq!(d.guess(&[5, 6, 7, 5, 9, 5]), vec![9]);
+        assert!(d.guess(&[1, 2, 3]).is_empty());
+        assert!(Drafter::new(LookupOptions::off())
+            .guess(&[5, 6, 5])
+            .is_empty());
     }
 
     #[test]

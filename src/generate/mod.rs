@@ -609,6 +609,7 @@ impl Generator {
         let mut chain = TokenChain::new(sampling, &prompt_tokens, constraint);
         let drafts_allowed = self.graph.exact_with_two_row_passes()
             || (self.graph.verifies_drafts() && request.lookup.allow_inexact);
+        let spare_row = drafts_allowed && self.graph.exact_with_two_row_passes();
         let mut drafter = Drafter::new(if drafts_allowed {
             request.lookup.clone()
         } else {
@@ -639,10 +640,18 @@ impl Generator {
             // A draft after the prefill only; a fully accepted one yields one token more
             // than it has, so it may take all but one of the tokens still wanted.
             let wanted = max_new_tokens - result.tokens.len();
-            let draft = if first_token_at.is_some() {
-                chain.valid_prefix(drafter.draft(&history, (wanted - 1).min(room - 1)))
+            let limit = (wanted - 1).min(room - 1);
+            let (draft, guessed) = if first_token_at.is_some() {
+                let draft = chain.valid_prefix(drafter.draft(&history, limit));
+                if draft.is_empty() && spare_row && limit > 0 {
+                    // The pass holds two positions anyway (see prefill_and_step): the second
+                    // may as well carry a guess as run the previous token again.
+                    (chain.valid_prefix(drafter.guess(&history)), true)
+                } else {
+                    (draft, false)
+                }
             } else {
-                Vec::new()
+                (Vec::new(), false)
             };
             let before = cache.len();
             let mut forward =
@@ -713,7 +722,9 @@ impl Generator {
             }
             result.stats.drafted_tokens += draft.len();
             result.stats.accepted_tokens += accepted;
-            drafter.record(draft.len(), accepted);
+            if !guessed {
+                drafter.record(draft.len(), accepted);
+            }
             // The cache covers the input and every draft token; keep the accepted ones.
             cache.truncate(&self.graph, before + input.len() + accepted)?;
             input = vec![last];
