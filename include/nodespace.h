@@ -387,6 +387,14 @@ typedef struct ns_generator_info {
    * reach on_tool_call, and NS_TOOL_CHOICE_REQUIRED / ONE can be used), 0 otherwise.
    */
   int32_t tools;
+  /**
+   * Added in the fifth release: why prompt lookup (request.lookup_max_draft) makes no
+   * drafts on this graph, or NULL where it is on and cannot change the output: the graph
+   * returns the last position's logits only, or quantizes activations with one scale
+   * per pass (dynamic int8, e.g. Optimum's model_quantized.onnx: DynamicQuantizeLinear),
+   * where drafts would change the greedy output.
+   */
+  const char *lookup_off_reason;
 } ns_generator_info;
 
 /**

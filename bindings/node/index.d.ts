@@ -132,6 +132,12 @@ export interface GeneratorInfo {
    * 'required' / 'one' work), 'rendered' (tools rendered, calls left in the text), 'none'.
    */
   tools: 'none' | 'rendered' | 'parsed';
+  /**
+   * Why prompt lookup makes no drafts on this graph (it returns the last position's logits
+   * only, or quantizes activations per pass: dynamic int8), or null where it is on and
+   * cannot change the output.
+   */
+  lookupOffReason: string | null;
 }
 
 export interface ChatMessage {

@@ -302,6 +302,12 @@ pub struct ns_generator_info {
     /// can be used), 2 when it also writes calls in a form this library parses (the calls
     /// reach on_tool_call, and NS_TOOL_CHOICE_REQUIRED / ONE can be used), 0 otherwise.
     pub tools: i32,
+    /// Added in the fifth release: why prompt lookup (request.lookup_max_draft) makes no
+    /// drafts on this graph, or NULL where it is on and cannot change the output: the graph
+    /// returns the last position's logits only, or quantizes activations with one scale
+    /// per pass (dynamic int8, e.g. Optimum's model_quantized.onnx: DynamicQuantizeLinear),
+    /// where drafts would change the greedy output.
+    pub lookup_off_reason: *const c_char,
 }
 
 /// The first released layout ended after `fallback_reason`.
@@ -313,6 +319,7 @@ pub struct ns_generator {
     magic: u64,
     generator: Generator,
     described: Described,
+    lookup_off_reason: Option<CString>,
 }
 
 impl Handle for ns_generator {
@@ -400,10 +407,12 @@ pub extern "C" fn ns_generator_new(
         options.reuse_prefix = o.reuse_prefix != 0;
         let generator = Generator::new(options)?;
         let described = Described::new(&generator.info().model_path, &generator.info().provider);
+        let lookup_off_reason = generator.info().lookup_off_reason.as_deref().map(cstring);
         let handle = Box::new(ns_generator {
             magic: ns_generator::MAGIC,
             generator,
             described,
+            lookup_off_reason,
         });
         *out = Box::into_raw(handle);
         Ok(())
@@ -434,6 +443,10 @@ pub extern "C" fn ns_generator_get_info(
                 (true, None) => 1,
                 (true, Some(_)) => 2,
             },
+            lookup_off_reason: handle
+                .lookup_off_reason
+                .as_ref()
+                .map_or(std::ptr::null(), |s| s.as_ptr()),
         };
         write_versioned(info, value, GENERATOR_INFO_V1, "ns_generator_info")
     })

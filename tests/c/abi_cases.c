@@ -985,6 +985,22 @@ static void tools(void) {
     info.struct_size = sizeof info;
     expect(ns_generator_get_info(g, &info), NS_OK, NULL);
     CHECK(info.tools == 2, "gen-llama renders and parses tools: info.tools %d", info.tools);
+    CHECK(info.lookup_off_reason == NULL, "gen-llama's fp32 graph keeps lookup on: %s", info.lookup_off_reason);
+    {
+        /* Its dynamic int8 variant (DynamicQuantizeLinear) keeps prompt lookup off and says why. */
+        ns_generator_options o;
+        ns_generator_options_init(&o, sizeof o);
+        o.model_path = tiny("gen-llama");
+        o.variant = "quantized";
+        ns_generator *q = NULL;
+        expect(ns_generator_new(&o, &q, NULL), NS_OK, NULL);
+        ns_generator_info qi;
+        qi.struct_size = sizeof qi;
+        expect(ns_generator_get_info(q, &qi), NS_OK, NULL);
+        CHECK(qi.lookup_off_reason != NULL && strstr(qi.lookup_off_reason, "DynamicQuantizeLinear") != NULL,
+              "the dynamic int8 graph's lookup_off_reason: %s", qi.lookup_off_reason ? qi.lookup_off_reason : "NULL");
+        ns_generator_free(q);
+    }
     ns_generate_request r;
     ns_generate_request_init(&r, sizeof r);
     CHECK(r.tool_choice == NS_TOOL_CHOICE_AUTO && r.tools == NULL && r.on_tool_call == NULL,

@@ -49,6 +49,10 @@ namespace NodeSpace
         public string FallbackReason { get; internal set; }
         /// <summary>Whether the chat template renders tools, and whether the calls are parsed.</summary>
         public ToolSupport Tools { get; internal set; }
+        /// <summary>Why prompt lookup makes no drafts on this graph (it returns the last position's
+        /// logits only, or quantizes activations per pass: dynamic int8), or null where it is on and
+        /// cannot change the output.</summary>
+        public string LookupOffReason { get; internal set; }
     }
 
     /// <summary>One chat message.</summary>
@@ -307,6 +311,7 @@ namespace NodeSpace
                 Provider = Utf8.FromNative(info.provider),
                 FallbackReason = Utf8.FromNative(info.fallback_reason),
                 Tools = (ToolSupport)info.tools,
+                LookupOffReason = Utf8.FromNative(info.lookup_off_reason),
             };
         }
 

@@ -114,6 +114,7 @@ namespace NodeSpace
         public IntPtr provider;
         public IntPtr fallback_reason;
         public int tools;
+        public IntPtr lookup_off_reason;
     }
 
     [StructLayout(LayoutKind.Sequential)]

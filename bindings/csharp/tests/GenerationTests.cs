@@ -373,6 +373,12 @@ namespace NodeSpace.Tests
                         new ToolDefinition("find", null, "{\"type\": \"object\", \"properties\": {\"n\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 9}}, \"required\": [\"n\"]}"),
                     };
                     T.Equal(ToolSupport.Parsed, g.Info.Tools, "gen-llama renders and parses tools");
+                    T.True(g.Info.LookupOffReason == null, "gen-llama's fp32 graph keeps lookup on");
+                    using (var int8 = Generator.Load(new GeneratorOptions(Tiny("gen-llama")) { Variant = "quantized" }))
+                    {
+                        T.True((int8.Info.LookupOffReason ?? "").Contains("DynamicQuantizeLinear"),
+                            "the dynamic int8 graph keeps lookup off: " + int8.Info.LookupOffReason);
+                    }
                     GenerationRequest r = GenerationRequest.FromUser("find 3");
                     r.Sampling = Sampling.Greedy;
                     r.MaxNewTokens = 100;

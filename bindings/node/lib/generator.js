@@ -180,6 +180,7 @@ class Generator {
         provider: raw.provider,
         fallbackReason: raw.fallback_reason ?? null,
         tools: TOOL_SUPPORT[raw.tools] ?? 'none',
+        lookupOffReason: raw.lookup_off_reason ?? null,
       });
     }
     return this._info;

@@ -103,6 +103,7 @@ function declareTypes() {
     provider: 'const char *',
     fallback_reason: 'const char *',
     tools: 'int32_t',
+    lookup_off_reason: 'const char *',
   });
   T.chatMessage = koffi.struct('ns_chat_message', {
     role: 'void *',

@@ -95,6 +95,13 @@ test('info: context length, chat template', async () => {
   assert.ok(llama.info.layers >= 1 && llama.info.headDim > 0 && llama.info.kvHeads > 0);
   assert.equal(llama.info.hasChatTemplate, true);
   assert.equal(llama.info.tools, 'parsed');
+  assert.equal(llama.info.lookupOffReason, null);
+  const int8 = await Generator.load({ model: tiny('gen-llama'), variant: 'quantized', device: 'cpu' });
+  try {
+    assert.match(int8.info.lookupOffReason, /DynamicQuantizeLinear/);
+  } finally {
+    await int8.close();
+  }
   assert.ok(llama.info.modelFile.endsWith(path.join('onnx', 'model.onnx')));
   assert.equal(llama.info.provider, 'CPUExecutionProvider');
   assert.equal((await load('gen-notemplate')).info.hasChatTemplate, false);

@@ -45,7 +45,8 @@ public final class Generator: @unchecked Sendable {
                 modelFile: string(raw.model_file) ?? "",
                 provider: string(raw.provider) ?? "",
                 fallbackReason: string(raw.fallback_reason),
-                tools: ToolSupport(rawValue: raw.tools) ?? .none
+                tools: ToolSupport(rawValue: raw.tools) ?? .none,
+                lookupOffReason: string(raw.lookup_off_reason)
             )
         } catch {
             ns_generator_free(out)

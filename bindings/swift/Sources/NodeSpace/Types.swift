@@ -129,6 +129,10 @@ public struct GeneratorInfo: Sendable, Equatable {
     public var fallbackReason: String?
     /// Whether the chat template renders tools, and whether the calls are parsed.
     public var tools: ToolSupport = .none
+    /// Why prompt lookup makes no drafts on this graph (it returns the last position's logits
+    /// only, or quantizes activations per pass: dynamic int8), or nil where it is on and
+    /// cannot change the output.
+    public var lookupOffReason: String? = nil
 }
 
 /// One chat message.

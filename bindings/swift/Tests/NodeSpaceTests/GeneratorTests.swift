@@ -245,6 +245,9 @@ import Testing
     func toolCalls() async throws {
         let generator = try Self.load("gen-llama")
         #expect(generator.info.tools == .parsed)
+        #expect(generator.info.lookupOffReason == nil)
+        let int8 = try Generator(options: GeneratorOptions(modelPath: Fixtures.tiny("gen-llama"), variant: "quantized"))
+        #expect(int8.info.lookupOffReason?.contains("DynamicQuantizeLinear") == true)
         var r = GenerationRequest(messages: [.user("find 3")], maxNewTokens: 100, sampling: .greedy)
         r.tools = Self.tools
         r.toolChoice = .one
