@@ -101,7 +101,10 @@ fn greedy(
     let prompt = if generator.info().has_chat_template {
         Prompt::Chat(messages)
     } else {
-        let last = messages.last().map(|m| m.content.clone()).unwrap_or_default();
+        let last = messages
+            .last()
+            .map(|m| m.content.clone())
+            .unwrap_or_default();
         Prompt::Text(format!("{last}\n\n"))
     };
     let mut request = GenerateRequest::new(prompt);
