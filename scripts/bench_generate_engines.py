@@ -97,12 +97,15 @@ def genai_worker(job):
         so["intra_op_num_threads"], so["inter_op_num_threads"] = job["threads"], 1
         json.dump(cfg, open(cfg_path, "w"), indent=4)
     model = og.Model(job["genai_dir"])
+    window = cfg["model"]["decoder"].get("sliding_window", {}).get("window_size", 0)
     eos = set(job.get("eos") or [EOS])
 
     def run(ids, n):
         t0 = time.perf_counter()
         params = og.GeneratorParams(model)
-        params.set_search_options(max_length=len(ids) + n, do_sample=False, top_k=1)
+        # The KV buffer holds max_length positions; a sliding-window graph (Gemma 3) wants
+        # at least the window.
+        params.set_search_options(max_length=max(len(ids) + n, window), do_sample=False, top_k=1)
         gen = og.Generator(model, params)
         gen.append_tokens(ids)
         first, out = None, []

@@ -71,6 +71,27 @@ def hf_folder(name, gguf):
     return out
 
 
+# onnxruntime-genai 0.18's builder reads Gemma 3's rope settings in the transformers 4 form
+# (a flat rope_parameters with rope_type, and rope_local_base_freq), while the transformers 5
+# it requires gives Gemma 3 one rope_parameters per layer type: without this it stops with
+# KeyError: 'rope_type'. The builder runs with the config put back in the form it reads
+# (the same values: global layers' theta flat, the sliding layers' as rope_local_base_freq).
+BUILDER = """
+import runpy, sys, transformers
+load = transformers.AutoConfig.from_pretrained
+def from_pretrained(*args, **kwargs):
+    config = load(*args, **kwargs)
+    rope = getattr(config, "rope_parameters", None)
+    if getattr(config, "model_type", "") == "gemma3_text" and isinstance(rope, dict) and "full_attention" in rope:
+        config.rope_local_base_freq = rope["sliding_attention"]["rope_theta"]
+        config.rope_parameters = dict(rope["full_attention"])
+    return config
+transformers.AutoConfig.from_pretrained = from_pretrained
+sys.argv = ["builder"] + sys.argv[1:]
+runpy.run_module("onnxruntime_genai.models.builder", run_name="__main__")
+"""
+
+
 def build(name, hf, precision):
     out = os.path.join(PEERS, "genai", f"{name}-{precision}")
     stamp = os.path.join(out, ".stamp")
@@ -78,7 +99,7 @@ def build(name, hf, precision):
     if os.path.exists(stamp) and open(stamp).read() == want:
         return out, None
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", hf, "-o", out, "-p", precision, "-e", "cpu",
+    cmd = [sys.executable, "-c", BUILDER, "-i", hf, "-o", out, "-p", precision, "-e", "cpu",
            "-c", os.path.join(PEERS, "genai-cache")]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0 or not os.path.exists(os.path.join(out, "genai_config.json")):
