@@ -157,7 +157,7 @@ fn generate_lookup_flag_and_json_stats() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("--lookup maybe: expected on or off"),
+        text(&out.stderr).contains("--lookup maybe: expected on, off or force"),
         "{}",
         text(&out.stderr)
     );
