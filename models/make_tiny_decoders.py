@@ -581,8 +581,11 @@ def build_folder(name: str, spec: dict, out: Path) -> dict:
     doc = f"nodespace tiny test decoder {name} (random weights, models/make_tiny_decoders.py)"
     genai_layout = spec.get("layout") == "genai"
     if fused:
-        model = build_fused_llama_graph(cfg, weights, max_positions=MAX_POS, graph_name=name.replace("-", "_"), doc=doc)
-        if genai_layout:  # genai's builder says it in genai_config.json, not in the graph
+        # genai's builder has no spare attention row, and says it shares the KV buffer in
+        # genai_config.json, not in the graph.
+        model = build_fused_llama_graph(cfg, weights, max_positions=MAX_POS, spare_row=not genai_layout,
+                                        graph_name=name.replace("-", "_"), doc=doc)
+        if genai_layout:
             del model.metadata_props[:]
     else:
         model = build_llama_graph(cfg, weights, options, graph_name=name.replace("-", "_"), doc=doc)

@@ -5,11 +5,13 @@ schedules (one 41-position prefill; 40 + 1; 39 + 2; 40 + 4; 38 + 3 + 2; 20 + 10 
 passes of two) through Python onnxruntime with 2 threads, and compared bit for bit with the
 one-pass prefill. Prompt lookup is exact when every schedule the generator uses gives 0.
 
-What it shows on every graph models/convert writes (fp32, fused, q4; SmolLM2, Qwen2.5,
-Gemma 3): a one-position pass differs (fp32 ~2e-5, q4 0.2-0.6: int8 activations turn the
-first last-bit difference, in GroupQueryAttention, into other roundings), every schedule of
-passes of two or more positions gives the same bits, which is why the generator never runs
-a one-position pass (src/generate/lookup.rs).
+What it shows (BENCHMARKS.md): without a spare attention row a one-position pass differs
+(fp32 ~2e-5, q4 0.2-0.6: int8 activations turn the first last-bit difference, in
+GroupQueryAttention's one-row path, into other roundings) while every schedule of passes
+of two or more positions gives the same bits; models/convert's fused graphs give attention
+a spare row (convert/fused.py), and on them every schedule, one-position passes included,
+gives the same bits. The plain fp32 graphs (decoder.py) have no GroupQueryAttention: the
+generator runs no one-position pass on them (src/generate/lookup.rs).
 
   .venv/bin/python scripts/check_row_independence.py models/real/*/onnx/model_q4.onnx
 """
@@ -27,6 +29,7 @@ SCHEDULES = {
     "38 + 3 + 2": [38, 3, 2],
     "20 + 10 + 10 + 3": [20, 10, 10, 3],
     "passes of 2": [2] * 21,
+    "30 + passes of 1": [30] + [1] * 11,
 }
 
 

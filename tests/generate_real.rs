@@ -369,10 +369,11 @@ fn greedy_run(generator: &Generator, prompt: &Prompt, lookup: bool) -> nodespace
 /// Prompt lookup on every graph models/convert writes for the model (Optimum-layout fp32,
 /// fused fp32, 4-bit with int8 activations): the greedy tokens are the plain loop's on
 /// every note prompt, and on the copying prompts most drafts are accepted (each accepted
-/// token a forward pass saved). On the 4-bit graph this holds because no pass runs a
-/// single position (the `lookup` module: one-position passes round differently there).
-/// The generator keeps the previous prompt's KV cache, so the second run of each prompt
-/// also reruns a reused prefix's last token (a one-token run made two).
+/// token a forward pass saved). On the 4-bit graph this holds because attention never
+/// sees a single row: the fused graphs hold a spare attention row, and on the Optimum
+/// layout no pass runs a single position (the `lookup` module). The generator keeps the
+/// previous prompt's KV cache, so the second run of each prompt also starts from a reused
+/// prefix.
 #[test]
 fn lookup_keeps_the_greedy_tokens_on_every_graph() {
     lookup_is_exact(SMOLLM2.0, &[None, Some("fused"), Some("q4")]);

@@ -28,12 +28,14 @@ Differences from ``decoder.py``:
   ``max_position_embeddings`` rows), ``QuickGelu(alpha=1)`` (= SiLU) for the MLP gate,
   and for the 4-bit variant ``MatMulNBits`` / ``GatherBlockQuantized``.
   ``seqlens_k = ReduceSum(attention_mask) - 1`` (int32) and
-  ``total_sequence_length = Shape(attention_mask)[1]`` (int32) are computed in the graph.
+  ``total_sequence_length = Shape(attention_mask)[1]`` (int32) are computed in the graph,
+  each one larger with the spare attention row (below).
 * q/k/v projections are one packed MatMul, gate/up another.
 
 Per layer (fp32): SkipSimplifiedLayerNormalization, MatMul(qkv), GroupQueryAttention,
 MatMul(o), SkipSimplifiedLayerNormalization, MatMul(gate|up), Split, QuickGelu, Mul,
-MatMul(down): 10 nodes. SmolLM2-135M (30 layers): 310 nodes.
+MatMul(down): 10 nodes, 13 with the spare attention row (below). SmolLM2-135M (30 layers):
+405 nodes.
 
 Gemma 3 (``LlamaConfig.gemma3``, the math of decoder.py's module doc): the embeddings are
 multiplied by sqrt(width); every norm weight is ``1 + w``; q, k and v leave the packed
@@ -58,14 +60,26 @@ MatMulNBits without a zero-point input uses 8 (``d*(q - 8)``, its fastest symmet
 kernel), which the shifted minimum ``m + 8d`` makes up for; ``m`` and ``d`` are fp16
 values, the fp32 sum is exact, and the builder asserts it for every block.
 ``E`` [K, K/32] sums each block of 32 inputs, ``M'`` [N, K/32] holds the shifted minimums.
-Two tiny fp32 MatMuls and an Add per linear group (4 groups per layer), 22 nodes per
-layer, 669 for SmolLM2.
+Two tiny fp32 MatMuls and an Add per linear group (4 groups per layer), 25 nodes per
+layer with the spare attention row, 761 for SmolLM2.
 The tied Q8_0 token embedding (``w = d*q``, q int8) becomes ``GatherBlockQuantized``
 (8 bits, uint8 ``q + 128``, zero point 128) for the input side and an 8-bit
 ``MatMulNBits`` over the same blocks (default zero point 128) for the lm_head: also
 exact. Norm weights (F32 in the GGUF) stay fp32. ``accuracy_level`` 4 (int8 activations
 inside MatMulNBits, as llama.cpp quantizes activations to Q8 for its Q4_1 dot products)
 is the default.
+
+Spare attention row: every GroupQueryAttention gets the pass's last position twice (its
+q/k/v row appended once more; ``seqlens_k`` and ``total_sequence_length`` one larger) and
+the extra output row is sliced off. ONNX Runtime computes attention for a one-row pass
+through other kernels than for two or more rows (last-bit differences that int8
+activations carry into the logits: scripts/check_row_independence.py); with the spare row
+attention never sees one row, and a one-position pass gives every position the bits of
+any longer pass, so prompt lookup's drafts cannot change greedy output while plain decode
+steps stay one position (the matmuls, which run the pass's own rows, agree for one row and
+many). The spare row's key and value land one position past the cache and are
+overwritten by the next pass; the runtime reserves that position. Metadata:
+``attention_spare_row = 1``. 3 nodes per layer.
 
 The model's metadata carries ``past_present_share_buffer = 1``: GroupQueryAttention
 reads the past and writes the present in the same buffer when both are bound to it, so
@@ -122,6 +136,7 @@ def build_fused_llama_graph(
     accuracy_level: int = 4,
     exact_minimum: bool = True,
     symmetric: bool = True,
+    spare_row: bool = True,
     graph_name: str = "llama_fused",
     doc: str = "",
 ) -> onnx.ModelProto:
@@ -132,6 +147,7 @@ def build_fused_llama_graph(
     order). Linear weights found there become MatMulNBits (4-bit, exact Q4_1 as the
     module doc explains); a ``Q8_0`` ``model.embed_tokens.weight`` becomes
     GatherBlockQuantized + an 8-bit MatMulNBits lm_head. Everything else is fp32.
+    ``spare_row``: attention always holds one row more than the pass (module doc).
     """
     config.check()
     c = config
@@ -154,10 +170,13 @@ def build_fused_llama_graph(
             g.inputs.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kv}", TensorProto.FLOAT, ["batch_size", KV, "past_sequence_length", D]))
 
     # ---- seqlens_k / total_sequence_length for GroupQueryAttention (int32)
+    # With the spare row (module doc) attention sees one position more than the mask.
     mask_sum = g.op("ReduceSum", ["attention_mask", g.const([1])], "mask_sum", keepdims=0)
-    seqlens64 = g.op("Sub", [mask_sum, g.const(1)], "seqlens_k_i64")
+    seqlens64 = mask_sum if spare_row else g.op("Sub", [mask_sum, g.const(1)], "seqlens_k_i64")
     seqlens_k = g.op("Cast", [seqlens64], "seqlens_k", to=TensorProto.INT32)
     mask_shape = g.op("Shape", ["attention_mask"], "mask_shape", start=1, end=2)
+    if spare_row:
+        mask_shape = g.op("Add", [mask_shape, g.const([1])], "attention_length")
     total_len = g.op("Cast", [mask_shape], "total_sequence_length", to=TensorProto.INT32)
 
     # ---- rotary caches [max_positions, D/2] (transformers: fp32 angle = position * inv_freq)
@@ -308,6 +327,9 @@ def build_fused_llama_graph(
         biases = [n.removesuffix(".weight") + ".bias" for n in qkv_names]
         if any(b in weights for b in biases):  # Qwen2: q/k/v biases, packed like the weights
             qkv = g.op("Add", [qkv, g.init(f"{p}.qkv.bias", np.concatenate([w(b) for b in biases]))], f"{p}.qkv_biased")
+        if spare_row:  # the last position again, after the pass's own (module doc)
+            last_qkv = g.op("Slice", [qkv, g.const([-1]), g.const([np.iinfo(np.int64).max]), g.const([1])], f"{p}.qkv_last")
+            qkv = g.op("Concat", [qkv, last_qkv], f"{p}.qkv_spare", axis=1)
         sliding = bool(c.sliding_layers) and c.sliding_layers[i]
         cos_cache, sin_cache = local_rotary if sliding else global_rotary
         attention_inputs = [qkv, "", ""]
@@ -323,8 +345,10 @@ def build_fused_llama_graph(
         attn, _, _ = g.op("GroupQueryAttention",
                           attention_inputs + [f"past_key_values.{i}.key", f"past_key_values.{i}.value", seqlens_k, total_len,
                                               cos_cache, sin_cache],
-                          [f"{p}.attn", f"present.{i}.key", f"present.{i}.value"], domain=MS,
-                          num_heads=H, kv_num_heads=KV, do_rotary=1, rotary_interleaved=0, **gqa_attrs)
+                          [f"{p}.attn_spare" if spare_row else f"{p}.attn", f"present.{i}.key", f"present.{i}.value"],
+                          domain=MS, num_heads=H, kv_num_heads=KV, do_rotary=1, rotary_interleaved=0, **gqa_attrs)
+        if spare_row:
+            attn = g.op("Slice", [attn, g.const([0]), g.const([-1]), g.const([1])], f"{p}.attn")
         o = linear(attn, [f"model.layers.{i}.self_attn.o_proj.weight"], f"{p}.o_proj")
         mlp_norm = "post_attention_layernorm"
         if c.gemma3:  # the attention branch is normed before its residual add
@@ -383,5 +407,8 @@ def build_fused_llama_graph(
     model = g.finish(graph_name, [helper.make_opsetid("", OPSET), helper.make_opsetid(MS, MS_OPSET)], doc)
     # GroupQueryAttention reads past and writes present in one buffer when both are bound
     # to it: the runtime then preallocates the cache instead of copying it every step.
-    helper.set_model_props(model, {"past_present_share_buffer": "1"})
+    props = {"past_present_share_buffer": "1"}
+    if spare_row:
+        props["attention_spare_row"] = "1"
+    helper.set_model_props(model, props)
     return model

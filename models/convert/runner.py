@@ -38,6 +38,8 @@ def greedy_kv(session, prompts: Sequence[Sequence[int]], max_new_tokens: int, po
         ids[b, width - len(p):] = p
         mask[b, width - len(p):] = 1
     past = empty_past(session, batch)
+    # A spare attention row (convert/fused.py) leaves one position past the cache in present.
+    spare = int(session.get_modelmeta().custom_metadata_map.get("attention_spare_row") == "1")
     out: list[list[int]] = [[] for _ in prompts]
     done = [False] * batch
     step_ids = ids
@@ -60,7 +62,8 @@ def greedy_kv(session, prompts: Sequence[Sequence[int]], max_new_tokens: int, po
                 done[b] = int(nxt[b]) in eos_ids
         if all(done):
             break
-        past = {name.replace("present.", "past_key_values."): v for name, v in outputs.items() if name.startswith("present.")}
+        past = {name.replace("present.", "past_key_values."): v[:, :, :v.shape[2] - spare] for name, v in outputs.items()
+                if name.startswith("present.")}
         step_ids = nxt.astype(np.int64)[:, None]
         mask = np.concatenate([mask, np.ones((batch, 1), dtype=np.int64)], axis=1)
     return out

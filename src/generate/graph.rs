@@ -46,6 +46,11 @@ pub(crate) struct DecoderGraph {
     /// quantization: `DynamicQuantizeLinear`), if the graph has one: then a position's
     /// logits depend on the other positions of its pass.
     pub per_pass_quantization: Option<String>,
+    /// The graph's attention always holds one row more than the pass (its `attention_spare_row`
+    /// metadata; models/convert's fused graphs): a one-position pass gives a position the
+    /// bits of any longer pass, and the spare row's key and value take one position past
+    /// the cache.
+    pub attention_spare_row: bool,
 }
 
 impl DecoderGraph {
@@ -151,6 +156,14 @@ impl DecoderGraph {
             && (shares_kv
                 || metadata("past_present_share_buffer")
                     .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")));
+        let attention_spare_row = metadata("attention_spare_row").is_some_and(|v| v == "1");
+        if attention_spare_row && !shared_kv {
+            return Err(not_decoder(
+                "its metadata says attention_spare_row = 1, which needs one float32 KV buffer shared by \
+                 past and present (metadata past_present_share_buffer = 1)"
+                    .into(),
+            ));
+        }
         let vocab = logits_dims(session)
             .and_then(|dims| positive(dims[2]))
             .or_else(|| config.and_then(|c| c.usize_field("vocab_size")));
@@ -171,6 +184,7 @@ impl DecoderGraph {
             context_length: usize::MAX,
             quantization: metadata("quantization"),
             per_pass_quantization: per_pass_quantization(model),
+            attention_spare_row,
         })
     }
 }
@@ -238,6 +252,12 @@ impl DecoderGraph {
     /// the output.
     pub fn exact_with_two_row_passes(&self) -> bool {
         self.verifies_drafts() && self.per_pass_quantization.is_none()
+    }
+
+    /// Drafts stay exact only if no pass holds a single position: the graph has no spare
+    /// attention row to make one-position passes agree with longer ones.
+    pub fn needs_two_row_passes(&self) -> bool {
+        self.exact_with_two_row_passes() && !self.attention_spare_row
     }
 
     /// The longest prefill run for this graph: `requested`, or fewer tokens when the graph
@@ -615,7 +635,8 @@ fn run_shared(
     total: usize,
     run: &RunOptions,
 ) -> Result<Option<Logits>> {
-    shared.reserve(graph, used, total)?;
+    // The spare attention row's key and value go one position past the pass.
+    shared.reserve(graph, used, total + usize::from(graph.attention_spare_row))?;
     let io = shared.binding(session)?;
     let bind_err = |e| Error::runtime("binding the decoder inputs", e);
     for (name, value) in &feed.values {

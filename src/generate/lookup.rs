@@ -4,18 +4,23 @@
 //! picks (see `Generator::generate`), so drafts change speed, not the model's choices.
 //!
 //! Token for token identity with the plain loop needs a position's logits to be the same
-//! whether its pass holds one position or several. ONNX Runtime's CPU kernels compute a
-//! pass of one position differently from a pass of two or more (GroupQueryAttention's and
-//! MLAS's one-row paths): ~2e-5 apart in fp32 logits, and up to ~0.6 in graphs with int8
-//! activations (MatMulNBits `accuracy_level` 4: our q4 graphs, onnxruntime-genai's int4),
-//! where a last-bit difference flips an int8 rounding that the next layers carry on. Among
-//! passes of two or more positions the kernels agree bit for bit (measured on every graph
-//! models/convert writes: a position's logits equal its one-pass prefill's whatever the
-//! pass sizes, BENCHMARKS.md). So the generator never runs a one-position pass: a plain
-//! step runs the previous token again beside the new one (the KV cache is rolled back one
-//! position; that token's key and value come out the same), and the prefill's last run
-//! never holds a single position. Greedy output is then the same bits with lookup on or
-//! off, on fp32 and on 4-bit graphs.
+//! whether its pass holds one position or several. ONNX Runtime's CPU kernels compute
+//! attention for one row differently from two or more (GroupQueryAttention's one-row
+//! path): ~2e-5 apart in fp32 logits, and up to ~0.6 in graphs with int8 activations
+//! (MatMulNBits `accuracy_level` 4: our q4 graphs, onnxruntime-genai's int4), where a
+//! last-bit difference flips an int8 rounding that the next layers carry on. Among passes
+//! of two or more positions the kernels agree bit for bit, and so do the matmuls for one
+//! row and many (measured on every graph models/convert writes: a position's logits equal
+//! its one-pass prefill's whatever the pass sizes, scripts/check_row_independence.py).
+//! So models/convert's fused graphs give attention a spare row (the pass's last position
+//! once more, `attention_spare_row` metadata): attention never sees one row, a plain step
+//! is a one-position pass, and greedy output is the same bits with lookup on or off, on
+//! fp32 and on 4-bit graphs. Graphs without it (onnxruntime-genai's) never run a
+//! one-position pass instead: a plain step runs the previous token again beside the new
+//! one (the KV cache is rolled back one position; that token's key and value come out the
+//! same), the prefill's last run never holds a single position, and where no n-gram
+//! matches the second position carries a one-token guess (what followed the last token
+//! before) rather than the previous token again.
 //!
 //! Graphs that quantize activations with one scale over the whole pass (dynamic int8
 //! quantization, e.g. Optimum's `model_quantized.onnx`: `DynamicQuantizeLinear`) make a
@@ -23,9 +28,7 @@
 //! for with `allow_inexact`.
 //!
 //! Summaries, action items and rewrites copy long spans of their note: there most drafts
-//! are accepted and one memory-bound pass yields several tokens. Where no n-gram matches,
-//! the second position a pass holds anyway carries a one-token guess (what followed the
-//! last token before) instead of the previous token again.
+//! are accepted and one memory-bound pass yields several tokens.
 
 /// Prompt-lookup speculative decoding settings.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -609,7 +609,7 @@ impl Generator {
         let mut chain = TokenChain::new(sampling, &prompt_tokens, constraint);
         let drafts_allowed = self.graph.exact_with_two_row_passes()
             || (self.graph.verifies_drafts() && request.lookup.allow_inexact);
-        let spare_row = drafts_allowed && self.graph.exact_with_two_row_passes();
+        let two_row_passes = drafts_allowed && self.graph.needs_two_row_passes();
         let mut drafter = Drafter::new(if drafts_allowed {
             request.lookup.clone()
         } else {
@@ -643,7 +643,7 @@ impl Generator {
             let limit = (wanted - 1).min(room - 1);
             let (draft, guessed) = if first_token_at.is_some() {
                 let draft = chain.valid_prefix(drafter.draft(&history, limit));
-                if draft.is_empty() && spare_row && limit > 0 {
+                if draft.is_empty() && two_row_passes && limit > 0 {
                     // The pass holds two positions anyway (see prefill_and_step): the second
                     // may as well carry a guess as run the previous token again.
                     (chain.valid_prefix(drafter.guess(&history)), true)
@@ -790,7 +790,7 @@ impl Generator {
         // logits are wanted.
         let chunk = self.prefill_chunk;
         let mut split = ((ids.len() - 1) / chunk * chunk).min(ids.len() - rows);
-        if ids.len() - split == 1 && self.graph.exact_with_two_row_passes() {
+        if ids.len() - split == 1 && self.graph.needs_two_row_passes() {
             // Never a one-position run (see the `lookup` module): the run before lends a
             // position, or the last cached token is run again (its key and value come out
             // the same bits: it was run in a pass of two or more too).
