@@ -18,9 +18,13 @@
 //! fp32 and on 4-bit graphs. Graphs without it (onnxruntime-genai's) never run a
 //! one-position pass instead: a plain step runs the previous token again beside the new
 //! one (the KV cache is rolled back one position; that token's key and value come out the
-//! same), the prefill's last run never holds a single position, and where no n-gram
-//! matches the second position carries a one-token guess (what followed the last token
-//! before) rather than the previous token again.
+//! same), and the prefill's last run never holds a single position.
+//!
+//! Where no n-gram matches, a one-token guess (what followed the last token before) rides
+//! along as a second position: on the fused q4 graphs, side by side with one-position
+//! plain steps (3 rounds, BENCHMARKS.md), it gave 1.02-1.12x on copying prompts and
+//! 0.97-1.07x on nothing to copy; on graphs without the spare row the second position is
+//! there anyway, and a guess beats the previous token again.
 //!
 //! Graphs that quantize activations with one scale over the whole pass (dynamic int8
 //! quantization, e.g. Optimum's `model_quantized.onnx`: `DynamicQuantizeLinear`) make a
@@ -122,9 +126,9 @@ impl Drafter {
     }
 
     /// One token guessed where no n-gram of `min_ngram` or more matches: what followed the
-    /// last token's most recent earlier occurrence. For a pass that holds a second position
-    /// anyway (the generator never runs one alone), so it costs almost nothing; not counted
-    /// in the draft length's adaptation.
+    /// last token's most recent earlier occurrence. A second position costs a decode pass
+    /// little (the weights are read once for both) and the guess is right often enough to
+    /// pay for it (see the module doc); not counted in the draft length's adaptation.
     pub fn guess(&self, history: &[u32]) -> Vec<u32> {
         if !self.options.enabled {
             return Vec::new();

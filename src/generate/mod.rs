@@ -609,7 +609,6 @@ impl Generator {
         let mut chain = TokenChain::new(sampling, &prompt_tokens, constraint);
         let drafts_allowed = self.graph.exact_with_two_row_passes()
             || (self.graph.verifies_drafts() && request.lookup.allow_inexact);
-        let two_row_passes = drafts_allowed && self.graph.needs_two_row_passes();
         let mut drafter = Drafter::new(if drafts_allowed {
             request.lookup.clone()
         } else {
@@ -643,9 +642,9 @@ impl Generator {
             let limit = (wanted - 1).min(room - 1);
             let (draft, guessed) = if first_token_at.is_some() {
                 let draft = chain.valid_prefix(drafter.draft(&history, limit));
-                if draft.is_empty() && two_row_passes && limit > 0 {
-                    // The pass holds two positions anyway (see prefill_and_step): the second
-                    // may as well carry a guess as run the previous token again.
+                if draft.is_empty() && limit > 0 {
+                    // A second position costs little and the guess is often right (the
+                    // `lookup` module); the drafter guesses nothing when lookup is off.
                     (chain.valid_prefix(drafter.guess(&history)), true)
                 } else {
                     (draft, false)

@@ -864,7 +864,7 @@ namespace NodeSpace.Tests
             if (RealPresent(qwenName, qwen))
             {
                 // KV prefix reuse on (the default): the CLI runs every prompt fresh, and a
-                // reused prefix gives the same bits (no pass runs a single position).
+                // reused prefix gives the same bits (attention never runs one row: the spare row).
                 T.Test(qwenName, () => ExpectCliTexts(new GeneratorOptions(qwen) { Variant = "q4" },
                     "Rewrite politely: send the report",
                     "Write a C# method that returns the larger of two integers."));

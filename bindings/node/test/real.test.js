@@ -145,7 +145,7 @@ async function greedyEqualsCli(t, name, variant, prompts) {
   const dir = realModel(t, name);
   if (!dir || !needCli(t)) return;
   // KV prefix reuse on (the default): the CLI runs every prompt fresh, and a reused prefix
-  // gives the same bits (no pass runs a single position).
+  // gives the same bits (attention never runs a single row: the spare row).
   const generator = await Generator.load({ model: dir, variant });
   try {
     // A base model's prompts are raw text ({ prompt }), a chat model's messages.

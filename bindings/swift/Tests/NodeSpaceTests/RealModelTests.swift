@@ -119,7 +119,7 @@ import Testing
     func qwen2_5() async throws {
         guard let dir = Fixtures.realModel("Qwen2.5-Coder-0.5B-Instruct") else { return }
         // KV prefix reuse on (the default): the CLI ran every prompt fresh, and a reused
-        // prefix gives the same bits (no pass runs a single position).
+        // prefix gives the same bits (attention never runs one row: the spare row).
         let options = GeneratorOptions(modelPath: dir, variant: "q4")
         let generator = try await Generator.load(options: options)
         try await expectCliReplies(generator, reference: "qwen2_5.json")
