@@ -15,10 +15,10 @@
 //! So models/convert's fused graphs give attention a spare row (the pass's last position
 //! once more, `attention_spare_row` metadata): attention never sees one row, a plain step
 //! is a one-position pass, and greedy output is the same bits with lookup on or off, on
-//! fp32 and on 4-bit graphs. Graphs without it (onnxruntime-genai's) never run a
-//! one-position pass instead: a plain step runs the previous token again beside the new
-//! one (the KV cache is rolled back one position; that token's key and value come out the
-//! same), and the prefill's last run never holds a single position.
+//! fp32 and on 4-bit graphs. Graphs without it (onnxruntime-genai's, the plain fp32
+//! layout) never run a one-position pass instead: a plain step runs the previous token
+//! again beside the new one (the KV cache is rolled back one position; that token's key
+//! and value come out the same), and the prefill's last run never holds a single position.
 //!
 //! Where no n-gram matches, a one-token guess (what followed the last token before) rides
 //! along as a second position: on the fused q4 graphs, side by side with one-position
